@@ -1,0 +1,1 @@
+"""The only code that touches hardware: serial ports, GPIO relays and inputs, LEDs, watchdog, USB."""

@@ -1,0 +1,102 @@
+"""The hardware interface every board backend implements (simulated now, Raspberry Pi later).
+
+Callers name outputs and inputs by the logical names the config gives them ("relay-shop-12",
+"gen-running"); a backend maps names to pins. Every output declares the state it must take when
+the process dies (`SafeState`): a supply relay keeps its last commanded state, so a crash or a
+restart never opens a tenant's supply by mistake.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class BoardError(Exception):
+    """A hardware operation failed; the message names the output, input or device."""
+
+
+class SafeState(enum.Enum):
+    HOLD = "hold"  # keep the last commanded state (latching relay, or line kept driven)
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    name: str
+    kind: str = "relay"  # "relay" | "led" | "alarm"
+    safe_state: SafeState = SafeState.HOLD
+    initial: bool | None = None  # None: restore the persisted state
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    name: str
+    active_low: bool = False
+    debounce_ms: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class InputChange:
+    name: str
+    active: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSpec:
+    """How to open a serial line; `port` may be a /dev path, a by-id name or a pty path."""
+
+    port: str
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"  # "N" | "E" | "O"
+    stopbits: int = 1
+    rs485: dict[str, Any] = field(default_factory=dict)  # enabled, rts_for_tx, delays
+
+
+class Board(abc.ABC):
+    """Relays (closed=True means supply on), digital inputs, LEDs, watchdog and serial ports."""
+
+    @abc.abstractmethod
+    def declare(self, outputs: list[OutputSpec], inputs: list[InputSpec]) -> None:
+        """Register the outputs and inputs the config uses; unknown names raise BoardError."""
+
+    @abc.abstractmethod
+    def set_output(self, name: str, on: bool) -> None:
+        """Drive an output; for a supply relay, on=True closes the contact (supply on)."""
+
+    @abc.abstractmethod
+    def output_state(self, name: str) -> bool | None:
+        """Last commanded (and persisted) state, None if never set."""
+
+    @abc.abstractmethod
+    def read_input(self, name: str) -> bool:
+        """Debounced logical state of an input (active_low already applied)."""
+
+    @abc.abstractmethod
+    def input_changes(self) -> AsyncIterator[InputChange]:
+        """Async stream of debounced input changes."""
+
+    @abc.abstractmethod
+    def kick_watchdog(self) -> None:
+        """Tell the watchdog the service is alive."""
+
+    @abc.abstractmethod
+    def resolve_serial_port(self, port: str) -> str:
+        """Turn a configured port name into the device path to open (by-id links resolved)."""
+
+    @abc.abstractmethod
+    def open_serial(self, spec: SerialSpec, timeout_s: float | None = None) -> Any:
+        """Open and configure a serial port (termios, RS-485); returns a pyserial Serial."""
+
+    def mount_points(self) -> list[str]:
+        """USB mass-storage mount points currently present (empty when none)."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release hardware; outputs take their declared safe state."""

@@ -1,0 +1,1 @@
+"""Modbus RTU/TCP master, register profiles as data, simulators."""

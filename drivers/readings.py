@@ -1,0 +1,17 @@
+"""What every driver returns: samples of named quantities with exact values."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one quantity (see drivers.quantities) as read from a meter.
+
+    `value` is a Decimal for numbers (exact: never a binary float) or a str for non-numeric
+    values (an ISO 8601 meter time, a serial number, an error register in hex).
+    """
+
+    quantity: str
+    value: Decimal | str
+    unit: str

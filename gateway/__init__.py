@@ -1,0 +1,1 @@
+"""Composition root: config, service loop, CLI, console."""

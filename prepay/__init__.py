@@ -1,0 +1,1 @@
+"""Prepaid credit: ledger logic, tariffs, vouchers, relay decisions."""

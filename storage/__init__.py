@@ -1,0 +1,1 @@
+"""SQLite store: schema, migrations, readings, events, outbox."""

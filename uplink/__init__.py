@@ -1,0 +1,1 @@
+"""Uplink: signed hash-chained batches over MQTT, acks, commands, reference head-end."""
