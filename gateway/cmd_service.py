@@ -1,0 +1,124 @@
+"""Sub-commands `run`, `check-config` and `readings`: the service and its everyday companions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.logs import setup_logging
+from gateway.service import Service
+from storage.errors import StorageError
+from storage.records import ReadingSet
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "/etc/gateway/gateway.toml")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="run the gateway service")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="TOML config file")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file and exit (2 if invalid)")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    readings = sub.add_parser("readings", help="print a meter's last stored readings")
+    readings.add_argument("--config", default=DEFAULT_CONFIG)
+    readings.add_argument("--db", help="database file (default: storage.path of the config)")
+    readings.add_argument("--meter", required=True)
+    readings.add_argument("--last", type=int, default=10, metavar="N")
+    readings.add_argument("--json", action="store_true", help="one JSON object per line")
+    readings.set_defaults(func=cmd_readings)
+
+
+def load_or_report(path: str) -> GatewayConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            sys.stderr.write(f"config error: {line}\n")
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_or_report(args.file)
+    if config is None:
+        return 2
+    sys.stdout.write(f"{args.file}: OK (gateway {config.gateway_id}, {len(config.buses)} buses, "
+                     f"{len(config.meters)} meters)\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    setup_logging(config.log_level)
+    service = Service(config)
+    try:
+        service.open()
+    except StorageError as exc:
+        LOGGER.critical("storage_unusable", extra={"reason": str(exc)})
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    asyncio.run(_serve(service))
+    return 0
+
+
+async def _serve(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.run(stop)
+
+
+def cmd_readings(args: argparse.Namespace) -> int:
+    from storage.store import Store
+
+    if args.db:
+        db = Path(args.db)
+    else:
+        config = load_or_report(args.config)
+        if config is None:
+            return 2
+        db = config.storage.path
+    if not db.exists():
+        sys.stderr.write(f"error: database {db} does not exist\n")
+        return 1
+    try:
+        store = Store.open(db, create=False)
+    except StorageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    try:
+        rows = store.last_readings(args.meter, args.last)
+    finally:
+        store.close()
+    if not rows:
+        sys.stderr.write(f"no readings stored for meter {args.meter!r} in {db}\n")
+        return 1
+    for row in rows:
+        sys.stdout.write(format_reading(row, args.json) + "\n")
+    return 0
+
+
+def format_reading(row: ReadingSet, as_json: bool = False) -> str:
+    """One line per reading: human-readable with units, or a JSON object with exact strings."""
+    ts = datetime.fromtimestamp(row.ts_ms / 1000, UTC)
+    if as_json:
+        return json.dumps({"meter": row.meter_id, "ts": ts.isoformat(), "id": row.id,
+                           "values": {v.quantity: str(v.value) for v in row.values},
+                           "units": {v.quantity: v.unit for v in row.values}})
+    parts = "  ".join(f"{v.quantity}={v.value}{(' ' + v.unit) if v.unit else ''}"
+                      for v in row.values)
+    return f"{ts:%Y-%m-%d %H:%M:%S}Z  {row.meter_id}  {parts}"

@@ -1,0 +1,1 @@
+"""Technician console: a line-oriented shell over a serial line or the local control socket."""

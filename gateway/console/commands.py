@@ -1,0 +1,259 @@
+"""The console commands: one short handler each, with usage, help text and minimum role."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+from gateway.console import format as fmt
+from gateway.console.api import ControlError, Role
+from gateway.console.context import Context, UsageError
+
+SCAN_DEFAULT_S = 10  # long enough for most wM-Bus meters (they send every 8-16 s)
+SCAN_MAX_S = 300  # a longer scan blocks the bus for polling; do it in steps instead
+LOG_DEFAULT_LINES = 20
+LOG_MAX_LINES = 500
+LOG_FOLLOW_POLL_S = 0.5  # how often `log -f` asks for new lines
+TOPUP_MAX = Decimal("100000")  # larger amounts are typos, not top-ups
+
+Handler = Callable[[Context, list[str]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    usage: str
+    summary: str
+    details: str
+    role: Role
+    handler: Handler
+    completes: str = ""  # "meter", "bus" or space-separated sub-words for argument 1
+
+
+def _one_meter(ctx: Context, args: list[str]) -> str:
+    if len(args) != 1:
+        raise UsageError("give exactly one meter id")
+    return args[0]
+
+
+async def cmd_status(ctx: Context, args: list[str]) -> None:
+    if args:
+        raise UsageError("status takes no arguments")
+    st = await ctx.api.status()
+    limit = f" of {fmt.size(st.storage_limit_bytes)}" if st.storage_limit_bytes else ""
+    ctx.say(f"Gateway     {st.gateway_id}  (version {st.version})")
+    ctx.say(f"Uptime      {fmt.duration(st.uptime_s)}")
+    ctx.say(f"Clock       {fmt.when(st.clock)}")
+    ctx.say(f"Storage     {fmt.size(st.storage_used_bytes)} used{limit}")
+    ctx.say(f"Uplink      {st.uplink_state}, backlog {st.uplink_backlog} records")
+    if st.buses:
+        rows = [
+            [b.bus, f"{b.frames_ok} frames", f"{b.timeouts} x", f"{b.crc_errors} x",
+             f"{b.other_errors} x"]
+            for b in st.buses
+        ]
+        ctx.say(fmt.table(["Bus", "OK", "Timeouts", "CRC errors", "Other errors"], rows))
+
+
+async def cmd_meters(ctx: Context, args: list[str]) -> None:
+    if args:
+        raise UsageError("meters takes no arguments")
+    rows = await ctx.api.meters()
+    ctx.meter_ids = [r.meter_id for r in rows]
+    if not rows:
+        ctx.say("No meters configured. Add [[meter]] tables to the config, then restart.")
+        return
+    table_rows = [
+        [r.meter_id, r.protocol, r.bus, fmt.when(r.last_reading), r.last_error or "-",
+         fmt.money(r.credit, r.currency)]
+        for r in rows
+    ]
+    ctx.say(fmt.table(["Meter", "Protocol", "Bus", "Last reading", "Last error", "Credit"],
+                      table_rows))
+
+
+async def cmd_read(ctx: Context, args: list[str]) -> None:
+    meter = _one_meter(ctx, args)
+    ctx.say(f"Reading {meter} ...")
+    reading = await ctx.api.read_meter(meter)
+    ctx.say(f"{reading.meter_id} at {fmt.when(reading.read_at)}")
+    rows = [[q.quantity, str(q.value), q.unit or "-"] for q in reading.quantities]
+    ctx.say(fmt.table(["Quantity", "Value", "Unit"], rows))
+
+
+async def cmd_scan(ctx: Context, args: list[str]) -> None:
+    if not 1 <= len(args) <= 2:
+        raise UsageError("give a bus name and optionally the seconds to scan")
+    seconds = SCAN_DEFAULT_S
+    if len(args) == 2:
+        if not args[1].isdigit() or not 1 <= int(args[1]) <= SCAN_MAX_S:
+            raise UsageError(f"seconds must be a whole number from 1 to {SCAN_MAX_S}")
+        seconds = int(args[1])
+    ctx.say(f"Scanning {args[0]} for {seconds} s ...")
+    hits = await ctx.api.scan_bus(args[0], seconds)
+    unknown = [h for h in hits if h.known_meter is None]
+    ctx.say(f"Found {len(hits)} devices, {len(unknown)} not in the config.")
+    if hits:
+        rows = [[h.address, h.known_meter or "UNKNOWN", h.detail] for h in hits]
+        ctx.say(fmt.table(["Address", "Meter", "Detail"], rows))
+
+
+async def cmd_relay(ctx: Context, args: list[str]) -> None:
+    if len(args) != 2 or args[1] not in ("on", "off"):
+        raise UsageError("give a meter id and on or off")
+    meter, closed = args[0], args[1] == "on"
+    verb = "CLOSE (supply ON)" if closed else "OPEN (supply OFF)"
+    if not await ctx.confirm(f"{verb} the relay of {meter}?"):
+        return
+    state = await ctx.audited("relay", args, lambda: ctx.api.set_relay(meter, closed))
+    now = "closed, supply on" if state.closed else "open, supply off"
+    ctx.say(f"Relay of {state.meter_id} is {now} since {fmt.when(state.changed_at)}.")
+
+
+def _say_credit(ctx: Context, info: object) -> None:
+    from gateway.console.api import CreditInfo
+
+    assert isinstance(info, CreditInfo)
+    relay = {True: "closed (supply on)", False: "open (supply off)", None: "unknown"}
+    ctx.say(f"Meter       {info.meter_id}")
+    ctx.say(f"Balance     {fmt.money(info.balance, info.currency)}")
+    state = "ACTIVE" if info.emergency_active else "not active"
+    ctx.say(f"Emergency   {state}, {fmt.money(info.emergency_available, info.currency)} available")
+    ctx.say(f"Relay       {relay[info.relay_closed]}")
+
+
+async def cmd_credit(ctx: Context, args: list[str]) -> None:
+    _say_credit(ctx, await ctx.api.credit(_one_meter(ctx, args)))
+
+
+async def cmd_topup(ctx: Context, args: list[str]) -> None:
+    if len(args) not in (2, 3):
+        raise UsageError("give a meter id, an amount and optionally a reference")
+    try:
+        amount = Decimal(args[1])
+    except InvalidOperation:
+        raise UsageError(f"amount {args[1]!r} is not a number like 25.00") from None
+    if not amount.is_finite() or amount <= 0 or amount > TOPUP_MAX or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise UsageError(f"amount must be above 0 and at most {TOPUP_MAX}, cents at most")
+    reference = args[2] if len(args) == 3 else f"console-{ctx.user}"
+    if not await ctx.confirm(f"Add {amount} to the credit of {args[0]}?"):
+        return
+    info = await ctx.audited("topup", args, lambda: ctx.api.topup(args[0], amount, reference))
+    _say_credit(ctx, info)
+
+
+async def cmd_emergency(ctx: Context, args: list[str]) -> None:
+    meter = _one_meter(ctx, args)
+    if not await ctx.confirm(f"Grant emergency credit to {meter}?"):
+        return
+    _say_credit(ctx, await ctx.audited("emergency", args, lambda: ctx.api.emergency(meter)))
+
+
+def _say_log(ctx: Context, lines: list) -> None:
+    for line in lines:
+        who = f" [{line.meter}]" if line.meter else ""
+        text = f"{fmt.when(line.ts)} {line.level[:5]:5} {line.event}{who} {line.fields}"
+        ctx.say(text[: fmt.WIDTH])
+
+
+async def cmd_log(ctx: Context, args: list[str]) -> None:
+    follow = "-f" in args
+    rest = [a for a in args if a != "-f"]
+    if len(rest) > 1 or (rest and not rest[0].isdigit()):
+        raise UsageError("log [-f] [LINES]")
+    count = min(int(rest[0]), LOG_MAX_LINES) if rest else LOG_DEFAULT_LINES
+    lines = await ctx.api.log_lines(None, count)
+    _say_log(ctx, lines)
+    if not follow:
+        return
+    ctx.say("-- following; press Ctrl-C to stop --")
+    last = lines[-1].seq if lines else 0
+    while not await ctx.term.interrupted(LOG_FOLLOW_POLL_S):
+        new = await ctx.api.log_lines(last, LOG_MAX_LINES)
+        _say_log(ctx, new)
+        if new:
+            last = new[-1].seq
+
+
+async def cmd_config(ctx: Context, args: list[str]) -> None:
+    if args == ["show"]:
+        entries = await ctx.api.config_show()
+        ctx.say(fmt.table(["Key", "Value"], [[e.key, e.value] for e in entries]))
+    elif args == ["check"]:
+        problems = await ctx.api.config_check()
+        for p in problems:
+            ctx.say(fmt.wrap(f"{p.key}: {p.message}"))
+        ctx.say("Config OK." if not problems else f"{len(problems)} problems; fix, then check.")
+    elif len(args) == 3 and args[0] == "set":
+        ctx.require(Role.ADMIN, "config set")
+        entry = await ctx.audited("config set", args[1:], lambda: ctx.api.config_set(*args[1:]))
+        ctx.say(f"Saved {entry.key} = {entry.value}. Restart the service to apply it.")
+    else:
+        raise UsageError("config show | config check | config set KEY VALUE")
+
+
+async def cmd_keys(ctx: Context, args: list[str]) -> None:
+    if args != ["show"]:
+        raise UsageError("keys show")
+    keys = await ctx.api.keys_show()
+    ctx.say(fmt.table(["Key id", "Purpose", "Meter"], [[k.key_id, k.purpose, k.meter or "-"]
+                                                       for k in keys]))
+
+
+async def cmd_uplink(ctx: Context, args: list[str]) -> None:
+    if args != ["flush"]:
+        raise UsageError("uplink flush")
+    result = await ctx.audited("uplink flush", [], ctx.api.uplink_flush)
+    ctx.say(f"Sent {result.sent} records; {result.remaining} records still waiting.")
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time like 2026-11-23T17:08:00Z") from None
+    if when.tzinfo is None:
+        raise UsageError("add the zone: end the time with Z (UTC) or +01:00")
+    return when.astimezone(UTC)
+
+
+async def cmd_time(ctx: Context, args: list[str]) -> None:
+    if len(args) != 2 or args[0] != "set":
+        raise UsageError("time set 2026-11-23T17:08:00Z")
+    when = _parse_time(args[1])
+    now = await ctx.audited("time set", args[1:], lambda: ctx.api.set_time(when))
+    ctx.say(f"Clock set: {fmt.when(now)}")
+
+
+def _parse_date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a date like 2026-11-01") from None
+
+
+async def cmd_export(ctx: Context, args: list[str]) -> None:
+    opts = dict(zip(args[::2], args[1::2], strict=False))
+    if len(args) % 2 or "--to" not in opts or set(opts) - {"--to", "--from", "--until"}:
+        raise UsageError("export --to DIR [--from YYYY-MM-DD] [--until YYYY-MM-DD]")
+    today = datetime.now(UTC).date()
+    start = _parse_date(opts["--from"], "--from") if "--from" in opts else today.replace(day=1)
+    end = _parse_date(opts["--until"], "--until") if "--until" in opts else today
+    if end < start:
+        raise UsageError("--until is before --from")
+    ctx.say(f"Exporting {start} .. {end} to {opts['--to']} ...")
+    res = await ctx.audited("export", args, lambda: ctx.api.export(opts["--to"], start, end))
+    ctx.say(f"Wrote {res.readings} readings, {res.events} events, {res.ledger_rows} ledger rows:")
+    for name in res.files:
+        ctx.say(f"  {name}")
+    ctx.say("Unmount the stick before pulling it out.")
+
+
+async def cmd_whoami(ctx: Context, args: list[str]) -> None:
+    ctx.say(f"{ctx.user} ({ctx.role.name.lower()})")
+
+
+def _unavailable(what: str) -> ControlError:
+    return ControlError(f"{what} not available on this gateway")

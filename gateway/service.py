@@ -1,0 +1,182 @@
+"""The gateway service: one asyncio loop wiring storage, buses, schedulers and the writer.
+
+Start-up order matters: the store opens first (a corrupt database stops everything with a clear
+error before a meter is touched), then the board, then the buses. Shutdown (SIGTERM) stops the
+schedulers, commits what the writer holds in one last transaction, and closes the store: no
+half-written transaction, and the relays keep their state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from board.interface import Board
+from drivers.errors import DriverError
+from drivers.readings import Sample
+from gateway.buses import MeterBus, open_buses
+from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
+from gateway.scheduler import BusScheduler, PollPlan
+from gateway.writer import ReadingWriter
+from storage.records import ReadingSet, StoredValue
+from storage.store import Store
+
+LOGGER = logging.getLogger(__name__)
+
+# How often the watchdog hears from the loop; the systemd unit allows several misses.
+WATCHDOG_KICK_S = 5.0
+
+
+def make_board(config: GatewayConfig) -> Board:
+    state_dir = config.board.get("state_dir") or str(config.storage.path.parent / "board")
+    if config.board.get("kind") == "rpi":
+        from board.gpio import RaspberryPiBoard  # type: ignore[import-not-found,unused-ignore]
+
+        return RaspberryPiBoard.from_profile(config.board.get("profile") or "", state_dir)  # type: ignore[no-any-return,unused-ignore]
+    from board.simulated import SimulatedBoard
+
+    return SimulatedBoard(Path(state_dir))
+
+
+class MeterHealth:
+    """Turns per-read outcomes into one event when a meter goes silent and one when it returns."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._failing: dict[str, str] = {}
+        self.last_ok_ms: dict[str, int] = {}
+        self.last_error: dict[str, str] = {}
+
+    def ok(self, meter_id: str, ts_ms: int) -> None:
+        self.last_ok_ms[meter_id] = ts_ms
+        if self._failing.pop(meter_id, None) is not None:
+            self._store.add_event("meter_recovered", meter_id=meter_id, data={}, ts_ms=ts_ms)
+
+    def failed(self, meter_id: str, error: Exception, ts_ms: int) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        self.last_error[meter_id] = reason
+        if meter_id not in self._failing:
+            self._failing[meter_id] = reason
+            self._store.add_event("meter_unreachable", meter_id=meter_id, severity="warning",
+                                  data={"reason": reason}, ts_ms=ts_ms)
+
+
+class Service:
+    def __init__(self, config: GatewayConfig, *, board: Board | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.board = board or make_board(config)
+        self.wall = wall
+        self.store: Store | None = None
+        self.writer: ReadingWriter | None = None
+        self.health: MeterHealth | None = None
+        self.buses: dict[str, MeterBus] = {}
+        self.reading_listeners: list[Callable[[ReadingSet], None]] = []
+        self.started_at = wall()
+        self.clock_synced: Callable[[], bool] = lambda: True
+
+    # -- life cycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the store and register the meters: fails fast, before any bus is touched."""
+        cfg = self.config
+        self.store = Store.open(cfg.storage.path, max_bytes=cfg.storage.max_mb * 1024 * 1024)
+        for meter in cfg.meters:
+            self.store.upsert_meter(meter.id, protocol=meter.protocol, bus=meter.bus,
+                                    address=str(meter.address), profile=meter.profile)
+        self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
+        self.health = MeterHealth(self.store)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.store is None:
+            self.open()
+        assert self.store is not None and self.writer is not None
+        self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
+                             data={"meters": len(self.config.meters)})
+        self.buses = open_buses(self.config, self.board)
+        tasks = [asyncio.create_task(self.writer.run(), name="writer"),
+                 asyncio.create_task(self._watchdog(), name="watchdog")]
+        tasks += [asyncio.create_task(s.run(), name=f"poll-{s.bus_id}")
+                  for s in self._schedulers()]
+        LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
+                                              "meters": len(self.config.meters),
+                                              "buses": len(self.buses)})
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(tasks)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for bus in self.buses.values():
+            with contextlib.suppress(Exception):
+                await bus.close()
+        if self.writer is not None:
+            self.writer.flush()
+        if self.store is not None:
+            self.store.add_event("gateway_stopped", meter_id=None, ts_ms=self._now_ms(), data={})
+            self.store.close()
+            self.store = None
+        self.board.close()
+        LOGGER.info("gateway_stopped", extra={"gateway": self.config.gateway_id})
+
+    def _schedulers(self) -> list[BusScheduler]:
+        by_bus: dict[str, list[PollPlan]] = {}
+        for meter in self.config.meters:
+            if meter.protocol not in PUSH_PROTOCOLS and meter.bus in self.buses:
+                by_bus.setdefault(meter.bus, []).append(PollPlan(meter.id, meter.poll_interval_s))
+        return [BusScheduler(bus_id, plans, self._poll, on_clock_jump=self._clock_jumped)
+                for bus_id, plans in by_bus.items()]
+
+    async def _watchdog(self) -> None:
+        while True:
+            self.board.kick_watchdog()
+            await asyncio.sleep(WATCHDOG_KICK_S)
+
+    # -- polling ---------------------------------------------------------------------------
+    async def _poll(self, meter_id: str, slot: float) -> None:
+        try:
+            await self.read_now(meter_id)
+        except DriverError:
+            pass  # counted by the bus, logged once, turned into an event by MeterHealth
+
+    async def read_now(self, meter_id: str) -> ReadingSet:
+        """Read a meter at once (scheduler, `read` command, console); the reading is stored."""
+        assert self.health is not None and self.writer is not None
+        meter = self.config.meter(meter_id)
+        bus = self.buses[meter.bus]
+        try:
+            samples = await bus.read(meter)
+        except DriverError as exc:
+            self.health.failed(meter_id, exc, self._now_ms())
+            raise
+        reading = self._reading(meter, samples)
+        self.health.ok(meter_id, reading.ts_ms)
+        self.accept(reading)
+        return reading
+
+    def accept(self, reading: ReadingSet) -> None:
+        """A reading from any source (polled or pushed): buffer it and tell the listeners."""
+        assert self.writer is not None
+        self.writer.add(reading)
+        for listener in self.reading_listeners:
+            listener(reading)
+
+    def _reading(self, meter: MeterConfig, samples: list[Sample]) -> ReadingSet:
+        values = tuple(StoredValue(s.quantity, s.value, s.unit) for s in samples)
+        flags = 0 if self.clock_synced() else 1
+        return ReadingSet(meter.id, self._now_ms(), values, flags)
+
+    def _clock_jumped(self, jump_s: float) -> None:
+        if self.store is not None:
+            self.store.add_event("clock_jump", meter_id=None, severity="warning",
+                                 data={"jump_s": str(round(jump_s, 3))}, ts_ms=self._now_ms())
+
+    def _now_ms(self) -> int:
+        return int(self.wall() * 1000)
