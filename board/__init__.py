@@ -1,1 +1,1 @@
-"""The only code that touches hardware: serial ports, GPIO relays and inputs, LEDs, watchdog, USB."""
+"""The only code that touches hardware: serial ports, GPIO relays, inputs, LEDs, watchdog, USB."""
