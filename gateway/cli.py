@@ -19,7 +19,8 @@ EXIT_CONFIG = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
-        description="Meter gateway: reads meters, enforces prepaid credit, forwards signed batches.",
+        description="Meter gateway: reads meters, enforces prepaid credit, "
+        "forwards signed batches.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(gateway.__path__), key=lambda i: i.name):

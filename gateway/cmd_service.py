@@ -11,12 +11,15 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import setup_logging
-from gateway.service import Service
 from storage.errors import StorageError
 from storage.records import ReadingSet
+
+if TYPE_CHECKING:
+    from gateway.service import Service
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "/etc/gateway/gateway.toml")
@@ -63,6 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     setup_logging(config.log_level)
+    from gateway.service import Service  # imported late: check-config must not need storage
+
     service = Service(config)
     try:
         service.open()

@@ -236,7 +236,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
 
 def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, Any]]:
     if not isinstance(value, list):
-        problems.add(name, "must be an array of tables ([[%s]])" % name)
+        problems.add(name, f"must be an array of tables ([[{name}]])")
         return []
     return [(f"{name}[{i}]", item) for i, item in enumerate(value)]
 
@@ -343,7 +343,14 @@ def _meter_from(values: dict[str, Any], specific: dict[str, Field]) -> MeterConf
         profile=values.get("profile") or "",
         commodity=values["commodity"],
         timeout_ms=values["timeout_ms"],
-        ct_ratio=exact_ratio(values["ct_ratio"]) if values.get("ct_ratio") else Decimal(1),
-        vt_ratio=exact_ratio(values["vt_ratio"]) if values.get("vt_ratio") else Decimal(1),
+        ct_ratio=_ratio_or_one(values.get("ct_ratio")),
+        vt_ratio=_ratio_or_one(values.get("vt_ratio")),
         options=options,
     )
+
+
+def _ratio_or_one(value: Any) -> Decimal:
+    """The exact ratio, or 1 when absent or already reported as a problem."""
+    if value is None or ratio_check(value) is not None:
+        return Decimal(1)
+    return exact_ratio(value)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from storage.store import Store
+
 from board.interface import Board
 from drivers.errors import DriverError
 from drivers.readings import Sample
@@ -24,7 +26,6 @@ from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
 from gateway.scheduler import BusScheduler, PollPlan
 from gateway.writer import ReadingWriter
 from storage.records import ReadingSet, StoredValue
-from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
 
@@ -141,10 +142,9 @@ class Service:
 
     # -- polling ---------------------------------------------------------------------------
     async def _poll(self, meter_id: str, slot: float) -> None:
-        try:
+        # a failure is counted by the bus, logged once, and turned into an event by MeterHealth
+        with contextlib.suppress(DriverError):
             await self.read_now(meter_id)
-        except DriverError:
-            pass  # counted by the bus, logged once, turned into an event by MeterHealth
 
     async def read_now(self, meter_id: str) -> ReadingSet:
         """Read a meter at once (scheduler, `read` command, console); the reading is stored."""
