@@ -1,0 +1,1 @@
+"""Reference head-end: receives, verifies and stores gateway batches, acks them, sends commands."""

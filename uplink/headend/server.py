@@ -1,0 +1,137 @@
+"""The head-end worker: shared subscription to every gateway's batches, verify, store, ack."""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from uplink.codec import Ack, Command, encode_ack, encode_command
+from uplink.cose import sign1
+from uplink.errors import UplinkError
+from uplink.headend.store import HeadendStore
+from uplink.headend.verify import verify_batch
+from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
+from uplink.settings import topics
+
+LOGGER = logging.getLogger(__name__)
+SHARE_GROUP: Final = "headend"
+HEADEND_KID: Final = b"headend"
+# A command not executed within this time is refused by the gateway as expired.
+DEFAULT_COMMAND_TTL_S: Final = 300
+# How long send_command waits for the broker connection before giving up.
+CONNECT_WAIT_S: Final = 30.0
+
+
+@dataclass(slots=True)
+class HeadendStats:
+    stored: int = 0
+    duplicates: int = 0
+    forks: int = 0
+    refused: int = 0
+    acks_sent: int = 0
+    records: int = 0
+    last_error: str | None = None
+    per_gw: dict[str, int] = field(default_factory=dict)
+
+
+class HeadEnd:
+    """One head-end worker; several may share a broker group and a database file."""
+
+    def __init__(self, store: HeadendStore, enrolled: dict[str, Ed25519PublicKey],
+                 key: Ed25519PrivateKey, *, broker_url: str, prefix: str = "mtr",
+                 client_id: str | None = None) -> None:
+        self.store = store
+        self.enrolled = enrolled
+        self.key = key
+        self.prefix = prefix
+        self.broker_url = broker_url
+        self.client_id = client_id or f"headend-{uuid.uuid4().hex[:8]}"
+        self.stats = HeadendStats()
+        self._link: MqttLink | None = None
+        self._up = asyncio.Event()
+
+    def _link_config(self) -> LinkConfig:
+        return LinkConfig(url=self.broker_url, client_id=self.client_id, mqtt_version="5",
+                          clean_start=True, backoff_min_s=0.2, backoff_max_s=5.0,
+                          subscriptions=(f"$share/{SHARE_GROUP}/{self.prefix}/+/up/batch",))
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        loop = asyncio.get_running_loop()
+        handlers = LinkHandlers(on_connected=lambda _max: self._up.set(),
+                                on_disconnected=lambda _reason: self._up.clear(),
+                                on_message=self._on_message)
+        self._link = MqttLink(self._link_config(), handlers, loop)
+        self._link.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self._link.stop()
+
+    async def wait_connected(self, timeout: float = CONNECT_WAIT_S) -> None:
+        async with asyncio.timeout(timeout):
+            await self._up.wait()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            batch = verify_batch(payload, self.enrolled)
+            result = self.store.ingest(batch)
+        except UplinkError as exc:
+            self.stats.refused += 1
+            self.stats.last_error = str(exc)
+            LOGGER.warning("batch_refused", extra={"topic": topic, "reason": str(exc)})
+            return
+        gw = batch.payload.gw
+        self._count(result.status, gw, len(batch.payload.records))
+        LOGGER.debug("batch_ingested", extra={"gw": gw, "seq": batch.payload.seq,
+                                              "status": result.status, "ack": result.ack})
+        self._publish_ack(Ack(gw, result.ack, result.resend))
+
+    def _count(self, status: str, gw: str, n_records: int) -> None:
+        if status == "stored":
+            self.stats.stored += 1
+            self.stats.records += n_records
+            self.stats.per_gw[gw] = self.stats.per_gw.get(gw, 0) + 1
+        elif status == "duplicate":
+            self.stats.duplicates += 1
+        else:
+            self.stats.forks += 1
+
+    def _publish_ack(self, ack: Ack) -> None:
+        if self._link is None:
+            return
+        signed = sign1(encode_ack(ack), self.key, HEADEND_KID)
+        self._link.publish(topics(self.prefix, ack.gw)["ack"], signed)
+        self.stats.acks_sent += 1
+
+    def publish_signed(self, topic: str, signed: bytes) -> None:
+        """Publish raw bytes (QoS 1); used by tests to inject crafted down messages."""
+        if self._link is None:
+            raise UplinkError("head-end is not running")
+        self._link.publish(topic, signed)
+
+    async def send_command(self, gw: str, op: str, args: dict[str, Any] | None = None, *,
+                           ttl_s: int = DEFAULT_COMMAND_TTL_S, cmd_id: str | None = None) -> str:
+        """Sign and publish a command for `gw`; returns its id."""
+        await self.wait_connected()
+        cmd = Command(cmd_id or uuid.uuid4().hex, gw, int(time.time()) + ttl_s, op, args or {})
+        self.publish_signed(topics(self.prefix, gw)["cmd"],
+                            sign1(encode_command(cmd), self.key, HEADEND_KID))
+        LOGGER.info("command_sent", extra={"gw": gw, "op": op, "id": cmd.id})
+        return cmd.id
+
+
+async def run_headend(headend: HeadEnd, stop: asyncio.Event) -> None:
+    """Run a head-end until `stop` is set (the in-process API for `gateway demo`)."""
+    task = asyncio.create_task(headend.run())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,167 @@
+"""The head-end's own SQLite store: batches, records, chain anomalies, per-gateway ack state."""
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from uplink.codec import WireRecord, reading_values
+from uplink.errors import UplinkError
+from uplink.headend.verify import VerifiedBatch
+
+LOGGER = logging.getLogger(__name__)
+# Several head-end workers share the file; a writer waits this long for another's commit.
+BUSY_TIMEOUT_MS: Final = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    gw TEXT NOT NULL, seq INTEGER NOT NULL, sha256 BLOB NOT NULL, prev BLOB NOT NULL,
+    raw BLOB NOT NULL, received_ms INTEGER NOT NULL, PRIMARY KEY (gw, seq));
+CREATE TABLE IF NOT EXISTS records (
+    gw TEXT NOT NULL, id INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (gw, id));
+CREATE TABLE IF NOT EXISTS gateways (gw TEXT PRIMARY KEY, contiguous INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS anomalies (
+    gw TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What the chain check made of a batch and what to ack."""
+
+    status: str  # "stored", "duplicate", "fork"
+    ack: int
+    resend: int | None
+    gap: bool
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def record_body_json(rec: WireRecord) -> str:
+    """The record's fields as JSON; reading values decoded to names and exact decimal text."""
+    fields: dict[str, Any] = dict(rec.fields)
+    if rec.kind == "reading":
+        fields = {"meter": fields.get("m"),
+                  "values": {q: str(v) for q, v in reading_values(rec.fields)}}
+    return json.dumps(fields, default=_json_default, separators=(",", ":"))
+
+
+class HeadendStore:
+    """One SQLite file; every ingest is one IMMEDIATE transaction so workers can share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise UplinkError(f"{path}: cannot open head-end database ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def ingest(self, batch: VerifiedBatch) -> IngestResult:
+        """Chain-check and store a verified batch; reports gap, duplicate and fork."""
+        p = batch.payload
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            status = self._check_chain(batch)
+            if status == "stored":
+                self._store(batch)
+            contiguous = self._advance(p.gw)
+            gap = db.execute("SELECT 1 FROM batches WHERE gw = ? AND seq > ? LIMIT 1",
+                             (p.gw, contiguous)).fetchone() is not None
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
+
+    def _sha_of(self, gw: str, seq: int) -> bytes | None:
+        row = self._db.execute("SELECT sha256 FROM batches WHERE gw = ? AND seq = ?",
+                               (gw, seq)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _check_chain(self, batch: VerifiedBatch) -> str:
+        p = batch.payload
+        same = self._sha_of(p.gw, p.seq)
+        if same is not None:
+            if same == batch.sha256:
+                return "duplicate"
+            return self._anomaly(p.gw, p.seq, "fork", "a different batch holds this seq")
+        before = bytes(32) if p.seq == 1 else self._sha_of(p.gw, p.seq - 1)
+        if before is not None and before != p.prev:
+            return self._anomaly(p.gw, p.seq, "fork", "prev differs from the stored seq-1")
+        row = self._db.execute("SELECT prev FROM batches WHERE gw = ? AND seq = ?",
+                               (p.gw, p.seq + 1)).fetchone()
+        if row is not None and bytes(row[0]) != batch.sha256:
+            return self._anomaly(p.gw, p.seq, "fork", "stored seq+1 does not chain to it")
+        return "stored"
+
+    def _anomaly(self, gw: str, seq: int, kind: str, detail: str) -> str:
+        LOGGER.warning("chain_" + kind, extra={"gw": gw, "seq": seq, "detail": detail})
+        self._db.execute("INSERT INTO anomalies VALUES (?, ?, ?, ?, ?)",
+                         (gw, seq, kind, detail, int(time.time() * 1000)))
+        return kind
+
+    def _store(self, batch: VerifiedBatch) -> None:
+        p = batch.payload
+        now_ms = int(time.time() * 1000)
+        self._db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+                         (p.gw, p.seq, batch.sha256, p.prev, batch.raw, now_ms))
+        rows = [(p.gw, r.id, p.seq, r.kind, r.ts_ms, record_body_json(r)) for r in p.records]
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+        dupes = len(rows) - (self._db.total_changes - before)
+        if dupes:
+            self._anomaly(p.gw, p.seq, "duplicate_record", f"{dupes} record ids already held")
+
+    def _advance(self, gw: str) -> int:
+        row = self._db.execute("SELECT contiguous FROM gateways WHERE gw = ?", (gw,)).fetchone()
+        contiguous = 0 if row is None else int(row[0])
+        while self._sha_of(gw, contiguous + 1) is not None:
+            contiguous += 1
+        self._db.execute("INSERT OR REPLACE INTO gateways VALUES (?, ?)", (gw, contiguous))
+        return contiguous
+
+    def contiguous(self, gw: str) -> int:
+        row = self._db.execute("SELECT contiguous FROM gateways WHERE gw = ?", (gw,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def anomalies(self, gw: str | None = None) -> list[tuple[str, int, str, str]]:
+        sql = "SELECT gw, seq, kind, detail FROM anomalies"
+        args: tuple[str, ...] = ()
+        if gw is not None:
+            sql, args = sql + " WHERE gw = ?", (gw,)
+        return [tuple(r) for r in self._db.execute(sql + " ORDER BY rowid", args)]
+
+    def record_ids(self, gw: str) -> list[int]:
+        return [r[0] for r in self._db.execute(
+            "SELECT id FROM records WHERE gw = ? ORDER BY id", (gw,))]
+
+    def export(self, gw: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored records as dicts (gw, id, seq, kind, t_ms, body), by gateway and id."""
+        sql = "SELECT gw, id, seq, kind, ts_ms, body FROM records"
+        args: tuple[str, ...] = ()
+        if gw is not None:
+            sql, args = sql + " WHERE gw = ?", (gw,)
+        for g, rid, seq, kind, ts_ms, body in self._db.execute(sql + " ORDER BY gw, id", args):
+            yield {"gw": g, "id": rid, "seq": seq, "kind": kind, "t_ms": ts_ms,
+                   "body": json.loads(body)}
+

@@ -1,0 +1,203 @@
+"""paho-mqtt 2.x in its own thread, handing every event to the asyncio loop.
+
+The network thread owns connect, reconnect (exponential backoff with jitter) and paho's loop;
+the asyncio side only calls `publish()` (thread-safe in paho) and receives callbacks through
+`loop.call_soon_threadsafe`, so the event loop never blocks on the network.
+"""
+
+import asyncio
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from uplink.errors import UplinkError
+from uplink.settings import broker_address
+
+LOGGER = logging.getLogger(__name__)
+# paho's select() tick: bounds how long stop() waits for the network thread to notice.
+LOOP_TICK_S: Final = 0.2
+# Jitter spreads reconnects of a fleet of gateways after a broker restart.
+JITTER_FRACTION: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """How to reach the broker; built from UplinkSettings or the head-end's command line."""
+
+    url: str
+    client_id: str
+    mqtt_version: str = "5"
+    keepalive_s: int = 60
+    clean_start: bool = False
+    session_expiry_s: int = 7 * 24 * 3600
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 300.0
+    subscriptions: tuple[str, ...] = ()
+    will: tuple[str, bytes] | None = None  # retained, QoS 1
+    birth: tuple[str, bytes] | None = None  # retained, QoS 1, on every connect
+
+
+@dataclass(slots=True)
+class LinkHandlers:
+    """Callbacks run on the asyncio loop."""
+
+    on_connected: Callable[[int | None], None] = lambda max_packet: None
+    on_disconnected: Callable[[str], None] = lambda reason: None
+    on_message: Callable[[str, bytes], None] = lambda topic, payload: None
+    on_published: Callable[[int, int], None] = lambda mid, reason: None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Exponential delay for the n-th consecutive failure, capped, with downward jitter."""
+    base = min(high, low * 2 ** min(attempt, 30))
+    return base * (1 - JITTER_FRACTION * rng.random())
+
+
+class MqttLink:
+    """One MQTT connection kept up by a background thread until stop()."""
+
+    def __init__(self, cfg: LinkConfig, handlers: LinkHandlers,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.cfg = cfg
+        self._handlers = handlers
+        self._loop = loop
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._rng = random.Random()
+        self._addr = broker_address(cfg.url)
+        self._client = self._make_client()
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{cfg.client_id}",
+                                        daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _make_client(self) -> paho.Client:
+        cfg = self.cfg
+        v5 = cfg.mqtt_version == "5"
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else cfg.clean_start,
+        )
+        client.max_inflight_messages_set(64)
+        username = cfg.username or self._addr.username
+        if username:
+            client.username_pw_set(username, cfg.password or self._addr.password)
+        if self._addr.tls:
+            client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
+                           cert_reqs=ssl.CERT_REQUIRED)
+        if cfg.will:
+            client.will_set(cfg.will[0], cfg.will[1], qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Disconnect cleanly (no last will) and join the network thread without blocking."""
+        self._stop.set()
+        if self._connected.is_set():
+            self._client.disconnect()
+        await asyncio.to_thread(self._thread.join)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        """Queue a publish; returns its message id. UplinkError when paho refuses it."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise UplinkError(f"publish to {topic}: paho refused it ({info.rc.name})")
+        return info.mid
+
+    # --- network thread ---
+
+    def _connect_properties(self) -> Properties | None:
+        if self.cfg.mqtt_version != "5":
+            return None
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0 if self.cfg.clean_start else self.cfg.session_expiry_s
+        return props
+
+    def _open(self, first: bool) -> None:
+        cfg = self.cfg
+        if not first:
+            self._client.reconnect()
+        elif cfg.mqtt_version == "5":
+            self._client.connect(self._addr.host, self._addr.port, cfg.keepalive_s,
+                                 clean_start=cfg.clean_start,
+                                 properties=self._connect_properties())
+        else:
+            self._client.connect(self._addr.host, self._addr.port, cfg.keepalive_s)
+
+    def _run(self) -> None:
+        attempt, first = 0, True
+        while not self._stop.is_set():
+            try:
+                self._open(first)
+                first = False
+                while not self._stop.is_set():
+                    if self._client.loop(LOOP_TICK_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                        break
+                    if self._connected.is_set():
+                        attempt = 0
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self._hand_off(self._handlers.on_disconnected, f"connect failed: {exc}")
+            if self._connected.is_set():
+                self._connected.clear()
+                self._hand_off(self._handlers.on_disconnected, "connection lost")
+            delay = backoff_delay(attempt, self.cfg.backoff_min_s, self.cfg.backoff_max_s,
+                                  self._rng)
+            attempt += 1
+            if not self._stop.is_set():
+                LOGGER.debug("mqtt_reconnect_wait", extra={"delay_s": round(delay, 2)})
+            self._stop.wait(delay)
+
+    def _hand_off(self, func: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(func, *args)
+        except RuntimeError:  # the asyncio loop is closed: we are shutting down
+            self._stop.set()
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            LOGGER.warning("mqtt_connect_refused", extra={"reason": str(reason)})
+            return
+        self._connected.set()
+        for topic in self.cfg.subscriptions:
+            client.subscribe(topic, qos=1)
+        if self.cfg.birth:
+            client.publish(self.cfg.birth[0], self.cfg.birth[1], qos=1, retain=True)
+        max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None
+        self._hand_off(self._handlers.on_connected, max_packet)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self._connected.clear()
+        self._hand_off(self._handlers.on_disconnected, str(reason))
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._hand_off(self._handlers.on_message, msg.topic, bytes(msg.payload))
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any,
+                    properties: Any) -> None:
+        self._hand_off(self._handlers.on_published, mid, int(getattr(reason, "value", 0)))

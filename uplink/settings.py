@@ -1,0 +1,85 @@
+"""Uplink settings (the `[uplink]` config section) with their defaults, and broker URL parsing."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+from uplink.errors import UplinkError
+
+MQTT_PORT: Final = 1883
+MQTTS_PORT: Final = 8883
+MQTT_VERSIONS: Final = ("5", "3.1.1")
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkSettings:
+    """Everything the uplink needs from the configuration; durations are seconds."""
+
+    gateway_id: str = "gw1"
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = "mtr"
+    mqtt_version: str = "5"
+    client_id: str = ""  # empty: the gateway id
+    keepalive_s: int = 60
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    username: str | None = None
+    password: str | None = None
+    key_file: Path = Path("state/gateway_ed25519.pem")
+    server_public_key: Path = Path("state/headend_public.pem")
+    max_batch_bytes: int = 65536
+    batch_interval_s: float = 1.0
+    ack_timeout_s: float = 30.0
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 300.0
+    max_in_flight: int = 4
+    compress: bool = True
+    session_expiry_s: int = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.mqtt_version not in MQTT_VERSIONS:
+            raise UplinkError(f"[uplink] mqtt_version: {self.mqtt_version!r} is not 5 or 3.1.1")
+        if not 1024 <= self.max_batch_bytes <= 16 * 1024 * 1024:
+            raise UplinkError(f"[uplink] max_batch_bytes: {self.max_batch_bytes} out of range")
+        if self.backoff_min_s <= 0 or self.backoff_max_s < self.backoff_min_s:
+            raise UplinkError("[uplink] backoff_min_s/backoff_max_s: need 0 < min <= max")
+        if self.max_in_flight < 1:
+            raise UplinkError("[uplink] max_in_flight: must be at least 1")
+        broker_address(self.broker_url)
+
+    @property
+    def effective_client_id(self) -> str:
+        return self.client_id or self.gateway_id
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def broker_address(url: str) -> BrokerAddress:
+    """Parse `mqtt://[user:pass@]host[:port]` or `mqtts://...`; UplinkError naming the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise UplinkError(f"broker URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (MQTTS_PORT if tls else MQTT_PORT)
+    except ValueError:
+        raise UplinkError(f"broker URL {url!r}: bad port") from None
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return BrokerAddress(parts.hostname, port, tls, user, password)
+
+
+def topics(prefix: str, gw: str) -> dict[str, str]:
+    """The gateway's topics: batch (up), ack and cmd (down), status (retained)."""
+    base = f"{prefix}/{gw}"
+    return {"batch": f"{base}/up/batch", "ack": f"{base}/down/ack", "cmd": f"{base}/down/cmd",
+            "status": f"{base}/status"}
