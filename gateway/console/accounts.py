@@ -137,7 +137,8 @@ def _parse_accounts(tables: Any, problems: list[str]) -> dict[str, Account]:
             problems.append(f"{where}.role: {exc}")
             continue
         if not isinstance(pw_hash, str) or not pw_hash.startswith("scrypt$"):
-            problems.append(f"{where}.password_hash: not a scrypt hash (use gateway console passwd)")
+            problems.append(f"{where}.password_hash: not a scrypt hash; set it with"
+                            " 'gateway console passwd'")
             continue
         accounts[name] = Account(name, parsed_role, pw_hash)
     return accounts
@@ -194,7 +195,9 @@ def _check_same_except_accounts(old: str, new: str, path: Path) -> None:
     if not before.get("console"):
         before.pop("console", None)
     if before != after:
-        raise AccountError(f"{path}: cannot edit accounts without changing other keys; edit by hand")
+        raise AccountError(
+            f"{path}: cannot edit accounts without changing other keys; edit the file by hand"
+        )
 
 
 def _read_text(path: Path) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from gateway.console import format as fmt
-from gateway.console.api import ControlError, Role
+from gateway.console.api import CreditInfo, LogLine, Role
 from gateway.console.context import Context, UsageError
 
 SCAN_DEFAULT_S = 10  # long enough for most wM-Bus meters (they send every 8-16 s)
@@ -29,7 +29,8 @@ class Command:
     details: str
     role: Role
     handler: Handler
-    completes: str = ""  # "meter", "bus" or space-separated sub-words for argument 1
+    # per argument position: "meter", "bus", "command" or space-separated literal words
+    completes: tuple[str, ...] = ()
 
 
 def _one_meter(ctx: Context, args: list[str]) -> str:
@@ -112,10 +113,7 @@ async def cmd_relay(ctx: Context, args: list[str]) -> None:
     ctx.say(f"Relay of {state.meter_id} is {now} since {fmt.when(state.changed_at)}.")
 
 
-def _say_credit(ctx: Context, info: object) -> None:
-    from gateway.console.api import CreditInfo
-
-    assert isinstance(info, CreditInfo)
+def _say_credit(ctx: Context, info: CreditInfo) -> None:
     relay = {True: "closed (supply on)", False: "open (supply off)", None: "unknown"}
     ctx.say(f"Meter       {info.meter_id}")
     ctx.say(f"Balance     {fmt.money(info.balance, info.currency)}")
@@ -128,6 +126,13 @@ async def cmd_credit(ctx: Context, args: list[str]) -> None:
     _say_credit(ctx, await ctx.api.credit(_one_meter(ctx, args)))
 
 
+def _valid_amount(amount: Decimal) -> bool:
+    exponent = amount.as_tuple().exponent
+    return amount.is_finite() and 0 < amount <= TOPUP_MAX and isinstance(exponent, int) and (
+        exponent >= -2 or amount == amount.quantize(Decimal("0.01"))
+    )
+
+
 async def cmd_topup(ctx: Context, args: list[str]) -> None:
     if len(args) not in (2, 3):
         raise UsageError("give a meter id, an amount and optionally a reference")
@@ -135,7 +140,7 @@ async def cmd_topup(ctx: Context, args: list[str]) -> None:
         amount = Decimal(args[1])
     except InvalidOperation:
         raise UsageError(f"amount {args[1]!r} is not a number like 25.00") from None
-    if not amount.is_finite() or amount <= 0 or amount > TOPUP_MAX or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    if not _valid_amount(amount):
         raise UsageError(f"amount must be above 0 and at most {TOPUP_MAX}, cents at most")
     reference = args[2] if len(args) == 3 else f"console-{ctx.user}"
     if not await ctx.confirm(f"Add {amount} to the credit of {args[0]}?"):
@@ -151,7 +156,7 @@ async def cmd_emergency(ctx: Context, args: list[str]) -> None:
     _say_credit(ctx, await ctx.audited("emergency", args, lambda: ctx.api.emergency(meter)))
 
 
-def _say_log(ctx: Context, lines: list) -> None:
+def _say_log(ctx: Context, lines: list[LogLine]) -> None:
     for line in lines:
         who = f" [{line.meter}]" if line.meter else ""
         text = f"{fmt.when(line.ts)} {line.level[:5]:5} {line.event}{who} {line.fields}"
@@ -255,5 +260,55 @@ async def cmd_whoami(ctx: Context, args: list[str]) -> None:
     ctx.say(f"{ctx.user} ({ctx.role.name.lower()})")
 
 
-def _unavailable(what: str) -> ControlError:
-    return ControlError(f"{what} not available on this gateway")
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in [
+        Command("status", "status", "gateway id, uptime, clock, storage, uplink, bus errors",
+                "Shows what works and what does not at a glance. Bus counters count since the"
+                " service started.", Role.VIEWER, cmd_status),
+        Command("meters", "meters", "table of meters: protocol, last reading, error, credit",
+                "One line per configured meter. 'never' means no reading since start: check"
+                " wiring, address and baud rate, then try 'read METER'.", Role.VIEWER,
+                cmd_meters),
+        Command("read", "read METER", "read a meter now and show every quantity",
+                "Reads the meter outside the schedule and prints all quantities with units."
+                " The reading is stored like a scheduled one.", Role.VIEWER, cmd_read,
+                ("meter",)),
+        Command("scan", "scan BUS [SECONDS]", "find devices on a bus (default "
+                f"{SCAN_DEFAULT_S} s)", "Modbus buses: asks every slave id. Wireless M-Bus: "
+                "listens for telegrams. Devices not in the config are listed as UNKNOWN.",
+                Role.TECHNICIAN, cmd_scan, ("bus",)),
+        Command("relay", "relay METER on|off", "switch a supply relay (asks to confirm)",
+                "on closes the relay (supply on), off opens it (supply off). Audited.",
+                Role.TECHNICIAN, cmd_relay, ("meter", "on off")),
+        Command("credit", "credit METER", "show prepaid credit, emergency and relay state",
+                "Only for prepaid meters.", Role.VIEWER, cmd_credit, ("meter",)),
+        Command("topup", "topup METER AMOUNT [REFERENCE]", "add credit (asks to confirm)",
+                "AMOUNT in the site currency, at most 2 decimals, e.g. 25.00. Audited and "
+                "sent up with the next batch.", Role.TECHNICIAN, cmd_topup, ("meter",)),
+        Command("emergency", "emergency METER", "grant emergency credit (asks to confirm)",
+                "Audited.", Role.TECHNICIAN, cmd_emergency, ("meter",)),
+        Command("log", "log [-f] [LINES]", "recent service log lines; -f follows",
+                f"Shows the last {LOG_DEFAULT_LINES} lines (up to {LOG_MAX_LINES}). With -f new"
+                " lines keep coming until you press Ctrl-C.", Role.VIEWER, cmd_log, ("-f",)),
+        Command("config", "config show|check|set KEY VALUE", "show, check or change config",
+                "set needs the admin role; VALUE is a TOML value (\"text\" in quotes, 9600,"
+                " true). The change is validated, written atomically and applies after a"
+                " restart. Audited.", Role.VIEWER, cmd_config, ("show check set",)),
+        Command("keys", "keys show", "list key ids (never the keys themselves)",
+                "Shows which keys are installed and what they are for.", Role.TECHNICIAN,
+                cmd_keys, ("show",)),
+        Command("uplink", "uplink flush", "send the backlog now",
+                "Tries to send every waiting record now. Audited.", Role.TECHNICIAN,
+                cmd_uplink, ("flush",)),
+        Command("time", "time set YYYY-MM-DDTHH:MM:SSZ", "set the clock (UTC with Z)",
+                "For gateways with no network time. Audited.", Role.TECHNICIAN, cmd_time,
+                ("set",)),
+        Command("export", "export --to DIR [--from DATE] [--until DATE]",
+                "write readings, events and ledger as CSV", "DIR is usually the USB stick"
+                " (e.g. /media/usb0). The period defaults to this month. Audited.",
+                Role.TECHNICIAN, cmd_export, ("--to",)),
+        Command("whoami", "whoami", "show your account and role", "", Role.VIEWER,
+                cmd_whoami),
+    ]
+}

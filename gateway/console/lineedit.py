@@ -8,7 +8,6 @@ sequence or control byte so terminal garbage never reaches a command.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -235,7 +234,7 @@ class LineEditor:
             for char in options[0][len(word) :] + " ":
                 self._insert(char)
             return
-        common = os.path.commonprefix(options)
+        common = _common_prefix(options)
         if len(common) > len(word):
             for char in common[len(word) :]:
                 self._insert(char)
@@ -251,3 +250,11 @@ class LineEditor:
 
     def _emit(self, text: str) -> None:
         self._out += text.encode("ascii", "replace")
+
+
+def _common_prefix(words: list[str]) -> str:
+    first, last = min(words), max(words)
+    size = 0
+    while size < len(first) and first[size] == last[size]:
+        size += 1
+    return first[:size]

@@ -1,0 +1,327 @@
+"""The local control socket: a JSON-lines RPC over a unix socket, server and client.
+
+The service runs `ControlServer` over its `ControlApi`; `gateway console` (no port) and
+`gateway console --port` connect with `RemoteApi`, so the same shell works over SSH. One JSON
+object per line, UTF-8, at most MAX_LINE_BYTES:
+
+    -> {"id": 1, "method": "login", "params": {"user": "ana", "password": "..."}}
+    <- {"id": 1, "result": {"role": "technician"}}
+    -> {"id": 2, "method": "read_meter", "params": {"meter_id": "shop-12"}}
+    <- {"id": 2, "result": {...}}  or  {"id": 2, "error": {"kind": "control", "message": "..."}}
+
+Error kinds: "login" (refused or locked out), "role" (needs a higher role), "control" (the
+operation failed; the message says what to do), "protocol" (bad request). Every method except
+login needs a login first. The server records audit events under the logged-in name, whatever
+the client claims. Socket access is further limited by its file mode (0660).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from gateway.console.api import (
+    ConfigEntry,
+    ConfigProblem,
+    ControlApi,
+    ControlError,
+    CreditInfo,
+    ExportResult,
+    FlushResult,
+    GatewayStatus,
+    KeyInfo,
+    LogLine,
+    MeterReading,
+    MeterRow,
+    RelayState,
+    Role,
+    ScanHit,
+)
+from gateway.console.codec import CodecError, from_plain, to_plain
+from gateway.console.shell import Authenticator, LoginRefused
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 64 * 1024  # a request is small; a longer line is garbage or an attack
+MAX_PROTOCOL_ERRORS = 5  # bad requests tolerated before the server hangs up
+SOCKET_MODE = 0o660  # owner and the gateway group (technicians log in over SSH)
+CALL_TIMEOUT_S = 60.0  # a meter read with retries on a slow bus stays well under this
+SCAN_MARGIN_S = 30.0  # a scan takes its own duration plus bus set-up time
+EXPORT_TIMEOUT_S = 600.0  # a year of readings to a slow USB stick
+
+METHOD_ROLES: dict[str, Role] = {
+    "status": Role.VIEWER, "meters": Role.VIEWER, "read_meter": Role.VIEWER,
+    "bus_names": Role.VIEWER, "credit": Role.VIEWER, "log_lines": Role.VIEWER,
+    "config_show": Role.VIEWER, "config_check": Role.VIEWER, "record_audit": Role.VIEWER,
+    "scan_bus": Role.TECHNICIAN, "set_relay": Role.TECHNICIAN, "topup": Role.TECHNICIAN,
+    "emergency": Role.TECHNICIAN, "keys_show": Role.TECHNICIAN,
+    "uplink_flush": Role.TECHNICIAN, "set_time": Role.TECHNICIAN, "export": Role.TECHNICIAN,
+    "config_set": Role.ADMIN,
+}
+
+
+class _RoleRefused(Exception):
+    """Not logged in, or the logged-in role is too low for the method."""
+
+
+def _hints(method: str) -> dict[str, Any]:
+    return typing.get_type_hints(getattr(ControlApi, method))
+
+
+class _Connection:
+    """One client: its login state and the request loop."""
+
+    def __init__(self, api: ControlApi, auth: Authenticator, writer: asyncio.StreamWriter):
+        self.api, self.auth, self.writer = api, auth, writer
+        self.user: str | None = None
+        self.role = Role.VIEWER
+        self.errors = 0
+
+    async def handle(self, raw: bytes) -> None:
+        req_id: Any = None
+        try:
+            request = json.loads(raw)
+            if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+                raise CodecError("a request is an object with id, method and params")
+            req_id = request.get("id")
+            params = request.get("params", {})
+            if not isinstance(params, dict):
+                raise CodecError("params must be an object")
+            result = await self._dispatch(request["method"], params)
+            self._send({"id": req_id, "result": result})
+        except (ValueError, UnicodeDecodeError) as exc:  # JSON and CodecError
+            self.errors += 1
+            self._error(req_id, "protocol", str(exc)[:200])
+        except LoginRefused as exc:
+            self._error(req_id, "login", str(exc))
+        except _RoleRefused as exc:
+            self._error(req_id, "role", str(exc))
+        except ControlError as exc:
+            self._error(req_id, "control", str(exc))
+
+    async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "login":
+            return await self._login(params)
+        if method not in METHOD_ROLES:
+            raise CodecError(f"unknown method {method[:40]!r}")
+        if self.user is None:
+            raise _RoleRefused("log in first (method login)")
+        if self.role < METHOD_ROLES[method]:
+            raise _RoleRefused(f"{method} needs the {METHOD_ROLES[method].name.lower()} role")
+        hints = _hints(method)
+        hints.pop("return")
+        if set(params) != set(hints):
+            raise CodecError(f"{method} takes params {sorted(hints)}")
+        args = {k: from_plain(tp, params[k], k) for k, tp in hints.items()}
+        if method == "record_audit":
+            args["user"] = self.user  # never trust the client's name
+        return to_plain(await getattr(self.api, method)(**args))
+
+    async def _login(self, params: dict[str, Any]) -> Any:
+        user, password = params.get("user"), params.get("password")
+        if not isinstance(user, str) or not isinstance(password, str):
+            raise CodecError("login takes params user and password (strings)")
+        self.role = await self.auth.login(user, password)
+        self.user = user
+        return {"role": self.role.name.lower()}
+
+    def _error(self, req_id: Any, kind: str, message: str) -> None:
+        self._send({"id": req_id, "error": {"kind": kind, "message": message}})
+
+    def _send(self, obj: dict[str, Any]) -> None:
+        self.writer.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+
+
+class ControlServer:
+    """Serves a ControlApi on a unix socket; one task per client."""
+
+    def __init__(self, api: ControlApi, auth: Authenticator, path: str | Path) -> None:
+        self.api, self.auth, self.path = api, auth, Path(path)
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._remove_stale_socket()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._server = await asyncio.start_unix_server(
+            self._client, path=str(self.path), limit=MAX_LINE_BYTES
+        )
+        os.chmod(self.path, SOCKET_MODE)
+        LOGGER.info("control_socket_listening", extra={"path": str(self.path)})
+
+    def _remove_stale_socket(self) -> None:
+        """A socket file left by a crash blocks bind(); one that answers is another service."""
+        if not self.path.exists():
+            return
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(str(self.path))
+        except OSError:
+            self.path.unlink()
+            return
+        finally:
+            probe.close()
+        raise ControlError(f"{self.path}: another gateway service is already listening; stop it")
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Connection(self.api, self.auth, writer)
+        try:
+            while conn.errors < MAX_PROTOCOL_ERRORS:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    conn.errors = MAX_PROTOCOL_ERRORS
+                    conn._error(None, "protocol", f"line longer than {MAX_LINE_BYTES} bytes")
+                    break
+                await conn.handle(line)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away, possibly mid-command: nothing to clean up
+        finally:
+            LOGGER.info("control_client_gone", extra={"user": conn.user, "errors": conn.errors})
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+class RemoteApi:
+    """`ControlApi` and `Authenticator` over the control socket (one request at a time)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._next_id = 0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, path: str | Path) -> RemoteApi:
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE_BYTES)
+        except OSError as exc:
+            raise ControlError(
+                f"cannot reach the gateway service at {path} ({exc.strerror}); is it running?"
+                " Check 'systemctl status gateway' or [console] socket in the config."
+            ) from exc
+        return cls(reader, writer)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
+
+    async def call(self, method: str, params: dict[str, Any], timeout_s: float) -> Any:
+        async with self._lock:
+            self._next_id += 1
+            request = {"id": self._next_id, "method": method, "params": params}
+            try:
+                self._writer.write(json.dumps(request).encode() + b"\n")
+                async with asyncio.timeout(timeout_s):
+                    line = await self._reader.readuntil(b"\n")
+                reply = json.loads(line)
+            except TimeoutError:
+                raise ControlError(f"the service did not answer {method} in {timeout_s:.0f} s"
+                                   "; check 'log' and try again") from None
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                raise ControlError(f"lost the gateway service ({exc}); reconnect") from exc
+        return self._result(method, reply)
+
+    @staticmethod
+    def _result(method: str, reply: Any) -> Any:
+        if not isinstance(reply, dict):
+            raise ControlError("the service sent a malformed reply; reconnect")
+        error = reply.get("error")
+        if isinstance(error, dict):
+            message = str(error.get("message", "unknown error"))
+            if error.get("kind") == "login":
+                raise LoginRefused(message)
+            raise ControlError(message)
+        if method == "login":
+            return reply.get("result")
+        try:
+            return from_plain(_hints(method)["return"], reply.get("result"), method)
+        except CodecError as exc:
+            raise ControlError(f"the service sent a malformed reply ({exc})") from exc
+
+    async def _do(self, method: str, timeout_s: float = CALL_TIMEOUT_S, **params: Any) -> Any:
+        return await self.call(method, {k: to_plain(v) for k, v in params.items()}, timeout_s)
+
+    async def login(self, name: str, password: str) -> Role:
+        result = await self.call("login", {"user": name, "password": password}, CALL_TIMEOUT_S)
+        try:
+            return Role.parse(result["role"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ControlError("the service sent a malformed login reply") from exc
+
+    async def status(self) -> GatewayStatus:
+        return typing.cast(GatewayStatus, await self._do("status"))
+
+    async def meters(self) -> list[MeterRow]:
+        return typing.cast(list[MeterRow], await self._do("meters"))
+
+    async def read_meter(self, meter_id: str) -> MeterReading:
+        return typing.cast(MeterReading, await self._do("read_meter", meter_id=meter_id))
+
+    async def bus_names(self) -> list[str]:
+        return typing.cast(list[str], await self._do("bus_names"))
+
+    async def scan_bus(self, bus: str, seconds: int) -> list[ScanHit]:
+        result = await self._do("scan_bus", seconds + SCAN_MARGIN_S, bus=bus, seconds=seconds)
+        return typing.cast(list[ScanHit], result)
+
+    async def set_relay(self, meter_id: str, closed: bool) -> RelayState:
+        return typing.cast(RelayState, await self._do("set_relay", meter_id=meter_id,
+                                                      closed=closed))
+
+    async def credit(self, meter_id: str) -> CreditInfo:
+        return typing.cast(CreditInfo, await self._do("credit", meter_id=meter_id))
+
+    async def topup(self, meter_id: str, amount: Decimal, reference: str) -> CreditInfo:
+        result = await self._do("topup", meter_id=meter_id, amount=amount, reference=reference)
+        return typing.cast(CreditInfo, result)
+
+    async def emergency(self, meter_id: str) -> CreditInfo:
+        return typing.cast(CreditInfo, await self._do("emergency", meter_id=meter_id))
+
+    async def log_lines(self, after_seq: int | None, limit: int) -> list[LogLine]:
+        result = await self._do("log_lines", after_seq=after_seq, limit=limit)
+        return typing.cast(list[LogLine], result)
+
+    async def config_show(self) -> list[ConfigEntry]:
+        return typing.cast(list[ConfigEntry], await self._do("config_show"))
+
+    async def config_check(self) -> list[ConfigProblem]:
+        return typing.cast(list[ConfigProblem], await self._do("config_check"))
+
+    async def config_set(self, key: str, value: str) -> ConfigEntry:
+        return typing.cast(ConfigEntry, await self._do("config_set", key=key, value=value))
+
+    async def keys_show(self) -> list[KeyInfo]:
+        return typing.cast(list[KeyInfo], await self._do("keys_show"))
+
+    async def uplink_flush(self) -> FlushResult:
+        return typing.cast(FlushResult, await self._do("uplink_flush"))
+
+    async def set_time(self, when: datetime) -> datetime:
+        return typing.cast(datetime, await self._do("set_time", when=when))
+
+    async def export(self, directory: str, start: date, end: date) -> ExportResult:
+        result = await self._do("export", EXPORT_TIMEOUT_S, directory=directory, start=start,
+                                end=end)
+        return typing.cast(ExportResult, result)
+
+    async def record_audit(self, user: str, command: str, args: list[str], outcome: str) -> None:
+        await self._do("record_audit", user=user, command=command, args=args, outcome=outcome)
