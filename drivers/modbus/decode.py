@@ -88,7 +88,8 @@ def decode_register(register: Register, words_of: Sequence[Sequence[int]]) -> De
     total: Decimal | None = None
     for span, words in zip(register.spans, words_of, strict=True):
         if len(words) != span.words:
-            raise FrameError(f"{register.quantity}: expected {span.words} registers, got {len(words)}")
+            raise FrameError(
+                f"{register.quantity}: expected {span.words} registers, got {len(words)}")
         value = decode_span(span, words)
         if value is None:
             return None
@@ -114,13 +115,18 @@ def encode_span(span: Span, value: Decimal, *, rounding: bool = False) -> list[i
     if integral != raw and not rounding:
         raise EncodeError(f"{value} is not a multiple of the scale {span.scale}")
     bits = 16 * span.words
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if _SIGNED[span.dtype] else (0, (1 << bits) - 1)
+    if _SIGNED[span.dtype]:
+        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    else:
+        low, high = 0, (1 << bits) - 1
     if not low <= integral <= high:
         raise EncodeError(f"{value} does not fit {span.dtype} with scale {span.scale}")
     return int_to_words(int(integral), span.words, span.word_order)
 
 
-def encode_register(register: Register, value: Decimal, *, rounding: bool = False) -> list[list[int]]:
+def encode_register(
+    register: Register, value: Decimal, *, rounding: bool = False
+) -> list[list[int]]:
     """Words of each span; a multi-span quantity puts the whole units first, the rest after."""
     remaining = value
     result: list[list[int]] = []
@@ -130,7 +136,8 @@ def encode_register(register: Register, value: Decimal, *, rounding: bool = Fals
             part = remaining
         else:
             with localcontext(EXACT):
-                part = (remaining / span.scale).to_integral_value(rounding="ROUND_FLOOR") * span.scale
+                whole = (remaining / span.scale).to_integral_value(rounding="ROUND_FLOOR")
+                part = whole * span.scale
         result.append(encode_span(span, part, rounding=rounding))
         remaining = EXACT.subtract(remaining, part)
     return result

@@ -63,7 +63,7 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class SerialDefaults:
-    """The line settings a meter leaves the factory with (None where the maker's manual is silent)."""
+    """Factory line settings of a meter (None where the maker's manual is silent)."""
 
     baudrate: int | None = None
     bytesize: int | None = None
@@ -116,7 +116,7 @@ def _int(path: Path, key: str, value: Any, low: int, high: int) -> int:
 def _decimal(path: Path, key: str, value: Any) -> Decimal:
     # Floats are refused on purpose: "0.1" as a JSON number is already inexact to the parser.
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _fail(path, key, f"must be a decimal string like \"0.1\" or an integer, got {value!r}")
+        raise _fail(path, key, f"must be a decimal string like '0.1' or an integer, got {value!r}")
     try:
         result = Decimal(value)
     except InvalidOperation:
@@ -139,7 +139,9 @@ def _span(path: Path, key: str, raw: dict[str, Any], function: int) -> Span:
     return Span(fn, address, dtype, order, _decimal(path, f"{key}.scale", raw.get("scale", "1")))
 
 
-def _register(path: Path, quantity: str, raw: Any, defaults: dict[str, Any], function: int) -> Register:
+def _register(
+    path: Path, quantity: str, raw: Any, defaults: dict[str, Any], function: int
+) -> Register:
     key = f"registers.{quantity}"
     if not isinstance(raw, dict):
         raise _fail(path, key, "must be an object")

@@ -1,0 +1,73 @@
+"""Pure Modbus RTU helpers: CRC-16 and telling why a received response is unusable."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE: Final[list[int]] = _crc_table()
+EXCEPTION_FRAME_LEN: Final[int] = 5  # address, function|0x80, code, CRC (2)
+
+
+def crc16(data: bytes) -> bytes:
+    """Modbus CRC-16 (poly 0xA001, init 0xFFFF), low byte first as sent on the wire."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
+    return bytes((crc & 0xFF, crc >> 8))
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + crc16(body)
+
+
+def read_request(slave: int, function: int, address: int, count: int) -> bytes:
+    """An FC3/FC4 request frame."""
+    body = bytes((slave, function)) + address.to_bytes(2, "big") + count.to_bytes(2, "big")
+    return with_crc(body)
+
+
+def response_length(buffer: bytes) -> int | None:
+    """Length of the read / exception response starting the buffer (None: not enough bytes yet)."""
+    if len(buffer) < 3:
+        return None
+    if buffer[1] & 0x80:
+        return EXCEPTION_FRAME_LEN
+    return 5 + buffer[2]
+
+
+class RxFault(enum.Enum):
+    """Why the bytes received for a request did not make an answer."""
+
+    NOTHING = "timeout"
+    CRC = "crc"
+    WRONG_SLAVE = "wrong_slave"
+    TRUNCATED = "half_frame"
+    GARBAGE = "garbage"
+
+
+def classify_rx(buffer: bytes, slave: int, function: int) -> RxFault:
+    """Best guess at why `buffer` (all bytes seen for one request) gave no usable response."""
+    if not buffer:
+        return RxFault.NOTHING
+    if len(buffer) >= 2 and buffer[1] & 0x7F == function:
+        length = response_length(buffer)
+        if length is None or len(buffer) < length:
+            return RxFault.TRUNCATED if buffer[0] == slave else RxFault.GARBAGE
+        frame = buffer[:length]
+        if crc16(frame[:-2]) != frame[-2:]:
+            return RxFault.CRC
+        if frame[0] != slave:
+            return RxFault.WRONG_SLAVE
+    return RxFault.GARBAGE

@@ -1,0 +1,241 @@
+"""Simulated Modbus meters: a pymodbus server over a pty link (RTU) or TCP, with misbehaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from drivers.modbus.decode import decode_register, encode_register
+from drivers.modbus.plan import plan_for
+from drivers.modbus.profiles import Profile, get_profile
+from drivers.modbus.rtu import response_length, with_crc
+from drivers.modbus.sim_model import LoadModel, to_decimal
+from drivers.ptylink import Direction, PtyLink
+
+LOGGER = logging.getLogger(__name__)
+
+RECORD_LIMIT: Final[int] = 100_000  # snapshots kept in memory; a long bench run must not grow
+REQUEST_LEN: Final[int] = 8  # FC3/FC4 request: address, function, start (2), count (2), CRC (2)
+SERVER_TIMEOUT_S: Final[float] = 1.0  # pymodbus serial server inter-byte patience
+ADDRESS_SPACE: Final[int] = 0x10000  # every register address, for the silent catch-all id 0
+
+
+class Misbehaviour(enum.Enum):
+    """What a simulated slave does wrong; switchable at runtime."""
+
+    NONE = "none"
+    SILENCE = "silence"
+    GARBAGE = "garbage"  # RTU only
+    WRONG_SLAVE = "wrong_slave"  # RTU only
+    CRC_ERROR = "crc_error"  # RTU only
+    HALF_FRAME = "half_frame"  # RTU only
+    EXCEPTION = "exception"
+
+
+@dataclass(frozen=True, slots=True)
+class SlaveSpec:
+    address: int
+    profile: str
+    seed: int = 0
+    peak_current_a: float | None = None
+
+
+@dataclass
+class SimulatedSlave:
+    """One meter on the bus: its profile, load model, and current misbehaviour."""
+
+    address: int
+    profile: Profile
+    model: LoadModel
+    misbehaviour: Misbehaviour = Misbehaviour.NONE
+    last_served: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def single_phase(self) -> bool:
+        return "voltage" in self.profile.quantities
+
+
+class SimulatedBus:
+    """A bus of simulated slaves; `async with SimulatedBus(...) as bus:` then point a master at
+    `bus.gateway_path` (RTU) or `bus.host`/`bus.tcp_port` (TCP)."""
+
+    def __init__(
+        self, slaves: Iterable[SlaveSpec], *, transport: str = "rtu",
+        link_name: str | Path | None = None, host: str = "127.0.0.1", tcp_port: int = 0,
+        record_file: IO[str] | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # chatty at info level
+        if transport not in ("rtu", "tcp"):
+            raise ValueError(f"transport must be 'rtu' or 'tcp', got {transport!r}")
+        self.transport = transport
+        self.slaves: dict[int, SimulatedSlave] = {}
+        for spec in slaves:
+            model = LoadModel.from_seed(spec.seed * 7919 + spec.address, spec.peak_current_a)
+            profile = get_profile(spec.profile)
+            self.slaves[spec.address] = SimulatedSlave(spec.address, profile, model)
+        self.records: deque[dict[str, Any]] = deque(maxlen=RECORD_LIMIT)
+        self.host, self.tcp_port = host, tcp_port
+        self.link: PtyLink | None = PtyLink(link_name) if transport == "rtu" else None
+        self._record_file = record_file
+        self._clock = clock
+        self._server: ModbusSerialServer | ModbusTcpServer | None = None
+        self._closing = asyncio.Event()
+        self._rx_to_device = b""
+        self._rx_to_gateway = b""
+
+    @property
+    def gateway_path(self) -> str:
+        if self.link is None:
+            raise RuntimeError("a TCP bus has no serial path")
+        return self.link.gateway_path
+
+    def set_misbehaviour(self, address: int, misbehaviour: Misbehaviour) -> None:
+        self.slaves[address].misbehaviour = misbehaviour
+
+    def served(self, address: int) -> dict[str, str]:
+        """The exact decimal strings last served per quantity for one slave."""
+        return dict(self.slaves[address].last_served)
+
+    async def __aenter__(self) -> SimulatedBus:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        devices = [self._device(slave) for slave in self.slaves.values()]
+        if self.link is not None:
+            await self.link.start()
+            self.link.set_filter(Direction.TO_DEVICE, self._filter_requests)
+            self.link.set_filter(Direction.TO_GATEWAY, self._filter_responses)
+            self._server = ModbusSerialServer(
+                devices, port=self.link.device_path, timeout=SERVER_TIMEOUT_S, baudrate=115200)
+        else:
+            # id 0 answers for every unknown id: silence, like an empty RS-485 address.
+            everything = SimData(0, count=ADDRESS_SPACE, datatype=DataType.REGISTERS)
+            devices.append(SimDevice(0, simdata=[everything], action=self._silent))
+            self._server = ModbusTcpServer(devices, address=(self.host, self.tcp_port))
+        await self._server.serve_forever(background=True)
+        if self.link is None:
+            self.tcp_port = self._bound_port()
+
+    def _bound_port(self) -> int:
+        transport = getattr(self._server, "transport", None)
+        sockets = getattr(getattr(transport, "_server", None), "sockets", None) or []
+        if not sockets and transport is not None:
+            sockets = getattr(transport, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else self.tcp_port
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+        if self.link is not None:
+            await self.link.stop()
+
+    def _device(self, slave: SimulatedSlave) -> SimDevice:
+        requests = plan_for(slave.profile).requests
+        simdata = [SimData(r.address, count=r.count, values=0, datatype=DataType.REGISTERS)
+                   for r in requests]
+
+        async def action(function: int, start: int, address: int, count: int,
+                         registers: list[int], set_values: Any) -> ExcCodes | None:
+            return await self._serve(slave, start, address, count, registers)
+
+        return SimDevice(slave.address, simdata=simdata, action=action)
+
+    async def _silent(self, *args: Any) -> ExcCodes | None:
+        await self._closing.wait()
+        return ExcCodes.DEVICE_BUSY
+
+    async def _serve(self, slave: SimulatedSlave, start: int, address: int, count: int,
+                     registers: list[int]) -> ExcCodes | None:
+        if slave.misbehaviour is Misbehaviour.EXCEPTION:
+            return ExcCodes.DEVICE_FAILURE
+        if slave.misbehaviour is Misbehaviour.SILENCE:
+            return await self._silent()
+        now = self._clock()
+        values = slave.model.values(now, slave.single_phase)
+        served: dict[str, str] = {}
+        for reg in slave.profile.registers:
+            if not any(address <= s.address < address + count for s in reg.spans):
+                continue
+            words_of = encode_register(reg, to_decimal(values[reg.quantity]), rounding=True)
+            for span, words in zip(reg.spans, words_of, strict=True):
+                registers[span.address - start: span.address - start + span.words] = words
+            served[reg.quantity] = str(decode_register(reg, words_of))
+        slave.last_served.update(served)
+        self._record({"ts": now, "slave": slave.address, "values": served})
+        return None
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        self.records.append(entry)
+        if self._record_file is not None:
+            self._record_file.write(json.dumps(entry) + "\n")
+            self._record_file.flush()
+
+    def _filter_requests(self, chunk: bytes) -> bytes:
+        """Drop requests to absent or silenced slaves before the server sees them."""
+        buffer = self._rx_to_device + chunk
+        out = bytearray()
+        while len(buffer) >= REQUEST_LEN and buffer[1] in (3, 4):
+            frame, buffer = buffer[:REQUEST_LEN], buffer[REQUEST_LEN:]
+            slave = self.slaves.get(frame[0])
+            if slave is not None and slave.misbehaviour is not Misbehaviour.SILENCE:
+                out += frame
+        if buffer and (len(buffer) >= 2 and buffer[1] not in (3, 4)):
+            out += buffer  # not a read request: pass through untouched
+            buffer = b""
+        self._rx_to_device = buffer
+        return bytes(out)
+
+    def _filter_responses(self, chunk: bytes) -> bytes:
+        """Garble whole responses of misbehaving slaves (the server always answers correctly)."""
+        buffer = self._rx_to_gateway + chunk
+        out = bytearray()
+        while (length := response_length(buffer)) is not None and len(buffer) >= length:
+            frame, buffer = buffer[:length], buffer[length:]
+            out += self._garble(frame)
+        self._rx_to_gateway = buffer
+        return bytes(out)
+
+    def _garble(self, frame: bytes) -> bytes:
+        slave = self.slaves.get(frame[0])
+        bad = slave.misbehaviour if slave is not None else Misbehaviour.NONE
+        if bad is Misbehaviour.CRC_ERROR:
+            return frame[:-1] + bytes([frame[-1] ^ 0x5A])
+        if bad is Misbehaviour.WRONG_SLAVE:
+            return with_crc(bytes([frame[0] % 247 + 1]) + frame[1:-2])
+        if bad is Misbehaviour.HALF_FRAME:
+            return frame[: len(frame) // 2]
+        if bad is Misbehaviour.GARBAGE:
+            return bytes((b * 37 + 11) & 0xFF for b in frame)
+        return frame
+
+
+async def _run_forever(buses: list[SimulatedBus]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        for bus in buses:
+            await stack.enter_async_context(bus)
+        await stop.wait()

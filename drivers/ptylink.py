@@ -1,0 +1,202 @@
+"""A bridged pair of pseudo-terminals with fault injection: the serial line of every simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import tty
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+LOGGER = logging.getLogger(__name__)
+
+# One read from a pty master; far above any meter frame, so a frame rarely spans two reads.
+READ_CHUNK: Final[int] = 4096
+
+
+class Direction(enum.Enum):
+    """Which way bytes travel over the bridge."""
+
+    TO_GATEWAY = "to_gateway"  # device (simulator) -> gateway
+    TO_DEVICE = "to_device"  # gateway -> device
+
+
+class FaultKind(enum.Enum):
+    DROP = "drop"  # swallow the whole next chunk
+    CORRUPT = "corrupt"  # flip all bits of one byte of the next chunk
+    GARBAGE = "garbage"  # prepend bytes to the next chunk
+    TRUNCATE = "truncate"  # cut the last `count` bytes of the next chunk
+    DELAY = "delay"  # hold the next chunk back `seconds`
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A one-shot fault applied to the next chunk crossing the bridge in one direction."""
+
+    kind: FaultKind
+    count: int = 1
+    data: bytes = b""
+    seconds: float = 0.0
+    offset: int = 0
+
+
+ChunkFilter = Callable[[bytes], bytes]
+
+
+def _open_raw_pty() -> tuple[int, int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo, no line discipline: bytes pass untouched
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+class PtyLink:
+    """Two bridged ptys: the device opens `device_path`, the gateway `gateway_path`.
+
+    We keep each slave open ourselves so the pty survives the far side closing and reopening it.
+    """
+
+    def __init__(self, link_name: str | Path | None = None) -> None:
+        self.link_name = Path(link_name) if link_name is not None else None
+        self._dev: tuple[int, int, str] | None = None
+        self._gw: tuple[int, int, str] | None = None
+        self._faults: dict[Direction, deque[Fault]] = {d: deque() for d in Direction}
+        self._filters: dict[Direction, ChunkFilter | None] = dict.fromkeys(Direction)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.bytes_bridged: dict[Direction, int] = dict.fromkeys(Direction, 0)
+
+    @property
+    def device_path(self) -> str:
+        if self._dev is None:
+            raise RuntimeError("pty link not started")
+        return self._dev[2]
+
+    @property
+    def gateway_path(self) -> str:
+        """The stable link name if one was given, else the current gateway-side pty path."""
+        if self.link_name is not None:
+            return str(self.link_name)
+        if self._gw is None:
+            raise RuntimeError("pty link unplugged or not started")
+        return self._gw[2]
+
+    @property
+    def plugged(self) -> bool:
+        return self._gw is not None
+
+    async def start(self) -> PtyLink:
+        self._loop = asyncio.get_running_loop()
+        self._dev = _open_raw_pty()
+        self._loop.add_reader(self._dev[0], self._pump, Direction.TO_GATEWAY)
+        self.replug()
+        return self
+
+    async def stop(self) -> None:
+        self.unplug()
+        if self._dev is not None and self._loop is not None:
+            self._loop.remove_reader(self._dev[0])
+            for fd in self._dev[:2]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._dev = None
+
+    async def __aenter__(self) -> PtyLink:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def inject(self, direction: Direction, fault: Fault) -> None:
+        """Queue a one-shot fault for the next chunk in `direction`."""
+        self._faults[direction].append(fault)
+
+    def set_filter(self, direction: Direction, chunk_filter: ChunkFilter | None) -> None:
+        """Pass every chunk in `direction` through `chunk_filter` (protocol-aware faults)."""
+        self._filters[direction] = chunk_filter
+
+    def unplug(self) -> None:
+        """The adapter vanishes: the link name is removed and the gateway's pty hangs up."""
+        if self.link_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_name.unlink()
+        if self._gw is not None and self._loop is not None:
+            self._loop.remove_reader(self._gw[0])
+            for fd in self._gw[:2]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            LOGGER.info("pty_unplugged", extra={"port": self._gw[2]})
+            self._gw = None
+
+    def replug(self) -> None:
+        """The adapter comes back: a fresh pty, and the link name re-pointed at it."""
+        if self._gw is not None or self._loop is None:
+            return
+        self._gw = _open_raw_pty()
+        self._loop.add_reader(self._gw[0], self._pump, Direction.TO_DEVICE)
+        if self.link_name is not None:
+            tmp = self.link_name.with_name(self.link_name.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(self._gw[2])
+            tmp.replace(self.link_name)  # atomic: the name never points nowhere while plugged
+        LOGGER.info("pty_plugged", extra={"port": self._gw[2]})
+
+    def _pump(self, direction: Direction) -> None:
+        source = self._dev if direction is Direction.TO_GATEWAY else self._gw
+        if source is None:
+            return
+        try:
+            chunk = os.read(source[0], READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""  # EIO: no one holds the slave open right now
+        if not chunk:
+            return
+        self.deliver(direction, chunk)
+
+    def deliver(self, direction: Direction, chunk: bytes) -> None:
+        """Apply filter and faults to a chunk, then hand it to the other side."""
+        chunk_filter = self._filters[direction]
+        if chunk_filter is not None:
+            chunk = chunk_filter(chunk)
+        delay = 0.0
+        queue = self._faults[direction]
+        if queue and chunk:
+            fault = queue.popleft()
+            chunk, delay = _apply(fault, chunk)
+        if not chunk:
+            return
+        if delay > 0 and self._loop is not None:
+            self._loop.call_later(delay, self._write, direction, chunk)
+        else:
+            self._write(direction, chunk)
+
+    def _write(self, direction: Direction, chunk: bytes) -> None:
+        target = self._gw if direction is Direction.TO_GATEWAY else self._dev
+        if target is None:
+            return  # unplugged: bytes fall on the floor like on a cut cable
+        try:
+            written = os.write(target[0], chunk)
+        except (BlockingIOError, OSError):
+            written = 0  # reader gone or its queue full: a wire drops bytes too
+        self.bytes_bridged[direction] += written
+
+
+def _apply(fault: Fault, chunk: bytes) -> tuple[bytes, float]:
+    if fault.kind is FaultKind.DROP:
+        return b"", 0.0
+    if fault.kind is FaultKind.CORRUPT:
+        index = min(fault.offset, len(chunk) - 1)
+        return chunk[:index] + bytes([chunk[index] ^ 0xFF]) + chunk[index + 1:], 0.0
+    if fault.kind is FaultKind.GARBAGE:
+        return fault.data + chunk, 0.0
+    if fault.kind is FaultKind.TRUNCATE:
+        return chunk[: max(0, len(chunk) - fault.count)], 0.0
+    return chunk, fault.seconds
