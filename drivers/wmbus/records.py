@@ -1,0 +1,377 @@
+"""EN 13757-3 data records: DIF/DIFE/VIF/VIFE decoding with a cached parse plan, and an encoder.
+
+Meters send the same record layout in every telegram, so the first walk over a payload records a
+*plan* (where each value sits and how to convert it); later payloads with the same DIF/VIF bytes
+skip the walk and only slice and convert.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from drivers.errors import FrameError
+from drivers.wmbus import vif as V
+
+FUNCTIONS: Final = ("instantaneous", "maximum", "minimum", "error")
+# Data length per DIF low nibble (0x0D is variable, 0x0F special).
+_DATA_LEN: Final = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, 8)
+_BCD_NIBBLES: Final = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
+_MAX_DIFE: Final = 10   # EN 13757-3 allows at most 10 DIFE / VIFE bytes
+_MAX_PLANS: Final = 256  # bound on cached layouts (a busy block has a few dozen meter types)
+
+
+class Record(NamedTuple):
+    """One decoded data record. `value` is exact: Decimal, or str for dates / text / raw hex."""
+
+    kind: str
+    unit: str
+    value: Decimal | str
+    storage: int = 0
+    tariff: int = 0
+    subunit: int = 0
+    function: str = "instantaneous"
+    modifiers: tuple[str, ...] = ()
+
+
+class RecordSpec(NamedTuple):
+    """What the encoder needs to write one record (the inverse of a plain numeric Record)."""
+
+    data_field: int          # DIF low nibble: 1-4, 6, 7 integers; 9-C, E BCD
+    vif: int                 # primary VIF without extension bit (0x00-0x7A)
+    raw: int                 # integer (or BCD digits as an int) before scaling
+    storage: int = 0
+    tariff: int = 0
+    subunit: int = 0
+    function: int = 0
+    vifes: tuple[int, ...] = ()
+
+
+# ---- value converters: (raw bytes, exponent) -> value -------------------------------------------
+
+def _int_value(raw: bytes, exponent: int) -> Decimal:
+    return Decimal(int.from_bytes(raw, "little", signed=True)).scaleb(exponent)
+
+
+def _bcd_value(raw: bytes, exponent: int) -> Decimal | str:
+    digits = raw[::-1].hex()
+    negative = digits[0] == "f"
+    if negative:
+        digits = digits[1:]
+    if not digits.isdigit():
+        return "invalid_bcd:" + raw.hex()
+    number = int(digits)
+    return Decimal(-number if negative else number).scaleb(exponent)
+
+
+def _real_value(raw: bytes, exponent: int) -> Decimal:
+    (number,) = struct.unpack("<f", raw)
+    for precision in range(1, 10):  # shortest decimal that maps back to the same 32 bits
+        text = f"{number:.{precision}g}"
+        if struct.pack("<f", float(text)) == raw:
+            return Decimal(text).scaleb(exponent)
+    return Decimal(repr(number)).scaleb(exponent)
+
+
+def date_g(raw: bytes) -> str:
+    """Type G date (2 bytes) as ISO `YYYY-MM-DD`."""
+    day, month = raw[0] & 0x1F, raw[1] & 0x0F
+    year = ((raw[0] & 0xE0) >> 5) | ((raw[1] & 0xF0) >> 1)
+    return f"{2000 + year:04d}-{month:02d}-{day:02d}"
+
+
+def datetime_f(raw: bytes) -> str:
+    """Type F (4 bytes, minutes) or type I (6 bytes, seconds) date-time as ISO 8601."""
+    seconds = ""
+    if len(raw) == 6:
+        seconds = f":{raw[0] & 0x3F:02d}"
+        raw = raw[1:]
+    minute, hour = raw[0] & 0x3F, raw[1] & 0x1F
+    date = date_g(raw[2:4])
+    return f"{date}T{hour:02d}:{minute:02d}{seconds}"
+
+
+def _date_value(raw: bytes, exponent: int) -> str:
+    if len(raw) == 2:
+        return date_g(raw)
+    if len(raw) in (4, 6):
+        return datetime_f(raw)
+    return raw.hex()
+
+
+def _ident_value(raw: bytes, exponent: int, bcd: bool = False) -> str:
+    # Binary identifiers (parameter set, versions) are conventionally shown in hex, like BCD ones.
+    return raw[::-1].hex().upper()
+
+
+def _text_value(raw: bytes, exponent: int) -> str:
+    return raw[::-1].decode("latin-1")
+
+
+def _raw_value(raw: bytes, exponent: int) -> str:
+    return raw.hex()
+
+
+Converter = Callable[[bytes, int], "Decimal | str"]
+
+
+def _converter(data_field: int, interpret: str) -> Converter:
+    is_bcd = data_field in _BCD_NIBBLES
+    if interpret == V.NUMBER:
+        if data_field == 0x5:
+            return _real_value
+        return _bcd_value if is_bcd else _int_value
+    if interpret in (V.DATE, V.DATETIME):
+        return _date_value
+    if interpret == V.IDENT:
+        return (lambda raw, exp: _ident_value(raw, exp, True)) if is_bcd else _ident_value
+    return _raw_value
+
+
+class _Step(NamedTuple):
+    start: int
+    end: int
+    convert: Converter
+    exponent: int
+    template: tuple   # Record fields except value, in order (kind, unit, storage, ...)
+
+
+class _Plan(NamedTuple):
+    spans: tuple[tuple[int, int], ...]
+    signature: bytes
+    steps: tuple[_Step, ...]
+
+
+# ---- the walk: bytes -> plan ---------------------------------------------------
+
+def _read_extensions(payload: bytes, pos: int, what: str) -> tuple[list[int], int]:
+    """Read extension bytes while the previous byte had bit 7 set; returns (bytes, new pos)."""
+    found: list[int] = []
+    while payload[pos - 1] & 0x80:
+        if pos >= len(payload):
+            raise FrameError(f"record truncated in {what}", pos)
+        if len(found) >= _MAX_DIFE:
+            raise FrameError(f"more than {_MAX_DIFE} {what} bytes", pos)
+        found.append(payload[pos])
+        pos += 1
+    return found, pos
+
+
+def _storage_tariff_subunit(dif: int, difes: list[int]) -> tuple[int, int, int]:
+    storage = (dif >> 6) & 1
+    tariff = subunit = 0
+    for index, dife in enumerate(difes):
+        storage |= (dife & 0x0F) << (1 + 4 * index)
+        tariff |= ((dife >> 4) & 0x03) << (2 * index)
+        subunit |= ((dife >> 6) & 0x01) << index
+    return storage, tariff, subunit
+
+
+def _vif_info(payload: bytes, pos: int) -> tuple[V.VifInfo, list[int], int]:
+    """Decode the VIF at `pos`; returns (meaning, remaining VIFE codes, position after header)."""
+    code = payload[pos]
+    pos += 1
+    base = code & 0x7F
+    if base == V.PLAIN_TEXT_VIF:
+        if pos >= len(payload) or pos + 1 + payload[pos] > len(payload):
+            raise FrameError("plain-text VIF runs past the payload", pos)
+        size = payload[pos]
+        unit = payload[pos + 1:pos + 1 + size][::-1].decode("latin-1")
+        pos += 1 + size
+        vifes, pos = (_read_extensions(payload, pos, "VIFE") if code & 0x80 else ([], pos))
+        return V.VifInfo("plain_text_unit", unit, 0), vifes, pos
+    vifes, pos = _read_extensions(payload, pos, "VIFE")
+    if base in (0x7B, 0x7D):
+        if not vifes:
+            raise FrameError(f"extension VIF {code:02X} without VIFE", pos)
+        table = V.EXT_FB if base == 0x7B else V.EXT_FD
+        return table[vifes[0] & 0x7F], vifes[1:], pos
+    if base == V.MANUFACTURER_VIF:
+        return V.VifInfo("manufacturer_specific", "", 0, V.RAW), [], pos
+    if base == V.ANY_VIF:
+        return V.VifInfo("any", "", 0, V.RAW), vifes, pos
+    return V.PRIMARY[base], vifes, pos
+
+
+def _apply_vifes(info: V.VifInfo, vifes: list[int]) -> tuple[int, tuple[str, ...]]:
+    exponent = info.exponent
+    modifiers: list[str] = []
+    for vife in vifes:
+        code = vife & 0x7F
+        if code in V.VIFE_EXPONENT_SHIFT:
+            exponent += V.VIFE_EXPONENT_SHIFT[code]
+        elif code in V.VIFE_NAMES:
+            modifiers.append(V.VIFE_NAMES[code])
+        elif 0 < code < 0x20:
+            modifiers.append(f"record_error_{code:02x}")
+        else:
+            modifiers.append(f"vife_{code:02x}")
+    return exponent, tuple(modifiers)
+
+
+def _variable_length(lvar: int, pos: int) -> tuple[int, Converter]:
+    if lvar < 0xC0:
+        return lvar, _text_value
+    if 0xC0 <= lvar <= 0xC9:
+        return lvar - 0xC0, _bcd_value
+    if 0xD0 <= lvar <= 0xD9:
+        return lvar - 0xD0, lambda raw, exp: -_bcd_value(raw, exp)  # type: ignore[operator]
+    if 0xE0 <= lvar <= 0xEF:
+        return lvar - 0xE0, _int_value
+    raise FrameError(f"unsupported LVAR {lvar:02X}", pos)
+
+
+def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
+    """Walk one record at `pos`; returns (next position, step or None for a filler)."""
+    head = pos
+    dif = payload[pos]
+    pos += 1
+    if dif == 0x2F:
+        return pos, None
+    if dif in (0x0F, 0x1F):
+        return len(payload), _Step(pos, len(payload), _raw_value, 0,
+                                   ("manufacturer_data", "", 0, 0, 0, "instantaneous", ()))
+    difes, pos = _read_extensions(payload, pos, "DIFE")
+    if pos >= len(payload):
+        raise FrameError("record has no VIF", pos)
+    info, vifes, pos = _vif_info(payload, pos)
+    exponent, modifiers = _apply_vifes(info, vifes)
+    data_field = dif & 0x0F
+    size = _DATA_LEN[data_field]
+    convert = _converter(data_field, info.interpret)
+    if size < 0:
+        if pos >= len(payload):
+            raise FrameError("variable-length record without LVAR", pos)
+        size, convert = _variable_length(payload[pos], pos)
+        pos += 1
+    if data_field == 0x0F:
+        raise FrameError(f"special DIF {dif:02X} not allowed here", head)
+    if pos + size > len(payload):
+        raise FrameError(f"record data ({size} bytes) runs past the payload", pos)
+    storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
+    function = FUNCTIONS[(dif >> 4) & 0x03]
+    template = (info.kind, info.unit, storage, tariff, subunit, function, modifiers)
+    return pos + size, _Step(pos, pos + size, convert, exponent, template)
+
+
+def _build_plan(payload: bytes) -> _Plan:
+    spans: list[tuple[int, int]] = []
+    steps: list[_Step] = []
+    pos = 0
+    while pos < len(payload):
+        head = pos
+        try:
+            pos, step = _step_for(payload, pos)
+        except (FrameError, IndexError) as exc:
+            # Meters append manufacturer data without a 0x0F marker; keep it raw, do not guess.
+            where = exc.offset if isinstance(exc, FrameError) else head
+            step = _Step(head, len(payload), _raw_value, 0,
+                         ("unparsed", "", 0, 0, 0, "instantaneous", (f"error_at_{where}",)))
+            pos = len(payload)
+        if step is None:
+            spans.append((head, pos))
+        else:
+            spans.append((head, step.start))
+            steps.append(step)
+    signature = b"".join([payload[s:e] for s, e in spans])
+    return _Plan(tuple(spans), signature, tuple(steps))
+
+
+class RecordDecoder:
+    """Decodes record payloads, caching one plan per DIF/VIF layout seen."""
+
+    def __init__(self) -> None:
+        self._plans: dict[int, list[_Plan]] = {}
+
+    def decode(self, payload: bytes) -> list[Record]:
+        """Decode every record of `payload` (the application data after the TPL header)."""
+        plan = self._cached(payload)
+        if plan is None:
+            try:
+                plan = _build_plan(payload)
+            except IndexError as exc:  # a length byte promised more than there is
+                raise FrameError("record truncated", len(payload)) from exc
+            self._remember(len(payload), plan)
+        new = tuple.__new__
+        return [
+            new(Record, (t[0], t[1], s.convert(payload[s.start:s.end], s.exponent), *t[2:]))
+            for s in plan.steps
+            for t in (s.template,)
+        ]
+
+    def layout(self, payload: bytes) -> tuple[tuple[bytes, int], ...]:
+        """The DIF/VIF headers and data sizes of `payload` (decoding it first if needed)."""
+        plan = self._cached(payload)
+        if plan is None:
+            self.decode(payload)
+            plan = self._cached(payload)
+        assert plan is not None
+        return _layout_of(plan, payload)
+
+    def _cached(self, payload: bytes) -> _Plan | None:
+        for plan in self._plans.get(len(payload), ()):
+            if b"".join([payload[s:e] for s, e in plan.spans]) == plan.signature:
+                return plan
+        return None
+
+    def _remember(self, size: int, plan: _Plan) -> None:
+        if sum(len(p) for p in self._plans.values()) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans.setdefault(size, []).append(plan)
+
+
+_DEFAULT = RecordDecoder()
+
+
+def decode_records(payload: bytes) -> list[Record]:
+    """Decode records with the module's shared plan cache."""
+    return _DEFAULT.decode(payload)
+
+
+# ---- encoder (for simulators and round-trip tests) ----------------------------------------------
+
+def encode_record(spec: RecordSpec) -> bytes:
+    """Build the bytes of one numeric record; inverse of decoding for integer and BCD fields."""
+    size = _DATA_LEN[spec.data_field]
+    if size <= 0 or spec.data_field == 0x5 or not 0 <= spec.vif <= 0x7A:
+        raise ValueError(f"cannot encode data field {spec.data_field:X} / VIF {spec.vif:02X}")
+    difes = _encode_difes(spec.storage >> 1, spec.tariff, spec.subunit)
+    dif = spec.data_field | (spec.function << 4) | ((spec.storage & 1) << 6)
+    dif |= 0x80 if difes else 0
+    vif = spec.vif | (0x80 if spec.vifes else 0)
+    vifes = [v | 0x80 for v in spec.vifes[:-1]] + list(spec.vifes[-1:])
+    return bytes([dif, *difes, vif, *vifes]) + _encode_value(spec.data_field, size, spec.raw)
+
+
+def _encode_difes(storage: int, tariff: int, subunit: int) -> list[int]:
+    difes: list[int] = []
+    while storage or tariff or subunit:
+        difes.append((storage & 0x0F) | ((tariff & 0x03) << 4) | ((subunit & 1) << 6))
+        storage, tariff, subunit = storage >> 4, tariff >> 2, subunit >> 1
+    for index in range(len(difes) - 1):
+        difes[index] |= 0x80
+    return difes
+
+
+def _encode_value(data_field: int, size: int, raw: int) -> bytes:
+    if data_field in _BCD_NIBBLES:
+        digits = f"{abs(raw):0{size * 2}d}"
+        if raw < 0:
+            digits = "f" + digits[1:]
+        if len(digits) != size * 2:
+            raise ValueError(f"{raw} does not fit {size} BCD bytes")
+        return bytes.fromhex(digits)[::-1]
+    return raw.to_bytes(size, "little", signed=True)
+
+
+def _layout_of(plan: _Plan, payload: bytes) -> tuple[tuple[bytes, int], ...]:
+    """(header bytes, data size) per record, fillers excluded: what a compact frame omits."""
+    starts = {step.start: step for step in plan.steps}
+    layout = []
+    for head, end in plan.spans:
+        step = starts.get(end)
+        if step is not None:
+            layout.append((payload[head:end], step.end - step.start))
+    return tuple(layout)

@@ -1,0 +1,108 @@
+"""Match decoded records against the reference reader's values in the public corpus."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from drivers.errors import DriverError
+from drivers.wmbus.records import Record
+from drivers.wmbus.telegram import TelegramDecoder
+
+CORPUS = Path("/work/shared/corpus/wmbus/telegrams.json")
+TOLERANCE = Decimal("0.0000006")  # the reference prints doubles rounded to 6 decimals
+
+_TO_BASE = {  # unit -> (base unit, factor)
+    "Wh": ("kWh", Decimal("0.001")), "J": ("kWh", Decimal(1) / Decimal(3600000)),
+    "m3": ("m3", Decimal(1)), "m3/h": ("m3/h", Decimal(1)), "m3/min": ("m3/h", Decimal(60)),
+    "m3/s": ("m3/h", Decimal(3600)), "W": ("kW", Decimal("0.001")),
+    "J/h": ("kW", Decimal(1) / Decimal(3600000)), "C": ("C", Decimal(1)), "K": ("C", Decimal(1)),
+    "V": ("V", Decimal(1)), "HCA": ("HCA", Decimal(1)),
+    "s": ("h", Decimal(1) / 3600), "min": ("h", Decimal(1) / 60), "h": ("h", Decimal(1)),
+    "d": ("h", Decimal(24)),
+}
+_KINDS = {
+    "_m3": ({"volume"}, "m3"), "_kwh": ({"energy"}, "kWh"),
+    "_hca": ({"heat_cost_allocation"}, "HCA"),
+    "_m3h": ({"volume_flow"}, "m3/h"), "power_kw": ({"power"}, "kW"),
+    "flow_return_temperature_difference_c": ({"temperature_difference"}, "C"),
+    "flow_temperature_c": ({"flow_temperature"}, "C"),
+    "return_temperature_c": ({"return_temperature"}, "C"),
+    "external_temperature_c": ({"external_temperature"}, "C"),
+    "battery_v": ({"voltage"}, "V"), "on_time_h": ({"on_time"}, "h"),
+    "operating_time_h": ({"operating_time"}, "h"),
+    "actuality_duration_s": ({"actuality_duration"}, "s"),
+    "actuality_duration_h": ({"actuality_duration"}, "h"),
+}
+_IDENTS = {
+    "fabrication_no": "fabrication_number", "enhanced_id": "enhanced_identification",
+    "software_version": "software_version", "model_version": "model_version",
+    "parameter_set": "parameter_set", "customer": "customer",
+    "firmware_version": "firmware_version", "access_counter": "access_number",
+}
+
+
+def load_corpus() -> list[dict]:
+    return json.loads(CORPUS.read_text())
+
+
+def decode_entry(entry: dict) -> list[Record]:
+    """Decode an entry (and the frames it depends on) the way a configured gateway would."""
+    key_hex = entry["key_hex"] or entry.get("implicit_default_key_hex")
+    key = bytes.fromhex(key_hex) if key_hex else None
+    decoder = TelegramDecoder(lambda _meter: key)
+    telegram = None
+    for frame in entry.get("telegram_sequence_hex") or [entry["telegram_hex"]]:
+        telegram = decoder.decode(bytes.fromhex(frame))
+    assert telegram is not None
+    return telegram.records
+
+
+def _numeric_candidates(records: list[Record], kinds: set[str], base: str) -> list[Decimal]:
+    found = []
+    for record in records:
+        if record.kind in kinds and isinstance(record.value, Decimal):
+            unit_base, factor = _TO_BASE.get(record.unit, (None, Decimal(1)))
+            if base == "s" and unit_base == "h":
+                factor, unit_base = factor * 3600, "s"
+            if unit_base == base:
+                found.append(record.value * factor)
+    return found
+
+
+def _matches_date(records: list[Record], expected: str) -> bool:
+    wanted = expected.replace(" ", "T")
+    return any(
+        isinstance(r.value, str) and r.kind in ("date", "datetime") and
+        (r.value.startswith(wanted) or (len(wanted) == 10 and r.value[:10] == wanted))
+        for r in records
+    )
+
+
+def field_matches(records: list[Record], name: str, expected: object) -> bool:
+    """True when some decoded record carries the reference value of field `name`."""
+    if name.endswith(("_date", "_datetime")):
+        return _matches_date(records, str(expected))
+    if name in _IDENTS:
+        want = str(expected).lstrip("0") or "0"
+        return any(r.kind == _IDENTS[name] and str(r.value).lstrip("0").upper() == want.upper()
+                   for r in records)
+    for suffix, (kinds, base) in _KINDS.items():
+        if name.endswith(suffix) or name == suffix:
+            target = Decimal(str(expected))
+            return any(abs(v - target) <= TOLERANCE for v in
+                       _numeric_candidates(records, kinds, base))
+    raise KeyError(f"no matcher for reference field {name}")
+
+
+def check_entry(entry: dict) -> dict[str, str]:
+    """Field -> "ok" or a failure reason, for every standard field of the entry."""
+    fields = [f for f in entry.get("standard_record_fields_guess") or []
+              if f in entry["expected"]]
+    try:
+        records = decode_entry(entry)
+    except DriverError as exc:
+        return {f: f"decode error: {exc}" for f in fields}
+    return {f: "ok" if field_matches(records, f, entry["expected"][f]) else "value not found"
+            for f in fields}
