@@ -35,6 +35,7 @@ from board.watchdog import HardwareWatchdog, SystemdNotifier
 
 LOGGER = logging.getLogger(__name__)
 
+MODEM_POWER = "modem-power"  # logical name of the profile's modem supply line
 CONSUMER = "meter-gateway"  # shown by `gpioinfo` so a technician sees who holds the line
 PERSISTED_KINDS = ("relay", "alarm")  # LEDs blink: persisting them would wear the SD card
 
@@ -124,6 +125,10 @@ class GpioBoard(Board):
             pin = self._pin_for(inp.name, self.profile.inputs, "input")
             self._add_line(_Line(inp.name, pin, False, pin.active_low != inp.active_low,
                                  debounce_ms=inp.debounce_ms))
+        if self.profile.modem_power is not None:
+            # Powered at start; HOLD so a gateway restart never drops the uplink.
+            self._add_line(_Line(MODEM_POWER, self.profile.modem_power.pin, True,
+                                 self.profile.modem_power.pin.active_low, initial=True))
         for chip in sorted({line.pin.chip for line in self._lines.values()}):
             self._request_chip(chip)
         for name, led in self._leds.items():
@@ -271,6 +276,18 @@ class GpioBoard(Board):
             self._last_input[name] = active
             ts_ms = time.time_ns() // 1_000_000
             queue.put_nowait(InputChange(name=name, active=active, ts_ms=ts_ms))
+
+    async def power_cycle_modem(self) -> None:
+        """Cut the modem's supply for the profile's off_s, then restore it."""
+        power = self.profile.modem_power
+        if power is None or MODEM_POWER not in self._lines:
+            raise BoardError(f"board profile {self.profile.name} has no modem power line")
+        LOGGER.warning("modem_power_cycle", extra={"off_s": power.off_s})
+        self.set_output(MODEM_POWER, False)
+        try:
+            await asyncio.sleep(power.off_s)
+        finally:
+            self.set_output(MODEM_POWER, True)
 
     # -- watchdog, serial, shutdown ----------------------------------------------------------
 
