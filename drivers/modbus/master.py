@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
@@ -91,7 +91,11 @@ class _RxWatch:
 class ModbusBus:
     """One RS-485 line or TCP gateway; read meters on it one request at a time."""
 
-    def __init__(self, spec: SerialBusSpec | TcpBusSpec) -> None:
+    def __init__(
+        self, spec: SerialBusSpec | TcpBusSpec, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock` drives the backoff only (tests step it); gaps and timeouts use real time."""
+        self._clock = clock
         logging.getLogger("pymodbus").setLevel(PYMODBUS_LOG_LEVEL)
         self.spec = spec
         self._lock = asyncio.Lock()
@@ -152,7 +156,7 @@ class ModbusBus:
         """Read every register of `profile` from slave `address`; exact samples, NaNs left out."""
         state = self._state(meter_id)
         state.counters["reads"] += 1
-        now = time.monotonic()
+        now = self._clock()
         if now < state.retry_at:
             state.counters["skipped_backoff"] += 1
             raise DeviceTimeout(f"meter {meter_id}: in backoff for {state.retry_at - now:.1f} s")
@@ -246,7 +250,7 @@ class ModbusBus:
     def _failed(self, meter_id: str, state: _MeterState, exc: DriverError) -> None:
         state.failures += 1
         delay = min(BACKOFF_FIRST_S * 2 ** (state.failures - 1), BACKOFF_MAX_S)
-        state.retry_at = time.monotonic() + delay
+        state.retry_at = self._clock() + delay
         extra = {"meter": meter_id, "bus": self.name, "error": str(exc), "backoff_s": delay,
                  "kind": type(exc).__name__}
         if state.warned:
