@@ -22,12 +22,14 @@ from board.interface import BoardError, SerialSpec
 LOGGER = logging.getLogger(__name__)
 
 BY_ID_DIR = Path("/dev/serial/by-id")
-RS485_KEYS = {"enabled", "mode", "rts_for_tx", "rts_for_rx", "delay_before_tx", "delay_before_rx"}
+# The keys of a bus's [bus.rs485] config table (gateway/config.py), plus "mode".
+RS485_KEYS = {"enabled", "mode", "rts_level_for_tx", "rts_level_for_rx", "delay_before_tx_ms",
+              "delay_before_rx_ms", "direction_gpio"}
 RS485_MODES = ("kernel", "rts")
 PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 BYTESIZES = {5: serial.FIVEBITS, 6: serial.SIXBITS, 7: serial.SEVENBITS, 8: serial.EIGHTBITS}
 STOPBITS = {1: serial.STOPBITS_ONE, 2: serial.STOPBITS_TWO}
-MAX_RS485_DELAY_S = 0.1  # a turnaround longer than this is a typo (ms written as s)
+MAX_RS485_DELAY_MS = 100  # a transceiver turnaround longer than this is a typo
 
 
 def resolve_serial_port(port: str, *, by_id_dir: Path = BY_ID_DIR) -> str:
@@ -67,10 +69,14 @@ def check_serial_spec(spec: SerialSpec) -> None:
     mode = spec.rs485.get("mode", "kernel")
     if mode not in RS485_MODES:
         raise BoardError(f"serial port {spec.port}: rs485.mode {mode!r} not in {RS485_MODES}")
-    for key in ("delay_before_tx", "delay_before_rx"):
-        delay = spec.rs485.get(key)
-        if delay is not None and not 0 <= delay <= MAX_RS485_DELAY_S:
-            raise BoardError(f"serial port {spec.port}: rs485.{key} {delay} outside 0..0.1 s")
+    for key in ("delay_before_tx_ms", "delay_before_rx_ms"):
+        delay = spec.rs485.get(key, 0)
+        if not isinstance(delay, int) or not 0 <= delay <= MAX_RS485_DELAY_MS:
+            raise BoardError(f"serial port {spec.port}: rs485.{key} {delay!r} outside 0..100 ms")
+    if spec.rs485.get("direction_gpio"):
+        # A DE pin on a GPIO line would need per-byte timing from user space: not offered.
+        raise BoardError(f"serial port {spec.port}: rs485.direction_gpio is not supported; wire "
+                         "DE to RTS and use rs485.mode = \"rts\" or \"kernel\"")
 
 
 def open_serial(spec: SerialSpec, timeout_s: float | None = None) -> serial.Serial:
@@ -99,10 +105,10 @@ def open_serial(spec: SerialSpec, timeout_s: float | None = None) -> serial.Seri
 
 def _apply_rs485(port: serial.Serial, name: str, rs485: dict[str, Any]) -> None:
     settings = serial.rs485.RS485Settings(
-        rts_level_for_tx=bool(rs485.get("rts_for_tx", True)),
-        rts_level_for_rx=bool(rs485.get("rts_for_rx", False)),
-        delay_before_tx=rs485.get("delay_before_tx"),
-        delay_before_rx=rs485.get("delay_before_rx"),
+        rts_level_for_tx=bool(rs485.get("rts_level_for_tx", True)),
+        rts_level_for_rx=bool(rs485.get("rts_level_for_rx", False)),
+        delay_before_tx=rs485.get("delay_before_tx_ms", 0) / 1000,
+        delay_before_rx=rs485.get("delay_before_rx_ms", 0) / 1000,
     )
     try:
         # serial.Serial sends TIOCSRS485 to the driver; serial.rs485.RS485 toggles RTS itself.

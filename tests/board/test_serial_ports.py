@@ -71,7 +71,7 @@ def test_kernel_rs485_refused_by_driver_is_clear(pty_pair: tuple[int, str]) -> N
 
 
 def test_rts_mode_uses_software_direction(pty_pair: tuple[int, str]) -> None:
-    spec = SerialSpec(pty_pair[1], rs485={"enabled": True, "mode": "rts", "delay_before_rx": 0.002})
+    spec = SerialSpec(pty_pair[1], rs485={"enabled": True, "mode": "rts", "delay_before_rx_ms": 2})
     port = open_serial(spec)
     try:
         assert isinstance(port, serial.rs485.RS485)
@@ -90,7 +90,8 @@ def test_rts_mode_uses_software_direction(pty_pair: tuple[int, str]) -> None:
         (SerialSpec("/dev/x", baudrate=0), "baudrate"),
         (SerialSpec("/dev/x", rs485={"enabled": True, "gpio": 4}), "unknown rs485 keys"),
         (SerialSpec("/dev/x", rs485={"enabled": True, "mode": "magic"}), "rs485.mode"),
-        (SerialSpec("/dev/x", rs485={"delay_before_tx": 5}), "delay_before_tx"),
+        (SerialSpec("/dev/x", rs485={"delay_before_tx_ms": 500}), "delay_before_tx_ms"),
+        (SerialSpec("/dev/x", rs485={"direction_gpio": "GPIO17"}), "direction_gpio"),
     ],
 )
 def test_bad_specs_name_port_and_key(spec: SerialSpec, message: str) -> None:
