@@ -1,0 +1,48 @@
+"""Fixtures: a real Mosquitto on a free port, keys, a store, a running head-end and Uplink."""
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from hil.uplink_support.broker import MOSQUITTO, Mosquitto
+from hil.uplink_support.site import Site
+from storage.store import Store
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
+    mosq = Mosquitto(tmp_path).start()
+    yield mosq
+    mosq.stop()
+
+
+@pytest.fixture
+def gw_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def server_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    st = Store.open(tmp_path / "gateway.db")
+    yield st
+    st.close()
+
+
+@pytest.fixture
+async def site(broker: Mosquitto, store: Store, gw_key: Ed25519PrivateKey,
+               server_key: Ed25519PrivateKey, tmp_path: Path) -> AsyncIterator[Site]:
+    running = await Site(broker.url, store, gw_key, server_key,
+                         tmp_path / "headend.db").start()
+    yield running
+    await running.stop()

@@ -1,0 +1,313 @@
+"""The gateway's uplink service: drains the outbox as signed batches, handles acks and commands."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from storage import batches
+from storage.batches import StoredBatch, load_command_results
+from storage.errors import StorageError
+from storage.store import Store
+from uplink.batcher import Batcher
+from uplink.codec import decode_ack
+from uplink.commands import CommandContext, CommandRefused, CommandRegistry, screen_command
+from uplink.cose import parse_sign1, verify_sign1
+from uplink.errors import BadMessage, BadSignature, UplinkError
+from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
+from uplink.settings import UplinkSettings, topics
+
+LOGGER = logging.getLogger(__name__)
+CMD_RESULT_PRIORITY: Final = 0
+# Acks are tiny; anything larger on down/ack is refused unread.
+MAX_ACK_BYTES: Final = 4096
+# A batch the broker refused is retried this rarely: looping would only be refused again.
+HOLD_RETRY_S: Final = 600.0
+# MQTT 3.1.1 brokers refuse an oversized publish by disconnecting: this many disconnects in a
+# row with the same large batch oldest in flight count as a refusal.
+REFUSAL_DISCONNECTS: Final = 3
+SUSPECT_BATCH_BYTES: Final = 8192
+# PUBLISH fixed header, topic and properties on top of the batch bytes.
+MQTT_PUBLISH_OVERHEAD: Final = 64
+# flush() polls the backlog at this period.
+FLUSH_POLL_S: Final = 0.05
+
+
+class Uplink:
+    """Run with `await uplink.run()` (until cancelled); `state()` for status, `flush()`."""
+
+    def __init__(self, store: Store, settings: UplinkSettings, signing_key: Ed25519PrivateKey,
+                 server_key: Ed25519PublicKey, commands: CommandRegistry,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.gw = settings.gateway_id
+        self.server_key = server_key
+        self.commands = commands
+        self.clock = clock
+        self.topics = topics(settings.topic_prefix, self.gw)
+        store.register_outbox_kind("cmd_result", CMD_RESULT_PRIORITY, load_command_results)
+        commands.register("status", self._status_command)
+        self._batcher = Batcher(store, self.gw, signing_key, compress=settings.compress,
+                                clock=clock)
+        self._wake = asyncio.Event()
+        self._link: MqttLink | None = None
+        self._connected = False
+        self._in_flight: dict[int, float] = {}  # seq -> monotonic time sent
+        self._sizes: dict[int, int] = {}
+        self._mids: dict[int, int] = {}  # MQTT message id -> seq
+        self._broker_max: int | None = None
+        self._cap = settings.max_batch_bytes
+        self._held: tuple[int, float] | None = None  # (seq, monotonic time to retry)
+        self._disconnects: tuple[int, int] = (0, 0)  # (oldest seq in flight, count)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.last_error: str | None = None
+        with store.transaction() as tx:
+            self._acked = batches.acked_seq(tx)
+            self._head, _ = batches.chain_head(tx)
+
+    # --- public API ---
+
+    async def run(self) -> None:
+        """Keep the link up and drain the outbox until cancelled."""
+        loop = asyncio.get_running_loop()
+        self._link = MqttLink(self._link_config(), LinkHandlers(
+            on_connected=self._on_connected, on_disconnected=self._on_disconnected,
+            on_message=self._on_message, on_published=self._on_published), loop)
+        self._link.start()
+        try:
+            while True:
+                await self._pump()
+                try:
+                    async with asyncio.timeout(self.settings.batch_interval_s):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await self._link.stop()
+
+    def state(self) -> dict[str, Any]:
+        """Connected, backlog, last acked seq, chain head, batches in flight, last error."""
+        return {"connected": self._connected, "backlog": self.store.outbox_backlog(),
+                "last_ack": self._acked, "head": self._head, "in_flight": len(self._in_flight),
+                "held": self._held[0] if self._held else None, "last_error": self.last_error}
+
+    def wake(self) -> None:
+        """New outbox records: build and send now rather than at the next interval."""
+        self._wake.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send now and wait until the outbox is empty (True) or `timeout` passes (False)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await asyncio.to_thread(self.store.outbox_backlog):
+                    self._wake.set()
+                    await asyncio.sleep(FLUSH_POLL_S)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- link events (on the asyncio loop) ---
+
+    def _link_config(self) -> LinkConfig:
+        s = self.settings
+        return LinkConfig(
+            url=s.broker_url, client_id=s.effective_client_id, mqtt_version=s.mqtt_version,
+            keepalive_s=s.keepalive_s, clean_start=False, session_expiry_s=s.session_expiry_s,
+            tls_ca=str(s.tls_ca) if s.tls_ca else None,
+            tls_cert=str(s.tls_cert) if s.tls_cert else None,
+            tls_key=str(s.tls_key) if s.tls_key else None,
+            username=s.username, password=s.password,
+            backoff_min_s=s.backoff_min_s, backoff_max_s=s.backoff_max_s,
+            subscriptions=(self.topics["ack"], self.topics["cmd"]),
+            will=(self.topics["status"], b"offline"), birth=(self.topics["status"], b"online"))
+
+    def _on_connected(self, max_packet: int | None) -> None:
+        self._connected = True
+        self._broker_max = max_packet
+        LOGGER.info("uplink_connected", extra={"broker_max_packet": max_packet})
+        self._wake.set()
+
+    def _on_disconnected(self, reason: str) -> None:
+        if self._connected:
+            LOGGER.warning("uplink_disconnected", extra={"reason": reason})
+        self._connected = False
+        self.last_error = reason
+        if self._in_flight:
+            self._count_refusal_disconnect(min(self._in_flight))
+        self._in_flight.clear()  # everything unacked is re-sent after reconnect
+        self._mids.clear()
+
+    def _count_refusal_disconnect(self, oldest: int) -> None:
+        seq, count = self._disconnects
+        count = count + 1 if seq == oldest else 1
+        self._disconnects = (oldest, count)
+        if count >= REFUSAL_DISCONNECTS and self._sizes.get(oldest, 0) >= SUSPECT_BATCH_BYTES:
+            self._hold(oldest, f"broker disconnected {count} times on this batch")
+
+    def _on_published(self, mid: int, reason: int) -> None:
+        seq = self._mids.pop(mid, None)
+        if seq is not None and reason >= 0x80:
+            self._hold(seq, f"broker refused publish (reason code 0x{reason:02x})")
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self.topics["ack"]:
+            self._spawn(self._handle_ack(payload))
+        elif topic == self.topics["cmd"]:
+            self._spawn(self._handle_command(payload))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- sending ---
+
+    def _batch_cap(self) -> int:
+        cap = self._cap
+        if self._broker_max:
+            cap = min(cap, self._broker_max - MQTT_PUBLISH_OVERHEAD - len(self.topics["batch"]))
+        return cap
+
+    async def _pump(self) -> None:
+        if not self._connected or self._link is None:
+            return
+        now = time.monotonic()
+        if self._held is not None:
+            if now < self._held[1]:
+                return
+            LOGGER.info("uplink_hold_retry", extra={"seq": self._held[0]})
+            self._held = None
+        if any(now - sent > self.settings.ack_timeout_s for sent in self._in_flight.values()):
+            LOGGER.warning("ack_timeout", extra={"in_flight": sorted(self._in_flight)})
+            self._in_flight.clear()
+        while len(self._in_flight) < self.settings.max_in_flight and self._connected:
+            try:
+                batch = await asyncio.to_thread(self._next_batch, set(self._in_flight))
+            except StorageError as exc:
+                self.last_error = str(exc)
+                LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
+                return
+            if batch is None:
+                return
+            self._send(batch)
+
+    def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
+        """The oldest unacked batch not in flight, else a new one (runs in a worker thread)."""
+        with self.store.transaction() as tx:
+            for batch in batches.unacked_batches(tx, self._acked + 1):
+                if batch.seq not in exclude:
+                    batches.mark_sent(tx, batch.seq, int(self.clock() * 1000))
+                    return batch
+        built = self._batcher.build(self._batch_cap())
+        if built is None:
+            return None
+        self._head = built.batch.seq
+        with self.store.transaction() as tx:
+            batches.mark_sent(tx, built.batch.seq, int(self.clock() * 1000))
+        return built.batch
+
+    def _send(self, batch: StoredBatch) -> None:
+        assert self._link is not None
+        try:
+            mid = self._link.publish(self.topics["batch"], batch.data)
+        except UplinkError as exc:
+            self.last_error = str(exc)
+            LOGGER.warning("batch_publish_failed", extra={"seq": batch.seq, "reason": str(exc)})
+            return
+        self._mids[mid] = batch.seq
+        self._in_flight[batch.seq] = time.monotonic()
+        self._sizes[batch.seq] = len(batch.data)
+        LOGGER.debug("batch_sent", extra={"seq": batch.seq, "bytes": len(batch.data)})
+
+    def _hold(self, seq: int, reason: str) -> None:
+        if self._held is not None:
+            return
+        self._held = (seq, time.monotonic() + HOLD_RETRY_S)
+        self._in_flight.clear()
+        self._cap = max(1024, min(self._cap, self._sizes.get(seq, self._cap) // 2))
+        self.last_error = f"batch {seq} held: {reason}"
+        LOGGER.error("batch_refused", extra={"seq": seq, "reason": reason, "new_cap": self._cap})
+        self.store.add_event("uplink_batch_refused", meter_id=None, severity="error",
+                             data={"seq": seq, "reason": reason},
+                             ts_ms=int(self.clock() * 1000))
+
+    # --- acks ---
+
+    async def _handle_ack(self, payload: bytes) -> None:
+        try:
+            ack = decode_ack(verify_sign1(parse_sign1(payload, max_bytes=MAX_ACK_BYTES),
+                                          self.server_key))
+        except (BadMessage, BadSignature) as exc:
+            LOGGER.warning("ack_refused", extra={"reason": str(exc)})
+            return
+        if ack.gw != self.gw or ack.ack > self._head:
+            LOGGER.warning("ack_refused", extra={"reason": "other gateway or never sent",
+                                                 "gw": ack.gw, "ack": ack.ack})
+            return
+        if ack.ack > self._acked:
+            await asyncio.to_thread(self._commit_ack, ack.ack)
+            self._acked = max(self._acked, ack.ack)
+            for seq in [s for s in self._in_flight if s <= ack.ack]:
+                del self._in_flight[seq]
+                self._sizes.pop(seq, None)
+        if ack.resend is not None:
+            LOGGER.info("resend_requested", extra={"from_seq": ack.resend})
+            for seq in [s for s in self._in_flight if s >= ack.resend]:
+                del self._in_flight[seq]
+        self._wake.set()
+
+    def _commit_ack(self, seq: int) -> None:
+        with self.store.transaction() as tx:
+            batches.mark_acked_through(tx, seq, int(self.clock() * 1000))
+            self.store.mark_delivered_through(tx, seq)
+
+    # --- commands ---
+
+    async def _handle_command(self, raw: bytes) -> None:
+        screened = screen_command(raw, self.server_key, self.gw, self.clock())
+        reason, cmd = screened.reason, screened.command
+        if reason is None and cmd is not None:
+            if not await asyncio.to_thread(self._remember, cmd.id, cmd.exp):
+                reason = "replayed"
+            elif cmd.op not in self.commands:
+                reason = "unknown_op"
+        ok, body = False, {"reason": reason}
+        if reason is None and cmd is not None:
+            ok, body = await self._execute(cmd)
+        else:
+            LOGGER.warning("command_refused", extra={"id": screened.cmd_id, "reason": reason})
+        await asyncio.to_thread(self._add_result, screened.cmd_id, screened.op, ok, body)
+        self._wake.set()
+
+    async def _execute(self, cmd: Any) -> tuple[bool, dict[str, Any]]:
+        ctx = CommandContext(self.gw, cmd.id, cmd.op, self.clock())
+        try:
+            result = await self.commands.run(cmd, ctx)
+        except CommandRefused as exc:
+            return False, {"reason": exc.reason}
+        except Exception as exc:  # a handler's bug must not take the uplink down
+            LOGGER.exception("command_failed", extra={"id": cmd.id, "op": cmd.op})
+            return False, {"reason": f"handler_error: {type(exc).__name__}"}
+        LOGGER.info("command_done", extra={"id": cmd.id, "op": cmd.op})
+        return True, result
+
+    def _remember(self, cmd_id: str, exp_s: int) -> bool:
+        with self.store.transaction() as tx:
+            return batches.remember_command(tx, cmd_id, exp_s * 1000, int(self.clock() * 1000))
+
+    def _add_result(self, cmd_id: str | None, op: str | None, ok: bool,
+                    body: dict[str, Any]) -> None:
+        ts_ms = int(self.clock() * 1000)
+        with self.store.transaction() as tx:
+            ref = batches.add_command_result(tx, ts_ms, cmd_id, op, ok, body)
+            self.store.outbox_add(tx, "cmd_result", ref, ts_ms)
+
+    async def _status_command(self, args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return await asyncio.to_thread(self.state)
