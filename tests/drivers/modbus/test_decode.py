@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 
 from drivers.errors import DriverError
 from drivers.modbus.decode import (
-    decode_register, decode_span, encode_register, encode_span, float32_bits_to_decimal,
+    decode_register,
+    decode_span,
+    encode_register,
+    encode_span,
+    float32_bits_to_decimal,
 )
 from drivers.modbus.profiles import TYPE_WORDS, Register, Span, get_profile
 
