@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import enum
 import json
 import logging
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -228,14 +231,84 @@ class SimulatedBus:
         return frame
 
 
-async def _run_forever(buses: list[SimulatedBus]) -> None:
+def _slave_specs(bus: dict[str, Any], where: str) -> list[SlaveSpec]:
+    specs = []
+    for index, raw in enumerate(bus.get("slaves", [])):
+        if "addresses" in raw:
+            first, last = raw["addresses"]
+            addresses = range(int(first), int(last) + 1)
+        else:
+            addresses = range(int(raw["address"]), int(raw["address"]) + 1)
+        if raw.get("profile") is None:
+            raise ValueError(f"{where}.slaves[{index}]: key 'profile' missing")
+        peak = raw.get("peak_current_a")
+        specs += [SlaveSpec(a, raw["profile"], int(raw.get("seed", 0)),
+                            None if peak is None else float(peak)) for a in addresses]
+    return specs
+
+
+def buses_from_spec(spec: dict[str, Any], record_file: IO[str] | None) -> list[SimulatedBus]:
+    """SimulatedBus objects for a spec document (see docs/modbus.md, 'Simulator spec')."""
+    buses = []
+    for index, bus in enumerate(spec.get("buses", [])):
+        where = f"buses[{index}]"
+        transport = bus.get("transport", "rtu")
+        link = None
+        if transport == "rtu":
+            pty_dir = Path(bus.get("pty_dir", "."))
+            pty_dir.mkdir(parents=True, exist_ok=True)
+            link = pty_dir / bus.get("link_name", f"ttySIM{index}")
+        buses.append(SimulatedBus(
+            _slave_specs(bus, where), transport=transport, link_name=link,
+            host=bus.get("host", "127.0.0.1"), tcp_port=int(bus.get("port", 0)),
+            record_file=record_file))
+    return buses
+
+
+def _opened(spec: dict[str, Any], buses: list[SimulatedBus]) -> dict[str, Any]:
+    out = []
+    for index, bus in enumerate(buses):
+        name = spec["buses"][index].get("name", f"bus{index}")
+        entry: dict[str, Any] = {"name": name, "transport": bus.transport,
+                                 "slaves": sorted(bus.slaves)}
+        if bus.link is not None:
+            entry["path"] = bus.gateway_path
+        else:
+            entry.update(host=bus.host, port=bus.tcp_port)
+        out.append(entry)
+    return {"buses": out}
+
+
+async def serve(spec: dict[str, Any]) -> None:
+    """Open every bus of the spec, print one JSON line saying where, serve until SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        for bus in buses:
-            await stack.enter_async_context(bus)
-        await stop.wait()
+    record = spec.get("record")
+    with contextlib.ExitStack() as files:
+        record_file = files.enter_context(open(record, "a", encoding="utf-8")) if record else None
+        buses = buses_from_spec(spec, record_file)
+        async with contextlib.AsyncExitStack() as stack:
+            for bus in buses:
+                await stack.enter_async_context(bus)
+            sys.stdout.write(json.dumps(_opened(spec, buses)) + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drivers.modbus.sim",
+                                     description="Serve simulated Modbus meters.")
+    parser.add_argument("--spec", required=True, type=Path, help="simulator spec JSON file")
+    args = parser.parse_args(argv)
+    try:
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        parser.error(f"{args.spec}: {exc}")
+    asyncio.run(serve(spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
