@@ -51,7 +51,17 @@ class RecordSpec(NamedTuple):
 
 # ---- value converters: (raw bytes, exponent) -> value -------------------------------------------
 
+def _scaled(number: int, exponent: int) -> Decimal:
+    """number x 10^exponent, written without exponent notation when exponent > 0."""
+    return Decimal(number).scaleb(exponent) if exponent <= 0 else Decimal(number * 10**exponent)
+
+
 def _int_value(raw: bytes, exponent: int) -> Decimal:
+    return _scaled(int.from_bytes(raw, "little", signed=True), exponent)
+
+
+def _int_value_fast(raw: bytes, exponent: int) -> Decimal:
+    """Marker for the decode loop, which inlines this for exponent <= 0 (the common case)."""
     return Decimal(int.from_bytes(raw, "little", signed=True)).scaleb(exponent)
 
 
@@ -63,7 +73,7 @@ def _bcd_value(raw: bytes, exponent: int) -> Decimal | str:
     if not digits.isdigit():
         return "invalid_bcd:" + raw.hex()
     number = int(digits)
-    return Decimal(-number if negative else number).scaleb(exponent)
+    return _scaled(-number if negative else number, exponent)
 
 
 def _real_value(raw: bytes, exponent: int) -> Decimal:
@@ -71,8 +81,16 @@ def _real_value(raw: bytes, exponent: int) -> Decimal:
     for precision in range(1, 10):  # shortest decimal that maps back to the same 32 bits
         text = f"{number:.{precision}g}"
         if struct.pack("<f", float(text)) == raw:
-            return Decimal(text).scaleb(exponent)
-    return Decimal(repr(number)).scaleb(exponent)
+            return _plain_scaleb(Decimal(text), exponent)
+    return _plain_scaleb(Decimal(repr(number)), exponent)
+
+
+def _plain_scaleb(value: Decimal, exponent: int) -> Decimal:
+    scaled = value.scaleb(exponent)
+    digits_exponent = scaled.as_tuple().exponent
+    if isinstance(digits_exponent, int) and digits_exponent > 0:
+        return scaled.quantize(Decimal(1))
+    return scaled
 
 
 def date_g(raw: bytes) -> str:
@@ -204,7 +222,9 @@ def _apply_vifes(info: V.VifInfo, vifes: list[int]) -> tuple[int, tuple[str, ...
             exponent += V.VIFE_EXPONENT_SHIFT[code]
         elif code in V.VIFE_NAMES:
             modifiers.append(V.VIFE_NAMES[code])
-        elif 0 < code < 0x20:
+        elif code == 0:
+            continue    # "no error" code some meters send anyway
+        elif code < 0x20:
             modifiers.append(f"record_error_{code:02x}")
         else:
             modifiers.append(f"vife_{code:02x}")
@@ -250,6 +270,8 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
         raise FrameError(f"special DIF {dif:02X} not allowed here", head)
     if pos + size > len(payload):
         raise FrameError(f"record data ({size} bytes) runs past the payload", pos)
+    if convert is _int_value and exponent <= 0:
+        convert = _int_value_fast
     storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
     function = FUNCTIONS[(dif >> 4) & 0x03]
     template = (info.kind, info.unit, storage, tariff, subunit, function, modifiers)
@@ -287,19 +309,28 @@ class RecordDecoder:
 
     def decode(self, payload: bytes) -> list[Record]:
         """Decode every record of `payload` (the application data after the TPL header)."""
+        return self.decode_plan(payload)[0]
+
+    def decode_plan(self, payload: bytes) -> tuple[list[Record], object, bool]:
+        """Decode `payload`; also returns its layout (an opaque plan, identical for repeats)
+        and whether that layout was new (not from the plan cache)."""
         plan = self._cached(payload)
+        fresh = plan is None
         if plan is None:
             try:
                 plan = _build_plan(payload)
             except IndexError as exc:  # a length byte promised more than there is
                 raise FrameError("record truncated", len(payload)) from exc
             self._remember(len(payload), plan)
-        new = tuple.__new__
-        return [
-            new(Record, (t[0], t[1], s.convert(payload[s.start:s.end], s.exponent), *t[2:]))
-            for s in plan.steps
-            for t in (s.template,)
+        new, from_bytes, fast = tuple.__new__, int.from_bytes, _int_value_fast
+        records = [
+            new(Record, (kind, unit,
+                         Decimal(from_bytes(payload[a:b], "little", signed=True)).scaleb(exp)
+                         if convert is fast else convert(payload[a:b], exp),
+                         *tail))
+            for a, b, convert, exp, (kind, unit, *tail) in plan.steps
         ]
+        return records, plan, fresh
 
     def layout(self, payload: bytes) -> tuple[tuple[bytes, int], ...]:
         """The DIF/VIF headers and data sizes of `payload` (decoding it first if needed)."""

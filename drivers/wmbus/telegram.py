@@ -46,6 +46,7 @@ class Telegram:
     decrypted: bool = False
     records: list[Record] = field(default_factory=list)
     link_id: str = ""
+    layout: object = None   # the record plan: the same object for every same-layout telegram
 
     def header_json(self) -> dict:
         return {
@@ -80,7 +81,8 @@ class TelegramDecoder:
     def __init__(self, key_for: KeyLookup | None = None) -> None:
         self._key_for = key_for or (lambda _meter: None)
         self._records = RecordDecoder()
-        self._formats: dict[tuple[str, int], tuple[tuple[bytes, int], ...]] = {}
+        # format signature (CRC of the DIF/VIF bytes) -> layout; the same for every meter
+        self._formats: dict[int, tuple[tuple[bytes, int], ...]] = {}
 
     def decode(self, frame: bytes, *, crcs_stripped: bool = False) -> Telegram:
         """Decode one frame (wireless from the L field, or a wired long frame)."""
@@ -217,10 +219,11 @@ class TelegramDecoder:
         payload = self._unsecure(s, mode, blocks)
         if ci in (CI_COMPACT_NONE, CI_COMPACT_SHORT):
             payload = self._expand_compact(t.meter_id, payload, pos)
-            t.records = self._records.decode(payload)
+            t.records, t.layout, _fresh = self._records.decode_plan(payload)
         else:
-            t.records = self._records.decode(payload)
-            self._learn_format(t.meter_id, payload)
+            t.records, t.layout, fresh = self._records.decode_plan(payload)
+            if fresh or not self._formats:
+                self._learn_format(payload)
 
     def _unsecure(self, s: _State, mode: int, blocks: int) -> bytes:
         payload = s.frame[s.pos:]
@@ -250,18 +253,18 @@ class TelegramDecoder:
         return plain
 
     # ---- compact frames -------------------------------------------------------------------------
-    def _learn_format(self, meter: str, payload: bytes) -> None:
+    def _learn_format(self, payload: bytes) -> None:
         layout = self._records.layout(payload)
         headers = b"".join(header for header, _size in layout)
         if len(self._formats) >= _MAX_FORMATS:
             self._formats.clear()
-        self._formats[(meter, crc_en13757(headers))] = layout
+        self._formats[crc_en13757(headers)] = layout
 
     def _expand_compact(self, meter: str, payload: bytes, offset: int) -> bytes:
         if len(payload) < 4:
             raise FrameError("compact frame truncated", offset)
         signature = int.from_bytes(payload[:2], "little")
-        layout = self._formats.get((meter, signature))
+        layout = self._formats.get(signature)
         if layout is None:
             raise UnknownFormat(f"meter {meter}: compact format {signature:04X} not learnt yet")
         values = payload[4:]
