@@ -37,6 +37,8 @@ LOGGER = logging.getLogger(__name__)
 
 MODEM_POWER = "modem-power"  # logical name of the profile's modem supply line
 CONSUMER = "meter-gateway"  # shown by `gpioinfo` so a technician sees who holds the line
+USB_MOUNT_PREFIX = "/media/gateway-usb-"  # where 61-gateway-usb-storage.rules mounts sticks
+MOUNTS_FILE = Path("/proc/self/mounts")
 PERSISTED_KINDS = ("relay", "alarm")  # LEDs blink: persisting them would wear the SD card
 
 
@@ -304,6 +306,10 @@ class GpioBoard(Board):
                               spec.parity, spec.stopbits, spec.rs485)
         return serial_ports.open_serial(resolved, timeout_s)
 
+    def mount_points(self) -> list[str]:
+        """USB sticks mounted by the gateway's udev rule (see board/system)."""
+        return usb_mount_points(MOUNTS_FILE.read_text())
+
     def close(self) -> None:
         """Outputs take their declared safe state, then lines are released.
 
@@ -322,6 +328,18 @@ class GpioBoard(Board):
         self._notifier.stopping()
         if self._hw_watchdog is not None:
             self._hw_watchdog.close()
+
+
+def usb_mount_points(mounts_text: str) -> list[str]:
+    """Mount points under USB_MOUNT_PREFIX in /proc/mounts text (octal escapes decoded)."""
+    points = []
+    for line in mounts_text.splitlines():
+        cols = line.split()
+        if len(cols) >= 3 and cols[2] != "autofs":  # the automount stub is not yet a stick
+            point = cols[1].encode().decode("unicode_escape")
+            if point.startswith(USB_MOUNT_PREFIX):
+                points.append(point)
+    return sorted(set(points))
 
 
 def _write_sysfs(path: Path, value: str, name: str) -> None:

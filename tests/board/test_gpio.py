@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from board.gpio import CONSUMER, GpioBoard, load_gpiod
+from board.gpio import CONSUMER, GpioBoard, load_gpiod, usb_mount_points
 from board.interface import BoardError, InputSpec, OutputSpec, SafeState
 from board.profile import BoardProfile, LinePin, SysfsLed, load_profile
 from board.watchdog import SystemdNotifier
@@ -190,3 +190,14 @@ def test_pins_follow_commands_and_survive_restart(tmp_path_factory: pytest.TempP
     for name, line in ((SHOP, 26), ("pump", 20)):
         assert again.output_state(name) is expected[name]
         assert chip.levels[line] == int(not expected[name])  # active-low
+
+
+def test_usb_mount_points_from_proc_mounts() -> None:
+    mounts = (
+        "/dev/mmcblk0p2 / ext4 rw,noatime 0 0\n"
+        "systemd-1 /media/gateway-usb-sda1 autofs rw 0 0\n"
+        "/dev/sda1 /media/gateway-usb-sda1 vfat rw,nosuid,nodev,noexec 0 0\n"
+        "/dev/sdb1 /media/gateway-usb-sdb1\\040x vfat rw 0 0\n"
+        "/dev/sdc1 /mnt/other vfat rw 0 0\n"
+    )
+    assert usb_mount_points(mounts) == ["/media/gateway-usb-sda1", "/media/gateway-usb-sdb1 x"]
