@@ -79,6 +79,8 @@ class MqttLink:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._rng = random.Random()
+        self._pending_subs: set[int] = set()
+        self._max_packet: int | None = None
         self._addr = broker_address(cfg.url)
         self._client = self._make_client()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{cfg.client_id}",
@@ -109,6 +111,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     def start(self) -> None:
@@ -183,12 +186,23 @@ class MqttLink:
             LOGGER.warning("mqtt_connect_refused", extra={"reason": str(reason)})
             return
         self._connected.set()
-        for topic in self.cfg.subscriptions:
-            client.subscribe(topic, qos=1)
         if self.cfg.birth:
             client.publish(self.cfg.birth[0], self.cfg.birth[1], qos=1, retain=True)
-        max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None
-        self._hand_off(self._handlers.on_connected, max_packet)
+        self._max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None
+        # "Connected" is reported once the broker confirmed the subscriptions: a message sent
+        # to us after that point is never missed.
+        mids = (client.subscribe(t, qos=1)[1] for t in self.cfg.subscriptions)
+        self._pending_subs = {mid for mid in mids if mid is not None}
+        if not self._pending_subs:
+            self._hand_off(self._handlers.on_connected, self._max_packet)
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any,
+                      properties: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in reasons):
+            LOGGER.warning("mqtt_subscribe_refused", extra={"reasons": [str(r) for r in reasons]})
+        self._pending_subs.discard(mid)
+        if not self._pending_subs:
+            self._hand_off(self._handlers.on_connected, self._max_packet)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

@@ -32,6 +32,8 @@ REFUSAL_DISCONNECTS: Final = 3
 SUSPECT_BATCH_BYTES: Final = 8192
 # PUBLISH fixed header, topic and properties on top of the batch bytes.
 MQTT_PUBLISH_OVERHEAD: Final = 64
+# wait_connected() gives up after this long.
+CONNECT_WAIT_S: Final = 30.0
 # flush() polls the backlog at this period.
 FLUSH_POLL_S: Final = 0.05
 
@@ -54,6 +56,7 @@ class Uplink:
         self._batcher = Batcher(store, self.gw, signing_key, compress=settings.compress,
                                 clock=clock)
         self._wake = asyncio.Event()
+        self._up = asyncio.Event()
         self._link: MqttLink | None = None
         self._connected = False
         self._in_flight: dict[int, float] = {}  # seq -> monotonic time sent
@@ -98,6 +101,11 @@ class Uplink:
                 "last_ack": self._acked, "head": self._head, "in_flight": len(self._in_flight),
                 "held": self._held[0] if self._held else None, "last_error": self.last_error}
 
+    async def wait_connected(self, timeout: float = CONNECT_WAIT_S) -> None:
+        """Wait until connected and subscribed (tests, demo); TimeoutError otherwise."""
+        async with asyncio.timeout(timeout):
+            await self._up.wait()
+
     def wake(self) -> None:
         """New outbox records: build and send now rather than at the next interval."""
         self._wake.set()
@@ -130,6 +138,7 @@ class Uplink:
 
     def _on_connected(self, max_packet: int | None) -> None:
         self._connected = True
+        self._up.set()
         self._broker_max = max_packet
         LOGGER.info("uplink_connected", extra={"broker_max_packet": max_packet})
         self._wake.set()
@@ -138,6 +147,7 @@ class Uplink:
         if self._connected:
             LOGGER.warning("uplink_disconnected", extra={"reason": reason})
         self._connected = False
+        self._up.clear()
         self.last_error = reason
         if self._in_flight:
             self._count_refusal_disconnect(min(self._in_flight))

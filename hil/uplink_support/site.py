@@ -42,6 +42,7 @@ class Site:
         self._tasks = [asyncio.create_task(self.headend.run()),
                        asyncio.create_task(self.uplink.run())]
         await self.headend.wait_connected()
+        await self.uplink.wait_connected()
         return self
 
     async def stop(self) -> None:
