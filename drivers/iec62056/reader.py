@@ -37,8 +37,9 @@ LOGGER = logging.getLogger(__name__)
 # One fall-back attempt at 300 baud after a failed read at the negotiated rate: some meters offer
 # a rate their optical port does not hold.
 BAUD_FALLBACK_ATTEMPTS: Final = 1
-OPTION_KEYS: Final = frozenset({"mode", "max_baud", "password", "registers", "read_command",
-                                "drift_limit_s", "utc_offset_min"})
+# The `[[meter]]` keys of protocol "iec62056" (gateway/config.py names them the same).
+OPTION_KEYS: Final = frozenset({"mode", "max_baud", "password", "obis", "read_command",
+                                "clock_drift_limit_s", "utc_offset_min"})
 DEFAULT_MAX_BAUD: Final = 9600
 
 ClockDriftCallback = Callable[[str, int], None]
@@ -48,10 +49,10 @@ ClockDriftCallback = Callable[[str, int], None]
 class MeterOptions:
     mode: str = "C"
     max_baud: int = DEFAULT_MAX_BAUD
-    password: str | None = None
-    registers: tuple[str, ...] = ()
+    password: str | None = None  # "" in the config means none: no P1 is sent
+    obis: tuple[str, ...] = ()  # programming-mode reads instead of the data readout
     read_command: str = "R1"
-    drift_limit_s: int | None = None  # None: the meter clock is not checked
+    clock_drift_limit_s: int | None = None  # None: the meter clock is not checked
     utc_offset_min: int | None = None  # None: the meter keeps the gateway's local time
 
     @classmethod
@@ -61,8 +62,10 @@ class MeterOptions:
         if unknown:
             raise ProfileError(f"meter {meter_id}: unknown iec62056 option(s) {sorted(unknown)}")
         values: dict[str, Any] = dict(options)
-        if "registers" in values:
-            values["registers"] = tuple(values["registers"])
+        if "obis" in values:
+            values["obis"] = tuple(values["obis"])
+        if values.get("password") == "":
+            values["password"] = None
         parsed = cls(**values)
         problems = []
         if parsed.mode not in ("A", "B", "C"):
@@ -72,12 +75,11 @@ class MeterOptions:
             problems.append(f"max_baud {parsed.max_baud!r} is not one of {rates}")
         if parsed.read_command not in ("R1", "R5"):
             problems.append(f"read_command {parsed.read_command!r} is not R1 or R5")
-        if parsed.drift_limit_s is not None and (
-            not isinstance(parsed.drift_limit_s, int) or parsed.drift_limit_s <= 0
-        ):
-            problems.append("drift_limit_s must be a positive integer (seconds)")
-        if not all(isinstance(r, str) and r for r in parsed.registers):
-            problems.append("registers must be a list of OBIS addresses")
+        limit = parsed.clock_drift_limit_s
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            problems.append("clock_drift_limit_s must be a positive integer (seconds)")
+        if not all(isinstance(r, str) and r for r in parsed.obis):
+            problems.append("obis must be a list of OBIS addresses")
         if problems:
             raise ProfileError(f"meter {meter_id}: " + "; ".join(problems))
         return parsed
@@ -189,9 +191,9 @@ class Iec62056Bus:
     async def _one_session(
         self, session: Session, meter_id: str, address: str, opts: MeterOptions, max_baud: int
     ) -> ReadResult:
-        if opts.registers:
+        if opts.obis:
             ident, reads = await session.read_registers(
-                address, max_baud, opts.password, list(opts.registers), opts.read_command
+                address, max_baud, opts.password, list(opts.obis), opts.read_command
             )
             mapped = map_datasets(list(reads.values.values()))
             return ReadResult(meter_id, mapped.samples, ident, session.line.baud,
@@ -216,10 +218,10 @@ class Iec62056Bus:
         drift = round((result.meter_time - gateway_time).total_seconds())
         result.clock_drift_s = drift
         self._drift[result.meter_id] = drift
-        if opts.drift_limit_s is not None and abs(drift) > opts.drift_limit_s:
+        if opts.clock_drift_limit_s is not None and abs(drift) > opts.clock_drift_limit_s:
             result.drift_exceeded = True
             LOGGER.warning("meter_clock_drift", extra={"meter": result.meter_id, "drift_s": drift,
-                                                       "limit_s": opts.drift_limit_s})
+                                                       "limit_s": opts.clock_drift_limit_s})
             if self._on_clock_drift is not None:
                 self._on_clock_drift(result.meter_id, drift)
 

@@ -24,7 +24,7 @@ def e650_sim(password: str) -> MeterSim:
 async def test_password_then_register_reads(command: str) -> None:
     with e650_sim(password="00000000") as sim:
         bus = Iec62056Bus(port_factory(sim.port_path))
-        options = {"password": "00000000", "registers": REGISTERS, "read_command": command}
+        options = {"password": "00000000", "obis": REGISTERS, "read_command": command}
         result = await bus.read("e650", "", options, TIMEOUT_S)
         await bus.close()
     got = {s.quantity: s.value for s in result.samples}
@@ -39,7 +39,7 @@ async def test_wrong_password_is_rejected_and_counted() -> None:
     with e650_sim(password="secret") as sim:
         bus = Iec62056Bus(port_factory(sim.port_path))
         with pytest.raises(DeviceRejected, match="password refused"):
-            await bus.read("e650", "", {"password": "wrong", "registers": ["1.8.0"]}, TIMEOUT_S)
+            await bus.read("e650", "", {"password": "wrong", "obis": ["1.8.0"]}, TIMEOUT_S)
         # the B0 break returned the meter to idle: a readout right after works
         result = await bus.read("e650", "", {}, TIMEOUT_S)
         await bus.close()

@@ -134,7 +134,7 @@ async def test_clock_drift_above_limit_is_reported() -> None:
         bus = Iec62056Bus(port_factory(sim.port_path),
                           clock=gateway_utc.replace(tzinfo=UTC).timestamp,
                           on_clock_drift=lambda meter, drift: drifts.append((meter, drift)))
-        options = {"drift_limit_s": 60, "utc_offset_min": 60}
+        options = {"clock_drift_limit_s": 60, "utc_offset_min": 60}
         result = await bus.read("e650", "", options, TIMEOUT_S)
         await bus.close()
     assert result.clock_drift_s == 125

@@ -1,0 +1,124 @@
+"""Sub-commands `gateway iec62056 parse FILE` and `gateway iec62056 read --port P`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from board.interface import BoardError, SerialSpec
+from drivers.errors import DriverError
+from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.reader import Iec62056Bus, ReadResult
+from drivers.iec62056.readout import Readout, decode_message
+from drivers.readings import Sample
+
+EXIT_OK = 0
+EXIT_DAMAGED = 1  # the frame's BCC/CRC or structure is wrong, or the meter did not answer
+EXIT_USAGE = 2
+# A whole readout at 300 baud can take minutes (3 kB at 30 characters a second).
+DEFAULT_READ_TIMEOUT_S = 300.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    iec = sub.add_parser("iec62056", help="IEC 62056-21 optical meters and DSMR P1 telegrams")
+    commands = iec.add_subparsers(dest="iec_command", metavar="ACTION", required=True)
+
+    parse = commands.add_parser("parse", help="print a readout or telegram file as JSON")
+    parse.add_argument("file", help="raw bytes as received (identification line included)")
+    parse.set_defaults(func=cmd_parse)
+
+    read = commands.add_parser("read", help="read one meter once and print it as JSON")
+    read.add_argument("--port", required=True, help="serial device, by-id name or pty path")
+    read.add_argument("--address", default="", help="device address (RS-485 bus)")
+    read.add_argument("--mode", default="C", choices=("A", "B", "C"))
+    read.add_argument("--max-baud", type=int, default=9600)
+    read.add_argument("--password", default="")
+    read.add_argument("--obis", action="append", default=[],
+                      help="read this OBIS code in programming mode (repeatable)")
+    read.add_argument("--echo", action="store_true", help="the probe echoes what it sends")
+    read.add_argument("--timeout", type=float, default=DEFAULT_READ_TIMEOUT_S, metavar="S")
+    read.set_defaults(func=cmd_read)
+
+
+def _samples_json(samples: list[Sample]) -> list[dict[str, str]]:
+    return [{"quantity": s.quantity, "value": str(s.value), "unit": s.unit} for s in samples]
+
+
+def readout_json(readout: Readout) -> dict[str, Any]:
+    """The readout as printed: identification, datasets, checksum verdict, problems, samples."""
+    document = readout.to_json_dict()
+    mapped = map_datasets(readout.datasets)
+    document["samples"] = _samples_json(mapped.samples)
+    document["max_demand_time"] = mapped.max_demand_time
+    return document
+
+
+def _print(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        sys.stderr.write(f"{path}: cannot read: {exc.strerror}\n")
+        return EXIT_USAGE
+    readout = decode_message(raw)
+    _print(readout_json(readout))
+    try:
+        readout.raise_if_damaged(str(path))
+    except DriverError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_DAMAGED
+    return EXIT_OK
+
+
+def result_json(result: ReadResult) -> dict[str, Any]:
+    document: dict[str, Any] = readout_json(result.readout) if result.readout else {
+        "identification": None if result.identification is None else {
+            "manufacturer": result.identification.manufacturer,
+            "baud_char": result.identification.baud_char,
+            "enhanced": result.identification.enhanced,
+            "model": result.identification.model,
+        },
+        "samples": _samples_json(result.samples),
+        "register_errors": result.register_errors,
+    }
+    document["baud"] = result.baud
+    document["clock_drift_s"] = result.clock_drift_s
+    return document
+
+
+def _open_port_factory(port: str) -> Any:
+    from board.serial_ports import open_serial, resolve_serial_port
+
+    path = resolve_serial_port(port)
+    return lambda baud: open_serial(SerialSpec(path, baud, bytesize=7, parity="E"), 0)
+
+
+async def _read_once(args: argparse.Namespace) -> ReadResult:
+    bus = Iec62056Bus(_open_port_factory(args.port), echo=args.echo, name=args.port)
+    options: dict[str, Any] = {"mode": args.mode, "max_baud": args.max_baud,
+                               "password": args.password, "obis": args.obis}
+    try:
+        return await bus.read("cli", args.address, options, args.timeout)
+    finally:
+        await bus.close()
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    try:
+        result = asyncio.run(_read_once(args))
+    except BoardError as exc:
+        sys.stderr.write(f"{args.port}: {exc}\n")
+        return EXIT_USAGE
+    except DriverError as exc:
+        sys.stderr.write(f"{args.port}: {exc}\n")
+        return EXIT_DAMAGED
+    _print(result_json(result))
+    return EXIT_OK
