@@ -17,7 +17,9 @@ from drivers.modbus.master import BACKOFF_FIRST_S, ModbusBus, SerialBusSpec, Tcp
 from drivers.modbus.profiles import get_profile, profile_names
 from drivers.modbus.sim import Misbehaviour, SimulatedBus, SlaveSpec
 
-TIMEOUT_S = 0.3  # a simulator on a pty answers in well under a millisecond
+TIMEOUT_S = 2.0  # healthy reads: generous so a loaded CI box never flakes
+FAIL_TIMEOUT_S = 0.3  # reads expected to fail wait this long per attempt
+SCAN_TIMEOUT_S = 1.0  # present slaves must answer within it even on a loaded box
 
 
 class FakeClock:
@@ -59,13 +61,13 @@ async def test_tcp_reads_exact_values_and_scan() -> None:
         for address, name in ((7, "abb_b23"), (9, "schneider_iem3155")):
             samples = await bus.read_meter(name, address, get_profile(name), timeout_s=TIMEOUT_S)
             assert as_strings(samples) == sim.served(address)
-        assert await bus.scan([6, 7, 8, 9], timeout_s=0.2) == [7, 9]
+        assert await bus.scan([6, 7, 8, 9], timeout_s=SCAN_TIMEOUT_S) == [7, 9]
         await bus.close()
 
 
 async def test_scan_over_rtu_finds_present_slaves(rtu) -> None:
     _, bus, _ = rtu
-    assert await bus.scan([1, 2, 40], timeout_s=0.2) == [1, 2]
+    assert await bus.scan([1, 2, 40], timeout_s=SCAN_TIMEOUT_S) == [1, 2]
 
 
 @pytest.mark.parametrize(("fault", "error", "counter"), [
@@ -83,7 +85,7 @@ async def test_misbehaviour_counted_while_neighbour_reads(rtu, fault, error, cou
         profile_names().index("gavazzi_em340") + 1
     sim.set_misbehaviour(bad_addr, fault)
     with pytest.raises(error):
-        await bus.read_meter("bad", bad_addr, bad, timeout_s=TIMEOUT_S)
+        await bus.read_meter("bad", bad_addr, bad, timeout_s=FAIL_TIMEOUT_S)
     samples = await bus.read_meter("good", good_addr, good, timeout_s=TIMEOUT_S)
     assert as_strings(samples) == sim.served(good_addr)
     counts = bus.counters("bad")
@@ -103,24 +105,24 @@ async def test_backoff_skips_dead_meter_and_success_resets(rtu) -> None:
     address = profile_names().index("eastron_sdm120") + 1
     sim.set_misbehaviour(address, Misbehaviour.SILENCE)
     with pytest.raises(DeviceTimeout):
-        await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+        await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     sent = bus.counters("m")["requests"]
     with pytest.raises(DeviceTimeout, match="backoff"):
-        await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+        await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     assert bus.counters("m")["requests"] == sent  # skipped: nothing went on the bus
     assert bus.counters("m")["skipped_backoff"] == 1
     clock.now += BACKOFF_FIRST_S  # first backoff over; the second failure doubles it
     with pytest.raises(DeviceTimeout):
-        await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+        await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     clock.now += BACKOFF_FIRST_S
     with pytest.raises(DeviceTimeout, match="backoff"):
-        await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+        await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     sim.set_misbehaviour(address, Misbehaviour.NONE)
     clock.now += 2 * BACKOFF_FIRST_S
     await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
     with pytest.raises(DeviceTimeout):  # reset: the next failure is read, not skipped
         sim.set_misbehaviour(address, Misbehaviour.SILENCE)
-        await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+        await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     assert bus.counters("m")["skipped_backoff"] == 2
 
 
@@ -134,7 +136,7 @@ async def test_unplug_reports_port_unavailable_then_recovers(rtu) -> None:
     for _ in range(2):
         clock.now += 1000
         with pytest.raises(PortUnavailable):
-            await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
+            await bus.read_meter("m", address, profile, timeout_s=FAIL_TIMEOUT_S)
     sim.link.replug()
     clock.now += 1000
     samples = await bus.read_meter("m", address, profile, timeout_s=TIMEOUT_S)
