@@ -1,0 +1,66 @@
+"""Key commands (`gateway keys`, `gateway-headend keys`), head-end export and cmd over a broker."""
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from gateway.cmd_keys import key_path, keys_init, keys_show
+from hil.uplink_support.broker import Mosquitto
+from hil.uplink_support.site import GW, Site
+from storage.store import Store
+from uplink.errors import KeyFileError, UplinkError
+from uplink.headend import cli
+from uplink.keys import load_private_key, load_public_key
+
+
+def test_gateway_keys_init_and_show(tmp_path: Path) -> None:
+    pem = keys_init(tmp_path / "state")
+    path = key_path(tmp_path / "state")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert keys_show(tmp_path / "state") == pem
+    before = path.read_bytes()
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        keys_init(tmp_path / "state")
+    assert path.read_bytes() == before
+    (tmp_path / "pub.pem").write_text(pem)
+    load_public_key(tmp_path / "pub.pem")
+
+
+def test_key_file_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match=r"missing\.pem"):
+        load_private_key(tmp_path / "missing.pem")
+    (tmp_path / "junk.pem").write_text("not a key")
+    with pytest.raises(KeyFileError, match=r"junk\.pem"):
+        load_public_key(tmp_path / "junk.pem")
+    with pytest.raises(UplinkError, match="GW=PUBKEY"):
+        cli.parse_enrolment(["no-equals-sign"])
+
+
+def test_headend_cli_keys_cmd_and_export(tmp_path: Path, broker: Mosquitto,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 0
+    pem = capsys.readouterr().out
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert cli.main(["keys", "show", "--state", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == pem
+    assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 1
+    assert cli.main(["cmd", "--broker", broker.url, "--state", str(tmp_path), "--gw", "g1",
+                     "--op", "ping", "--id", "c-42"]) == 0
+    assert capsys.readouterr().out.strip() == "c-42"
+    assert cli.main(["export", "--db", str(tmp_path / "empty.db")]) == 0
+    assert capsys.readouterr().out == ""
+
+
+async def test_export_json_lines(site: Site, store: Store,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    store.add_event("relay_open", meter_id="m1", data={"credit": "0.00"}, ts_ms=1_700_000_000_000)
+    site.uplink.wake()
+    await site.drained()
+    assert cli.main(["export", "--db", str(site.hstore.path), "--gw", GW]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["kind"] == "event" and lines[0]["t_ms"] == 1_700_000_000_000
+    assert lines[0]["body"] == {"e": "relay_open", "s": "info", "d": {"credit": "0.00"}, "m": "m1"}

@@ -1,0 +1,145 @@
+"""`gateway-headend`: keys init|show, serve, cmd, export (the reference back office)."""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from uplink.errors import UplinkError
+from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
+from uplink.headend.store import HeadendStore
+from uplink.keys import (
+    HEADEND_KEY_FILE,
+    create_private_key,
+    load_private_key,
+    load_public_key,
+    public_pem,
+)
+
+LOGGER = logging.getLogger(__name__)
+EXIT_OK = 0
+EXIT_FAILURE = 1
+# `cmd` waits this long for the broker to confirm the publish before exiting.
+PUBLISH_SETTLE_S = 1.0
+
+
+def parse_enrolment(items: Sequence[str]) -> dict[str, Ed25519PublicKey]:
+    """`GW=PUBKEY.pem` items to {gateway id: public key}; UplinkError naming the bad item."""
+    enrolled: dict[str, Ed25519PublicKey] = {}
+    for item in items:
+        gw, sep, path = item.partition("=")
+        if not sep or not gw or not path:
+            raise UplinkError(f"--enrol {item!r}: expected GW=PUBKEY.pem")
+        enrolled[gw] = load_public_key(Path(path))
+    return enrolled
+
+
+def _key_file(args: argparse.Namespace) -> Path:
+    return Path(args.key) if getattr(args, "key", None) else Path(args.state) / HEADEND_KEY_FILE
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    path = _key_file(args)
+    key = create_private_key(path) if args.keys_action == "init" else load_private_key(path)
+    sys.stdout.write(public_pem(key))
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    store = HeadendStore(Path(args.db))
+    headend = HeadEnd(store, parse_enrolment(args.enrol), load_private_key(_key_file(args)),
+                      broker_url=args.broker, prefix=args.prefix)
+    try:
+        await headend.run()
+    finally:
+        store.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return EXIT_OK
+
+
+async def _send(args: argparse.Namespace) -> str:
+    headend = HeadEnd(HeadendStore(Path(":memory:")), {}, load_private_key(_key_file(args)),
+                      broker_url=args.broker, prefix=args.prefix)
+    task = asyncio.create_task(headend.run())
+    try:
+        cmd_id = await headend.send_command(args.gw, args.op, json.loads(args.args),
+                                            ttl_s=args.ttl, cmd_id=args.id)
+        await asyncio.sleep(PUBLISH_SETTLE_S)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return cmd_id
+
+
+def cmd_cmd(args: argparse.Namespace) -> int:
+    sys.stdout.write(asyncio.run(_send(args)) + "\n")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = HeadendStore(Path(args.db))
+    try:
+        for record in store.export(args.gw):
+            sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway-headend", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    keys = sub.add_parser("keys", help="the head-end signing key")
+    keys.add_argument("keys_action", choices=("init", "show"))
+    keys.add_argument("--state", default=".", help="directory of the key file")
+    keys.add_argument("--key", help="key file (default: STATE/" + HEADEND_KEY_FILE + ")")
+    keys.set_defaults(func=cmd_keys)
+    for name, func, text in (("serve", cmd_serve, "receive, verify, store and ack batches"),
+                             ("cmd", cmd_cmd, "sign and send one command")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+        p.add_argument("--prefix", default="mtr")
+        p.add_argument("--state", default=".")
+        p.add_argument("--key", help="head-end private key file")
+        p.set_defaults(func=func)
+    serve = sub.choices["serve"]
+    serve.add_argument("--db", required=True)
+    serve.add_argument("--enrol", action="append", default=[], metavar="GW=PUBKEY.pem")
+    cmd = sub.choices["cmd"]
+    cmd.add_argument("--gw", required=True)
+    cmd.add_argument("--op", required=True)
+    cmd.add_argument("--args", default="{}", help="JSON object")
+    cmd.add_argument("--ttl", type=int, default=DEFAULT_COMMAND_TTL_S, help="seconds")
+    cmd.add_argument("--id", help="command id (default: random)")
+    export = sub.add_parser("export", help="print stored records as JSON lines")
+    export.add_argument("--db", required=True)
+    export.add_argument("--gw")
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UplinkError, json.JSONDecodeError) as exc:
+        sys.stderr.write(f"gateway-headend {args.command}: {exc}\n")
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
