@@ -103,6 +103,7 @@ class ModbusBus:
         self._watch = _RxWatch()
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
         self._last_io = 0.0
+        self._port_was_down = False
         self.name = spec.port if isinstance(spec, SerialBusSpec) else f"{spec.host}:{spec.port}"
 
     def counters(self, meter_id: str) -> dict[str, int]:
@@ -165,9 +166,13 @@ class ModbusBus:
         try:
             responses = [await self._request(meter_id, state, address, req, timeout_s, gap)
                          for req in plan.requests]
+        except PortUnavailable as exc:
+            self._port_down(exc)  # the bus, not the meter: no meter backoff, retried next read
+            raise
         except DriverError as exc:
             self._failed(meter_id, state, exc)
             raise
+        self._port_was_down = False
         self._succeeded(meter_id, state)
         return self._samples(state, profile, plan.slots, responses, ct_ratio, vt_ratio)
 
@@ -246,6 +251,13 @@ class ModbusBus:
         else:
             error = FrameError(f"{where}: {fault.value} ({self._watch.seen[:16].hex()})", offset=0)
         return _counted(error, _FAULT_COUNTER[fault])
+
+    def _port_down(self, exc: PortUnavailable) -> None:
+        if self._port_was_down:
+            LOGGER.debug("modbus_port_unavailable", extra={"bus": self.name, "error": str(exc)})
+        else:
+            self._port_was_down = True
+            LOGGER.warning("modbus_port_unavailable", extra={"bus": self.name, "error": str(exc)})
 
     def _failed(self, meter_id: str, state: _MeterState, exc: DriverError) -> None:
         state.failures += 1
