@@ -49,7 +49,7 @@ class RecordSpec(NamedTuple):
     vifes: tuple[int, ...] = ()
 
 
-# ---- value converters: (raw bytes, exponent) -> value -------------------------------------------
+# ---- value converters: (raw bytes, exponent) -> value ----------------------------------
 
 def _scaled(number: int, exponent: int) -> Decimal:
     """number x 10^exponent, written without exponent notation when exponent > 0."""
@@ -361,7 +361,7 @@ def decode_records(payload: bytes) -> list[Record]:
     return _DEFAULT.decode(payload)
 
 
-# ---- encoder (for simulators and round-trip tests) ----------------------------------------------
+# ---- encoder (for simulators and round-trip tests) -------------------------------------
 
 def encode_record(spec: RecordSpec) -> bytes:
     """Build the bytes of one numeric record; inverse of decoding for integer and BCD fields."""

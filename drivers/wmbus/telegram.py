@@ -125,7 +125,7 @@ class TelegramDecoder:
             else:
                 raise FrameError(f"unsupported CI field {ci:02X}", s.pos)
 
-    # ---- extended link layer ------------------------------------------------------------------
+    # ---- extended link layer -----------------------------------------------------------
     def _ell(self, s: _State, ci: int) -> None:
         size = ELL_SIZES[ci]
         start = s.pos + 1
@@ -155,7 +155,7 @@ class TelegramDecoder:
         s.frame = s.frame[:crc_at] + body
         s.ell_encrypted = True
 
-    # ---- authentication and fragmentation layer ------------------------------------------------
+    # ---- authentication and fragmentation layer ----------------------------------------
     def _afl(self, s: _State) -> None:
         size = s.frame[s.pos + 1] if s.pos + 1 < len(s.frame) else 0
         start = s.pos + 2
@@ -191,7 +191,7 @@ class TelegramDecoder:
         if not sec.macs_equal(expected, s.afl_mac):
             raise sec.WrongKey(f"wrong key or corrupt telegram (meter {s.telegram.meter_id})")
 
-    # ---- transport layer and payload ----------------------------------------------------------
+    # ---- transport layer and payload ---------------------------------------------------
     def _transport(self, s: _State, ci: int) -> None:
         t, frame = s.telegram, s.frame
         s.tpl_start = s.pos
@@ -252,7 +252,7 @@ class TelegramDecoder:
         s.telegram.decrypted = True
         return plain
 
-    # ---- compact frames -------------------------------------------------------------------------
+    # ---- compact frames ----------------------------------------------------------------
     def _learn_format(self, payload: bytes) -> None:
         layout = self._records.layout(payload)
         headers = b"".join(header for header, _size in layout)
