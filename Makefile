@@ -42,5 +42,15 @@ lint: $(STAMP)
 bench: $(STAMP) debian-deps
 	$(BIN)/python -m hil.bench
 
+# On the Pi, as root: lays down the service user, unit, udev rules and config template (idempotent).
+PREFIX ?= /opt/gateway
+PURGE ?= 0
+.PHONY: install uninstall
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" sh board/system/install.sh
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" PURGE="$(PURGE)" sh board/system/uninstall.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis .mypy_cache .ruff_cache

@@ -129,6 +129,9 @@ BOARD_FIELDS = {
     "kind": opt(str, "simulated", one_of("simulated", "rpi")),
     "state_dir": opt(str, ""),
     "profile": opt(str, ""),
+    "bindings": opt(dict, {}),
+    "hardware_watchdog": opt(str, ""),
+    "modem_stuck_after_s": opt(int, 600, positive),
 }
 
 RS485_FIELDS = {
@@ -137,7 +140,7 @@ RS485_FIELDS = {
     "rts_level_for_rx": opt(bool, False),
     "delay_before_tx_ms": opt(int, 0, non_negative),
     "delay_before_rx_ms": opt(int, 0, non_negative),
-    "direction_gpio": opt(str, ""),
+    "mode": opt(str, "kernel", one_of("kernel", "rts")),
 }
 
 BUS_FIELDS = {

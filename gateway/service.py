@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from storage.store import Store
-
 from board.interface import Board
 from drivers.errors import DriverError
 from drivers.readings import Sample
@@ -26,6 +24,7 @@ from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
 from gateway.scheduler import BusScheduler, PollPlan
 from gateway.writer import ReadingWriter
 from storage.records import ReadingSet, StoredValue
+from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,9 +35,11 @@ WATCHDOG_KICK_S = 5.0
 def make_board(config: GatewayConfig) -> Board:
     state_dir = config.board.get("state_dir") or str(config.storage.path.parent / "board")
     if config.board.get("kind") == "rpi":
-        from board.gpio import RaspberryPiBoard  # type: ignore[import-not-found,unused-ignore]
+        from board.rpi import build_rpi_board
 
-        return RaspberryPiBoard.from_profile(config.board.get("profile") or "", state_dir)  # type: ignore[no-any-return,unused-ignore]
+        return build_rpi_board(profile=config.board.get("profile") or "", state_dir=state_dir,
+                               bindings=config.board.get("bindings") or {},
+                               hardware_watchdog=config.board.get("hardware_watchdog") or "")
     from board.simulated import SimulatedBoard
 
     return SimulatedBoard(Path(state_dir))
