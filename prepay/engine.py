@@ -78,13 +78,18 @@ class PrepayEngine:
             values = {v.quantity: v.value for v in rs.values}
             power = values.get("active_power")
             self._power[meter.meter_id] = _int_or_none(power)
-            consumed = 0
-            for register, quantity, source in self._registers(meter):
-                if quantity in values:
-                    consumed += self._charge(tx, meter, rs, register, str(values[quantity]),
-                                             source)
-            self._check_consumption(tx, meter, consumed, rs.ts_ms)
-            self.evaluate(tx, meter, rs.ts_ms)
+            try:
+                consumed = 0
+                for register, quantity, source in self._registers(meter):
+                    if quantity in values:
+                        consumed += self._charge(tx, meter, rs, register,
+                                                 str(values[quantity]), source)
+                self._check_consumption(tx, meter, consumed, rs.ts_ms)
+                self.evaluate(tx, meter, rs.ts_ms)
+            except PrepayError as exc:
+                # never abort the caller's transaction (it stores the readings)
+                self.event(tx, "prepay_charge_failed", meter.meter_id, {"error": str(exc)},
+                           rs.ts_ms, "error")
 
     def _registers(self, meter: MeterSettings) -> list[tuple[str, str, str]]:
         base = CHARGEABLE[meter.commodity]
@@ -107,16 +112,16 @@ class PrepayEngine:
                         rs.ts_ms, "warning")
             return 0
         last = ledger.mark(tx, mid, register)
-        ledger.save_mark(tx, mid, register, milli, rs.ts_ms, rs.id)
-        if last is None:
+        if last is not None and rs.ts_ms <= last[1]:
+            return 0  # a replayed or stale reading (clock set back): the next newer one charges
+        if last is None or milli <= last[0]:
+            if last is not None and milli < last[0]:
+                self.event(tx, "register_went_back", mid, {"register": register, "from_milli":
+                           last[0], "to_milli": milli}, rs.ts_ms, "warning")
+            ledger.save_mark(tx, mid, register, milli, rs.ts_ms, rs.id)
             return 0
         delta = milli - last[0]
-        if delta < 0:
-            self.event(tx, "register_went_back", mid, {"register": register, "from_milli":
-                        last[0], "to_milli": milli}, rs.ts_ms, "warning")
-            return 0
-        if delta == 0:
-            return 0
+        # priced before the mark moves: a pricing error leaves the delta for the next reading
         pieces = self._pieces(tx, mid, last[1], rs.ts_ms, source, delta)
         acc = ledger.account(tx, mid)
         carry, total = acc.carry, 0
@@ -129,11 +134,12 @@ class PrepayEngine:
         if ledger.append(tx, self.store.outbox_add,
                          [money.charge_entry(acc, "charge", total, key, rs.ts_ms, data)]):
             ledger.set_carry(tx, mid, carry)
+        ledger.save_mark(tx, mid, register, milli, rs.ts_ms, rs.id)
         return delta
 
     def _pieces(self, tx: Any, mid: str, start: int, end: int, source: str,
                 delta: int) -> list[tuple[int, int]]:
-        if end <= start or end - start > MAX_APPORTION_MS:
+        if end - start > MAX_APPORTION_MS:
             self.event(tx, "reading_gap_unapportioned", mid, {"from_ms": start, "to_ms": end},
                         end, "warning")
             return [(delta, self.book.price_at(mid, end, source))]

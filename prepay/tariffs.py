@@ -238,7 +238,11 @@ class TariffBook:
         cursor = start_ms
         while cursor < end_ms:
             slot_end = min(end_ms, (cursor // SLOT_MS + 1) * SLOT_MS)
-            price = self.price_at(meter, cursor, source)
+            try:
+                price = self.price_at(meter, cursor, source)
+            except TariffError:
+                # before the tariff's first version: priced as at the interval's end
+                price = self.price_at(meter, end_ms - 1, source)
             if pieces and pieces[-1][1] == price:
                 pieces[-1] = (pieces[-1][0] + slot_end - cursor, price)
             else:

@@ -206,3 +206,29 @@ async def test_emergency_credit_once_and_repaid_first(rig: Rig) -> None:
     assert (result["emergency"], result["credit"], result["balance"]) == (
         "0.0000", "15.0000", "15.0000")
     assert ledger.account(rig.store.db.conn, "shop-1").emergency_used
+
+
+async def test_stale_reading_ignored_and_charged_later(rig: Rig) -> None:
+    await rig.topup("shop-1", "100.00", "t1")
+    rig.read("shop-1", "10")
+    rig.advance(600)
+    rig.read("shop-1", "12")
+    rig.advance(-300)  # clock set back: an older timestamp
+    rig.read("shop-1", "13")
+    assert rig.account("shop-1").charged_total == 6000
+    assert "register_went_back" not in rig.kinds("shop-1")
+    rig.advance(600)
+    rig.read("shop-1", "14")
+    assert rig.account("shop-1").charged_total == 12000
+
+
+async def test_pricing_failure_keeps_delta_for_later(rig: Rig) -> None:
+    await rig.topup("shop-1", "100.00", "t1")
+    rig.now = local_ms(2025, 12, 31, 23, 0)  # before the tariff's effective date
+    rig.read("shop-1", "1")
+    rig.advance(1800)
+    rig.read("shop-1", "2")
+    assert "prepay_charge_failed" in rig.kinds("shop-1")
+    rig.now = local_ms(2026, 1, 1, 1, 0)
+    rig.read("shop-1", "3")  # 2 kWh; the hour before the tariff existed at the end's price
+    assert rig.account("shop-1").charged_total == 6000
