@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from drivers.errors import (
     ChecksumError,
+    DeviceRejected,
     DeviceTimeout,
     DriverError,
     FrameError,
@@ -43,6 +44,11 @@ OPTION_KEYS: Final = frozenset({"mode", "max_baud", "password", "obis", "read_co
 DEFAULT_MAX_BAUD: Final = 9600
 
 ClockDriftCallback = Callable[[str, int], None]
+# Most specific first: ChecksumError is a FrameError.
+_FAILURE_COUNTERS: Final = (
+    (ChecksumError, "checksum_errors"), (FrameError, "frame_errors"),
+    (DeviceTimeout, "timeouts"), (DeviceRejected, "rejected"), (PortUnavailable, "port_errors"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,8 @@ class Iec62056Bus:
         self._drift: dict[str, int | None] = {}
 
     def counters(self, meter_id: str) -> dict[str, int]:
-        """reads_ok, timeouts, checksum_errors, frame_errors, rejected, baud_fallbacks."""
+        """reads_ok, timeouts, checksum_errors, frame_errors, rejected, port_errors,
+        baud_fallbacks (only the non-zero ones)."""
         return dict(self._counters[meter_id])
 
     def last_meter_clock_drift_s(self, meter_id: str) -> int | None:
@@ -151,9 +158,10 @@ class Iec62056Bus:
         return result
 
     def _count_failure(self, meter_id: str, exc: DriverError) -> None:
-        kind = {ChecksumError: "checksum_errors", FrameError: "frame_errors",
-                DeviceTimeout: "timeouts"}.get(type(exc), "rejected")
+        kind = next((name for cls, name in _FAILURE_COUNTERS if isinstance(exc, cls)), "errors")
         self._counters[meter_id][kind] += 1
+        if isinstance(exc, PortUnavailable):
+            self._drop_line()  # reopen on the next read: the adapter may come back
         LOGGER.warning("iec_read_failed", extra={"meter": meter_id, "error": str(exc)})
 
     def _line_for(self) -> SerialLine:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from drivers.errors import ChecksumError, DeviceTimeout, ProfileError
+from drivers.errors import ChecksumError, DeviceTimeout, PortUnavailable, ProfileError
 from drivers.iec62056.datasets import DataSet, DataValue
 from drivers.iec62056.framing import Identification
 from drivers.iec62056.reader import Iec62056Bus
@@ -84,6 +84,34 @@ async def test_half_duplex_echo_is_consumed() -> None:
         result = await bus.read("e650", "", {}, TIMEOUT_S)
         await bus.close()
     assert values(result.samples)["import_active_energy"] == Decimal("1005")
+
+
+async def test_unexpected_echo_is_skipped_when_echo_is_not_configured() -> None:
+    with MeterSim([e650()], echo=True) as sim:
+        bus = Iec62056Bus(port_factory(sim.port_path), echo=False)
+        result = await bus.read("e650", "", {}, TIMEOUT_S)
+        await bus.close()
+    assert not result.readout.problems
+    assert values(result.samples)["import_active_energy"] == Decimal("1005")
+
+
+async def test_unplugged_port_is_reported_and_reopened_later() -> None:
+    with MeterSim([e650()]) as sim:
+        opened: list[int] = []
+
+        def flaky_open(baud: int):  # first open fails like an unplugged USB adapter
+            opened.append(baud)
+            if len(opened) == 1:
+                raise OSError(2, "No such file or directory")
+            return port_factory(sim.port_path)(baud)
+
+        bus = Iec62056Bus(flaky_open)
+        with pytest.raises(PortUnavailable, match="cannot open port"):
+            await bus.read("e650", "", {}, TIMEOUT_S)
+        result = await bus.read("e650", "", {}, TIMEOUT_S)
+        await bus.close()
+    assert result.samples
+    assert bus.counters("e650") == {"port_errors": 1, "reads_ok": 1}
 
 
 async def test_meter_that_stays_at_300_baud_is_read_after_fallback() -> None:
