@@ -37,6 +37,8 @@ DUPLICATE_WINDOW_S: Final = 10.0   # repeaters re-send within seconds; meters ev
 QUEUE_SIZE: Final = 1000           # telegrams waiting for the service; oldest dropped beyond
 EVENT_QUEUE_SIZE: Final = 200      # events waiting for the service; oldest dropped beyond
 READ_CHUNK: Final = 4096
+# Factory line speeds of the dongles (the "lines" source is whatever the SDR tool writes).
+DONGLE_BAUD: Final = {"im871a": 57600, "amb8465": 9600, "lines": 115200}
 
 
 @dataclass(frozen=True, slots=True)
