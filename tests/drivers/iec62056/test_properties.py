@@ -135,3 +135,21 @@ def test_command_round_trip(command: str, data: str | None) -> None:
 def test_mapping_arbitrary_data_sets_never_raises(sets: list[DataSet]) -> None:
     mapped = map_datasets(sets)
     assert all(s.unit in ("", "kWh", "kvarh", "W", "V", "A", "Hz") for s in mapped.samples)
+
+
+@EXAMPLES
+@given(identifications, st.lists(data_sets, min_size=1, max_size=6), st.binary(max_size=8))
+def test_message_ends_are_found_only_when_complete(
+    ident: Identification, sets: list[DataSet], noise: bytes
+) -> None:
+    from drivers.iec62056.p1 import telegram_end
+    from drivers.iec62056.session import _data_frame_end
+
+    noise = noise.replace(b"\x02", b"").replace(b"/", b"")
+    frame = noise + encode_readout(None, sets)
+    assert [n for n in range(len(frame) + 1) if _data_frame_end(frame[:n]) is not None] == [
+        len(frame)
+    ]
+    telegram = noise + encode_telegram(ident, sets)
+    ends = [n for n in range(len(telegram) + 1) if telegram_end(telegram[:n]) is not None]
+    assert ends == [len(telegram)]
