@@ -26,18 +26,19 @@ class ModbusMeterBus:
     """Adapter from the gateway's meter config to drivers.modbus.master.ModbusBus."""
 
     def __init__(self, bus: BusConfig, board: Board) -> None:
-        from drivers.modbus.master import ModbusBus, SerialLine, TcpEndpoint
+        from drivers.modbus.master import ModbusBus, SerialBusSpec, TcpBusSpec
 
-        endpoint: Any
+        gap_s = bus.inter_request_gap_ms / 1000
+        spec: SerialBusSpec | TcpBusSpec
         if bus.kind == "tcp":
-            endpoint = TcpEndpoint(host=bus.host, port=bus.tcp_port)
+            spec = TcpBusSpec(bus.host, bus.tcp_port, inter_request_gap_s=gap_s)
         else:
-            # pymodbus owns its transport, so the board only resolves the path (by-id links)
-            endpoint = SerialLine(port=bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
-                                  parity=bus.parity, stopbits=bus.stopbits,
-                                  inter_request_gap_s=bus.inter_request_gap_ms / 1000 or None,
-                                  resolve=board.resolve_serial_port)
-        self._bus = ModbusBus(bus.id, endpoint)
+            # pymodbus owns its transport and opens the configured path itself; a by-id link is
+            # kept as is (not resolved once) so a re-plugged adapter on a new ttyUSBn is found.
+            spec = SerialBusSpec(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
+                                 parity=bus.parity, stopbits=bus.stopbits,
+                                 inter_request_gap_s=gap_s)
+        self._bus = ModbusBus(spec)
 
     async def read(self, meter: MeterConfig) -> list[Sample]:
         from drivers.modbus.profiles import get_profile

@@ -22,7 +22,6 @@ LOGGER = logging.getLogger(__name__)
 # a 200-meter site polled every 30 s); older ones are dropped, counted and logged.
 MAX_BUFFERED_SETS = 4000
 
-StoredHook = Callable[[Any, list[ReadingSet]], None]  # (transaction, stored sets with ids)
 
 
 class ReadingWriter:
@@ -30,7 +29,6 @@ class ReadingWriter:
         self._store = store
         self._interval_s = interval_s
         self._buffer: list[ReadingSet] = []
-        self.in_transaction_hooks: list[StoredHook] = []
         self.after_commit_hooks: list[Callable[[list[ReadingSet]], None]] = []
         self.stored = 0
         self.refused = 0
@@ -58,11 +56,8 @@ class ReadingWriter:
             return 0
         batch, self._buffer = self._buffer, []
         try:
-            with self._store.transaction() as tx:
-                ids = self._store.add_readings(batch, tx=tx)
-                stored = [_with_id(r, i) for r, i in zip(batch, ids, strict=True)]
-                for hook in self.in_transaction_hooks:
-                    hook(tx, stored)
+            ids = self._store.add_readings(batch)
+            stored = [_with_id(r, i) for r, i in zip(batch, ids, strict=True)]
         except StoreFull:
             self.refused += len(batch)
             LOGGER.error("readings_refused_store_full", extra={"count": len(batch)})

@@ -1,0 +1,1 @@
+"""Whole-system tests against simulated devices over real ptys and a real broker; benches."""
