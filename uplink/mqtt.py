@@ -143,8 +143,11 @@ class MqttLink:
     def _open(self, first: bool) -> None:
         cfg = self.cfg
         if not first:
-            self._client.reconnect()
-        elif cfg.mqtt_version == "5":
+            # A fresh paho client per connection: paho would otherwise re-send its unacked
+            # publishes on reconnect by itself, and a batch the broker refuses would loop.
+            # The uplink re-sends unacked batches itself; the broker keeps our session.
+            self._client = self._make_client()
+        if cfg.mqtt_version == "5":
             self._client.connect(self._addr.host, self._addr.port, cfg.keepalive_s,
                                  clean_start=cfg.clean_start,
                                  properties=self._connect_properties())

@@ -138,6 +138,7 @@ class Uplink:
 
     def _on_connected(self, max_packet: int | None) -> None:
         self._connected = True
+        self._in_flight.clear()
         self._up.set()
         self._broker_max = max_packet
         LOGGER.info("uplink_connected", extra={"broker_max_packet": max_packet})
@@ -148,7 +149,8 @@ class Uplink:
             LOGGER.warning("uplink_disconnected", extra={"reason": reason})
         self._connected = False
         self._up.clear()
-        self.last_error = reason
+        if self._held is None:
+            self.last_error = reason
         if self._in_flight:
             self._count_refusal_disconnect(min(self._in_flight))
         self._in_flight.clear()  # everything unacked is re-sent after reconnect
@@ -204,8 +206,8 @@ class Uplink:
                 self.last_error = str(exc)
                 LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
                 return
-            if batch is None:
-                return
+            if batch is None or not self._connected:
+                return  # a batch taken while the link dropped is re-sent after reconnect
             self._send(batch)
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:

@@ -84,6 +84,8 @@ class HeadendStore:
             status = self._check_chain(batch)
             if status == "stored":
                 self._store(batch)
+                if p.seq > self.contiguous(p.gw) + 1:
+                    self._anomaly(p.gw, p.seq, "gap", f"seq {self.contiguous(p.gw) + 1} missing")
             contiguous = self._advance(p.gw)
             gap = db.execute("SELECT 1 FROM batches WHERE gw = ? AND seq > ? LIMIT 1",
                              (p.gw, contiguous)).fetchone() is not None

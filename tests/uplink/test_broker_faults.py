@@ -1,0 +1,111 @@
+"""Broker killed and restarted mid-stream; MQTT 3.1.1; a broker packet limit below the cap."""
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hil.uplink_support.broker import Mosquitto
+from hil.uplink_support.site import GW, Site
+from storage.records import ReadingSet, StoredValue
+from storage.store import Store
+from uplink.service import REFUSAL_DISCONNECTS
+
+
+def readings(start: int, count: int) -> list[ReadingSet]:
+    return [ReadingSet(f"m{i % 50}", 1_700_000_000_000 + 1000 * i, (
+        StoredValue("import_active_energy", Decimal(f"{i}.{i % 100:02d}"), "kWh"),
+        StoredValue("voltage_l1", Decimal("229.9"), "V"))) for i in range(start, start + count)]
+
+
+def assert_exactly_once(site: Site, total: int) -> None:
+    assert site.hstore.record_ids(GW) == list(range(1, total + 1))
+    kinds = {a[2] for a in site.hstore.anomalies(GW)}
+    assert not kinds & {"fork", "duplicate_record"}, site.hstore.anomalies(GW)
+    state = site.uplink.state()
+    assert state["backlog"] == 0
+    assert site.hstore.contiguous(GW) == state["head"] == state["last_ack"]
+
+
+async def test_broker_killed_and_restarted_mid_stream(
+        broker: Mosquitto, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    site = await Site(broker.url, store, gw_key, server_key, tmp_path / "he.db",
+                      max_batch_bytes=2048).start()
+    try:
+        total = 0
+        for round_ in range(3):
+            for _ in range(10):
+                store.add_readings(readings(total, 40))
+                total += 40
+                site.uplink.wake()
+                await asyncio.sleep(0.01)
+            broker.stop()  # mid-stream: batches are in flight
+            store.add_readings(readings(total, 200))  # meters keep being read
+            total += 200
+            await asyncio.sleep(0.2 * (round_ + 1))
+            broker.start()
+        await site.drained(60)
+        assert_exactly_once(site, total)
+    finally:
+        await site.stop()
+
+
+async def test_mqtt_311_delivery(broker: Mosquitto, store: Store, gw_key: Ed25519PrivateKey,
+                                 server_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    site = await Site(broker.url, store, gw_key, server_key, tmp_path / "he.db",
+                      mqtt_version="3.1.1", compress=False).start()
+    try:
+        store.add_readings(readings(0, 300))
+        site.uplink.wake()
+        await site.drained()
+        assert_exactly_once(site, 300)
+    finally:
+        await site.stop()
+
+
+async def test_batches_respect_broker_packet_limit(
+        tmp_path: Path, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey) -> None:
+    limited = Mosquitto(tmp_path, extra_conf="max_packet_size 4096").start()
+    try:
+        site = await Site(limited.url, store, gw_key, server_key, tmp_path / "he.db",
+                          compress=False).start()
+        try:
+            store.add_readings(readings(0, 1000))
+            site.uplink.wake()
+            await site.drained()
+            assert_exactly_once(site, 1000)
+            assert site.uplink.state()["head"] > 5  # split to fit 4 KiB, not one 64 KiB batch
+        finally:
+            await site.stop()
+    finally:
+        limited.stop()
+
+
+async def test_refused_batch_is_held_not_resent_in_a_loop(
+        tmp_path: Path, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey) -> None:
+    # MQTT 3.1.1 has no CONNACK packet limit: the broker disconnects on an oversized publish.
+    limited = Mosquitto(tmp_path, extra_conf="max_packet_size 8192").start()
+    try:
+        site = await Site(limited.url, store, gw_key, server_key, tmp_path / "he.db",
+                          mqtt_version="3.1.1", compress=False, max_batch_bytes=32768).start()
+        try:
+            store.add_readings(readings(0, 2000))
+            site.uplink.wake()
+            async with asyncio.timeout(30):
+                while site.uplink.state()["held"] is None:
+                    await asyncio.sleep(0.05)
+            state = site.uplink.state()
+            assert state["held"] == 1 and "held" in state["last_error"]
+            events = [e.kind for e in store.recent_events(10)]
+            assert "uplink_batch_refused" in events
+        finally:
+            await site.stop()
+    finally:
+        limited.stop()
+    log = limited.log.read_text()
+    # REFUSAL_DISCONNECTS attempts, then held: not a loop
+    assert log.count("oversize packet") == REFUSAL_DISCONNECTS, log[-3000:]
