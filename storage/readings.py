@@ -111,14 +111,32 @@ def validate(reading: ReadingSet) -> None:
             )
 
 
-def insert(conn: sqlite3.Connection, interning: Interning, mid: int, reading: ReadingSet) -> int:
-    """Insert one validated reading row; returns its id."""
+def chain_head(conn: sqlite3.Connection, mid: int) -> int | None:
+    """Id of the meter's most recently stored reading (may be evicted already)."""
+    row = conn.execute("SELECT last_reading FROM meters WHERE mid = ?", (mid,)).fetchone()
+    return None if row is None else row[0]
+
+
+def insert(
+    conn: sqlite3.Connection, interning: Interning, mid: int, prev: int | None,
+    reading: ReadingSet,
+) -> int:
+    """Insert one validated reading row linked to the meter's previous one; returns its id."""
     items = [(interning.qid(conn, v.quantity, v.unit), v.value) for v in reading.values]
     cursor = conn.execute(
-        "INSERT INTO readings (meter, ts_ms, flags, vals) VALUES (?, ?, ?, ?)",
-        (mid, reading.ts_ms, reading.flags, codec.encode_items(items)),
+        "INSERT INTO readings (meter, ts_ms, flags, prev, vals) VALUES (?, ?, ?, ?, ?)",
+        (mid, reading.ts_ms, reading.flags, prev, codec.encode_items(items)),
     )
     return int(cursor.lastrowid or 0)
+
+
+def update_heads(conn: sqlite3.Connection, heads: Mapping[int, tuple[int, int]]) -> None:
+    """Per meter row id: set the chain head (reading id) and widen first/last seen (ts_ms)."""
+    conn.executemany(
+        "UPDATE meters SET last_reading = ?1, first_seen_ms = coalesce(first_seen_ms, ?2), "
+        "last_seen_ms = max(coalesce(last_seen_ms, ?2), ?2) WHERE mid = ?3",
+        [(reading_id, ts_ms, mid) for mid, (reading_id, ts_ms) in heads.items()],
+    )
 
 
 def _to_reading(conn: sqlite3.Connection, interning: Interning, row: tuple) -> ReadingSet:
@@ -138,9 +156,14 @@ def _to_readings(
 
 
 def latest(conn: sqlite3.Connection, interning: Interning, mid: int, n: int) -> list[ReadingSet]:
-    """The meter's `n` newest readings, newest first."""
+    """The meter's `n` most recently stored readings, newest first (walks the prev chain)."""
     rows = conn.execute(
-        _SELECT + "WHERE r.meter = ? ORDER BY r.ts_ms DESC, r.id DESC LIMIT ?", (mid, n)
+        "WITH RECURSIVE chain (id, depth) AS ("
+        " SELECT last_reading, 1 FROM meters WHERE mid = ?1 AND last_reading IS NOT NULL"
+        " UNION ALL SELECT r.prev, chain.depth + 1 FROM chain JOIN readings r ON r.id = chain.id"
+        " WHERE chain.depth < ?2 AND r.prev IS NOT NULL) "
+        + _SELECT + "JOIN chain ON chain.id = r.id ORDER BY chain.depth",
+        (mid, n),
     )
     return _to_readings(conn, interning, rows)
 
@@ -148,7 +171,11 @@ def latest(conn: sqlite3.Connection, interning: Interning, mid: int, n: int) -> 
 def between(
     conn: sqlite3.Connection, interning: Interning, mid: int, from_ms: int, to_ms: int
 ) -> list[ReadingSet]:
-    """The meter's readings with from_ms <= ts_ms < to_ms, oldest first."""
+    """The meter's readings with from_ms <= ts_ms < to_ms, oldest first.
+
+    Uses the ts_ms index and filters by meter: the cost grows with the readings of all
+    meters in the window (fine for minutes to hours, slow for months on a large site).
+    """
     rows = conn.execute(
         _SELECT + "WHERE r.meter = ? AND r.ts_ms >= ? AND r.ts_ms < ? ORDER BY r.ts_ms, r.id",
         (mid, from_ms, to_ms),

@@ -183,8 +183,7 @@ class Store:
                 full = True
             else:
                 full = False
-                ids = [self._add_reading(tx, reading) for reading in sets]
-                self._touch_meters(tx, sets)
+                ids = self._write_readings(tx, sets)
         if full:
             self._full_reported = True
             raise StoreFull(
@@ -193,25 +192,22 @@ class Store:
         self._full_reported = False
         return ids
 
-    def _add_reading(self, tx: Transaction, reading: ReadingSet) -> int:
-        mid = self._interning.mid(tx.conn, reading.meter_id)
-        if mid is None:
-            LOGGER.warning("meter_auto_registered", extra={"meter": reading.meter_id})
-            mid = self.upsert_meter(reading.meter_id, tx=tx)
-        reading_id = readings.insert(tx.conn, self._interning, mid, reading)
-        outbox.add_row(tx.conn, self._registry, "reading", reading_id, reading.ts_ms)
-        return reading_id
-
-    def _touch_meters(self, tx: Transaction, sets: Sequence[ReadingSet]) -> None:
-        newest: dict[str, int] = {}
+    def _write_readings(self, tx: Transaction, sets: Sequence[ReadingSet]) -> list[int]:
+        heads: dict[int, tuple[int, int]] = {}  # mid -> (newest reading id, newest ts_ms)
+        ids = []
         for reading in sets:
-            newest[reading.meter_id] = max(newest.get(reading.meter_id, reading.ts_ms),
-                                           reading.ts_ms)
-        tx.conn.executemany(
-            "UPDATE meters SET first_seen_ms = coalesce(first_seen_ms, ?1), "
-            "last_seen_ms = max(coalesce(last_seen_ms, ?1), ?1) WHERE id = ?2",
-            [(ts, meter_id) for meter_id, ts in newest.items()],
-        )
+            mid = self._interning.mid(tx.conn, reading.meter_id)
+            if mid is None:
+                LOGGER.warning("meter_auto_registered", extra={"meter": reading.meter_id})
+                mid = self.upsert_meter(reading.meter_id, tx=tx)
+            prev = heads[mid][0] if mid in heads else readings.chain_head(tx.conn, mid)
+            reading_id = readings.insert(tx.conn, self._interning, mid, prev, reading)
+            outbox.add_row(tx.conn, self._registry, "reading", reading_id, reading.ts_ms)
+            newest_ts = max(reading.ts_ms, heads[mid][1]) if mid in heads else reading.ts_ms
+            heads[mid] = (reading_id, newest_ts)
+            ids.append(reading_id)
+        readings.update_heads(tx.conn, heads)
+        return ids
 
     def _make_room(self, tx: Transaction, sets: Sequence[ReadingSet]) -> bool:
         """Evict as needed; returns True when the store is full (the store_full event is due)."""
