@@ -60,7 +60,7 @@ def test_failing_migration_rolls_back_entirely(tmp_path: Path) -> None:
     _write(files, "0001_ok.sql", "CREATE TABLE t (x INTEGER);")
     _write(files, "0002_bad.sql", "CREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);")
     conn = _fresh(tmp_path / "g.db")
-    with pytest.raises(StorageError, match="0002_bad.sql"):
+    with pytest.raises(StorageError, match=r"0002_bad.sql"):
         apply_migrations(conn, "g.db", files)
     assert schema_version(conn) == 1
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}

@@ -50,7 +50,7 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
 
 def test_missing_file_is_not_created_without_create(tmp_path: Path) -> None:
     path = tmp_path / "absent.db"
-    with pytest.raises(StorageError, match="absent.db.*does not exist"):
+    with pytest.raises(StorageError, match=r"absent.db.*does not exist"):
         Store.open(path, create=False)
     assert not path.exists()
 
@@ -61,7 +61,7 @@ def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE photos (id INTEGER)")
     conn.commit()
     conn.close()
-    with pytest.raises(NotAGatewayStore, match="other.db.*application_id"):
+    with pytest.raises(NotAGatewayStore, match=r"other.db.*application_id"):
         Store.open(path)
 
 
@@ -87,13 +87,13 @@ def _damaged_copy(tmp_path: Path, offset: int, length: int) -> Path:
 
 def test_damaged_schema_page_is_corrupt_at_open(tmp_path: Path) -> None:
     path = _damaged_copy(tmp_path, 100, 2000)
-    with pytest.raises(StoreCorrupt, match="damaged.db"):
+    with pytest.raises(StoreCorrupt, match=r"damaged.db"):
         Store.open(path)
 
 
 def test_damaged_data_page_is_found_by_verify(tmp_path: Path) -> None:
     path = _damaged_copy(tmp_path, db.PAGE_SIZE * 12 + 8, 600)
-    with pytest.raises(StoreCorrupt, match="damaged.db"):
+    with pytest.raises(StoreCorrupt, match=r"damaged.db"):
         Store.open(path, verify=True)
 
 
@@ -103,7 +103,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 999")
     conn.close()
-    with pytest.raises(SchemaTooNew, match="g.db.*999"):
+    with pytest.raises(SchemaTooNew, match=r"g.db.*999"):
         Store.open(path)
 
 
@@ -122,7 +122,7 @@ def test_read_only_file_is_unwritable(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     Store.open(path).close()
     path.chmod(0o444)
-    with pytest.raises(StoreUnwritable, match="g.db"):
+    with pytest.raises(StoreUnwritable, match=r"g.db"):
         Store.open(path)
 
 
