@@ -32,8 +32,8 @@ from storage.records import ReadingSet
 
 LOGGER = logging.getLogger(__name__)
 
-# An interval longer than this is priced at the tariff in force at its end, not slot by
-# slot: walking more than a quarter of 15-minute slots would stall the poll loop.
+# An interval longer than this (a quarter year) is priced at the tariff in force at its end,
+# not slot by slot: bounds the 15-minute slots one reading may walk (~8800) in the poll loop.
 MAX_APPORTION_MS = 92 * 24 * 3600 * 1000
 # Register noise below this (milli-units: 10 Wh, 10 litres) is not treated as tamper.
 TAMPER_MIN_MILLI = 10

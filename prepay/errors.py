@@ -7,10 +7,6 @@ class TariffError(PrepayError):
     """A tariff definition or assignment is invalid; the message names the tariff and key."""
 
 
-class LedgerConflict(PrepayError):
-    """An idempotency key was reused with different content (a replay that does not match)."""
-
-
 class VoucherRefused(PrepayError):
     """A voucher was refused; `reason` is a stable snake_case code, the message the detail."""
 
@@ -29,7 +25,6 @@ class CommandRefusedError(PrepayError):
 
 __all__ = [
     "CommandRefusedError",
-    "LedgerConflict",
     "PrepayError",
     "TariffError",
     "VoucherRefused",
