@@ -21,6 +21,7 @@ GENERATOR_SOURCES = ("none", "input", "register")
 SITE_KEYS = {
     "timezone", "currency", "debt_share_percent", "emergency_credit", "reconnect",
     "reconnect_threshold", "button_input", "friendly_hours", "holidays", "tariffs", "meters",
+    "voucher_keys",
 }
 METER_KEYS = {
     "commodity", "tariff", "mode", "warn_limit", "relay", "alarm", "feedback_input",
@@ -63,6 +64,7 @@ class PrepaySettings:
     holidays: frozenset[str]
     tariffs: Mapping[str, Tariff]
     meters: Mapping[str, MeterSettings] = field(default_factory=dict)
+    voucher_keys: Mapping[str, str] = field(default_factory=dict)  # kid -> public key PEM path
 
     def tariff_book(self) -> TariffBook:
         book = TariffBook(self.timezone, self.tariffs)
@@ -198,6 +200,10 @@ def settings_from_config(raw: Any) -> PrepaySettings:
     if reconnect == core.RECONNECT_BUTTON and not button:
         raise PrepayError("prepay.button_input: required when reconnect = 'button'")
     meters_raw = _get(raw, "meters", dict, where, {})
+    voucher_keys = _get(raw, "voucher_keys", dict, where, {})
+    for kid, path in voucher_keys.items():
+        if not isinstance(path, str) or not path or not kid:
+            raise PrepayError(f"prepay.voucher_keys.{kid}: must be a public key file path")
     return PrepaySettings(
         timezone=timezone,
         currency=_get(raw, "currency", str, where, "EUR"),
@@ -210,4 +216,5 @@ def settings_from_config(raw: Any) -> PrepaySettings:
         holidays=frozenset(str(d) for d in holidays),
         tariffs=tariffs,
         meters={mid: _meter(mid, m, tariffs) for mid, m in meters_raw.items()},
+        voucher_keys=dict(voucher_keys),
     )

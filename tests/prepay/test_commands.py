@@ -76,9 +76,15 @@ async def test_limit_and_mode_persist(rig: Rig) -> None:
          "generator_input"),
         ({"meters": {"m": {"tariff": "flat", "relay": "r", "max_trips": 0}}}, "max_trips"),
         ({"meters": {"m": {"tariff": "flat", "relay": "r", "volts": 0}}}, "volts"),
+        ({"voucher_keys": {"utility-1": 5}}, "voucher_keys.utility-1"),
     ],
 )
 def test_settings_errors_name_the_key(change: dict[str, Any], fragment: str) -> None:
     with pytest.raises(PrepayError) as err:
         settings_from_config(site_config(**change))
     assert fragment in str(err.value)
+
+
+def test_voucher_keys_kept() -> None:
+    cfg = settings_from_config(site_config(voucher_keys={"utility-1": "/etc/gw/utility-1.pem"}))
+    assert cfg.voucher_keys == {"utility-1": "/etc/gw/utility-1.pem"}
