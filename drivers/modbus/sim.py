@@ -79,11 +79,13 @@ class SimulatedBus:
         self, slaves: Iterable[SlaveSpec], *, transport: str = "rtu",
         link_name: str | Path | None = None, host: str = "127.0.0.1", tcp_port: int = 0,
         record_file: IO[str] | None = None, clock: Callable[[], float] = time.time,
+        name: str = "",
     ) -> None:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # chatty at info level
         if transport not in ("rtu", "tcp"):
             raise ValueError(f"transport must be 'rtu' or 'tcp', got {transport!r}")
         self.transport = transport
+        self.name = name  # tags the record, so one record file can serve several buses
         self.slaves: dict[int, SimulatedSlave] = {}
         for spec in slaves:
             model = LoadModel.from_seed(spec.seed * 7919 + spec.address, spec.peak_current_a)
@@ -183,7 +185,7 @@ class SimulatedBus:
                 registers[span.address - start: span.address - start + span.words] = words
             served[reg.quantity] = str(decode_register(reg, words_of))
         slave.last_served.update(served)
-        self._record({"ts": now, "slave": slave.address, "values": served})
+        self._record({"ts": now, "bus": self.name, "slave": slave.address, "values": served})
         return None
 
     def _record(self, entry: dict[str, Any]) -> None:
@@ -261,7 +263,7 @@ def buses_from_spec(spec: dict[str, Any], record_file: IO[str] | None) -> list[S
         buses.append(SimulatedBus(
             _slave_specs(bus, where), transport=transport, link_name=link,
             host=bus.get("host", "127.0.0.1"), tcp_port=int(bus.get("port", 0)),
-            record_file=record_file))
+            record_file=record_file, name=str(bus.get("name", f"bus{index}"))))
     return buses
 
 
