@@ -162,7 +162,7 @@ def latest(conn: sqlite3.Connection, interning: Interning, mid: int, n: int) -> 
         " SELECT last_reading, 1 FROM meters WHERE mid = ?1 AND last_reading IS NOT NULL"
         " UNION ALL SELECT r.prev, chain.depth + 1 FROM chain JOIN readings r ON r.id = chain.id"
         " WHERE chain.depth < ?2 AND r.prev IS NOT NULL) "
-        + _SELECT + "JOIN chain ON chain.id = r.id ORDER BY chain.depth",
+        + _SELECT + "JOIN chain ON chain.id = r.id WHERE r.meter = ?1 ORDER BY chain.depth",
         (mid, n),
     )
     return _to_readings(conn, interning, rows)

@@ -27,8 +27,10 @@ CREATE TABLE quantities (
 -- No (meter, ts_ms) index: with 200 meters each commit would dirty ~200 scattered index
 -- pages (SD wear x3). Instead each row links to the meter's previous row (`prev`, no index),
 -- meters.last_reading is the chain's head, and the only index is on ts_ms (appended at the end).
+-- AUTOINCREMENT on readings and events: ids are outbox refs and chain links, and must not be
+-- reused when eviction empties the table.
 CREATE TABLE readings (
-    id     INTEGER PRIMARY KEY,
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
     meter  INTEGER NOT NULL REFERENCES meters (mid),
     ts_ms  INTEGER NOT NULL,
     flags  INTEGER NOT NULL DEFAULT 0,
@@ -38,7 +40,7 @@ CREATE TABLE readings (
 CREATE INDEX readings_ts ON readings (ts_ms);
 
 CREATE TABLE events (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ms    INTEGER NOT NULL,
     meter_id TEXT,
     kind     TEXT    NOT NULL,
