@@ -88,4 +88,5 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(bytes_written_per_value(*map(int, sys.argv[1:4]))))  # noqa: T201
+    meters, values, seconds = (int(arg) for arg in sys.argv[1:4])
+    print(json.dumps(bytes_written_per_value(meters, values, seconds)))  # noqa: T201
