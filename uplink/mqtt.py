@@ -210,7 +210,8 @@ class MqttLink:
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
         self._connected.clear()
-        self._hand_off(self._handlers.on_disconnected, str(reason))
+        if not self._stop.is_set():  # our own stop() is not news
+            self._hand_off(self._handlers.on_disconnected, str(reason))
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         self._hand_off(self._handlers.on_message, msg.topic, bytes(msg.payload))
