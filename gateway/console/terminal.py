@@ -111,7 +111,7 @@ class ByteTerminal:
         self.idle_logout_s = idle_logout_s
         self.idle = False  # the last ask() ended because nobody typed
         self.hung_up = False  # the line is gone, or Ctrl-D
-        self._events: list[LineDone | Interrupt | EndOfInput] = []
+        self._unread = b""  # bytes after the last finished line, for the next prompt
 
     def set_completer(self, completer: Completer | None) -> None:
         self.editor.completer = completer
@@ -123,29 +123,52 @@ class ByteTerminal:
         self.idle = False
         if self.hung_up:
             return None
-        self._events.clear()  # type-ahead from before the prompt is dropped on purpose
         self.editor.start(prompt, secret=secret)
         self._flush_echo()
-        while not self._events:
-            try:
-                async with asyncio.timeout(self.idle_logout_s):
-                    data = await self.channel.read()
-            except TimeoutError:
-                self.idle = True
+        while True:
+            data = self._unread or await self._read_or_idle()
+            if data is None:
                 return None
-            if not data:
-                self.hung_up = True
-                return None
-            self._events.extend(self.editor.feed(data))
+            event = self._feed_until_event(data)
             self._flush_echo()
-        event = self._events.pop(0)
-        if isinstance(event, LineDone):
-            return event.text
-        if isinstance(event, EndOfInput):
+            if isinstance(event, LineDone):
+                return event.text
+            if isinstance(event, EndOfInput):
+                self.hung_up = True
+            if event is not None:
+                return None
+
+    async def _read_or_idle(self) -> bytes | None:
+        try:
+            async with asyncio.timeout(self.idle_logout_s):
+                data = await self.channel.read()
+        except TimeoutError:
+            self.idle = True
+            return None
+        if not data:
             self.hung_up = True
+            return None
+        return data
+
+    def _feed_until_event(self, data: bytes) -> LineDone | Interrupt | EndOfInput | None:
+        """Feed up to the end of one line; keep the rest for the next prompt.
+
+        Typed-ahead text (a pasted login and password) must meet the next prompt's mode:
+        a password line fed while the login prompt was active would be echoed in clear.
+        """
+        self._unread = b""
+        for index in range(len(data)):
+            events = self.editor.feed(data[index : index + 1])
+            if events:
+                self._unread = data[index + 1 :]
+                return events[0]
         return None
 
     async def interrupted(self, timeout_s: float) -> bool:
+        if self._unread:
+            pending, self._unread = self._unread, b""
+            if b"\x03" in pending:
+                return True
         try:
             async with asyncio.timeout(timeout_s):
                 data = await self.channel.read()

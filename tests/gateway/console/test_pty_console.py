@@ -195,3 +195,10 @@ def test_hang_up_mid_command_keeps_service(console: ConsoleProcess) -> None:
 
     assert asyncio.run(ask()) == "gw-test-01"
     assert console.proc.poll() is None
+
+
+def test_pasted_login_and_password_do_not_echo_the_password(console: ConsoleProcess) -> None:
+    console.child.expect("login: ")
+    console.child.send("tech\rtech-pass-1\rwhoami\r")  # all in one write: typed ahead
+    console.child.expect(r"tech \(technician\)")
+    assert "tech-pass-1" not in str(console.child.before)
