@@ -7,6 +7,7 @@ skip the walk and only slice and convert.
 
 from __future__ import annotations
 
+import decimal
 import struct
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,6 +21,8 @@ FUNCTIONS: Final = ("instantaneous", "maximum", "minimum", "error")
 _DATA_LEN: Final = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, 8)
 _BCD_NIBBLES: Final = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
 _MAX_DIFE: Final = 10   # EN 13757-3 allows at most 10 DIFE / VIFE bytes
+# Wide enough for any record (15-byte binary LVAR, float32 x 10^7) so scaling never rounds.
+_WIDE: Final = decimal.Context(prec=80)
 _MAX_PLANS: Final = 256  # bound on cached layouts (a busy block has a few dozen meter types)
 
 
@@ -53,7 +56,9 @@ class RecordSpec(NamedTuple):
 
 def _scaled(number: int, exponent: int) -> Decimal:
     """number x 10^exponent, written without exponent notation when exponent > 0."""
-    return Decimal(number).scaleb(exponent) if exponent <= 0 else Decimal(number * 10**exponent)
+    if exponent > 0:
+        return Decimal(number * 10**exponent)
+    return Decimal(number).scaleb(exponent, _WIDE)
 
 
 def _int_value(raw: bytes, exponent: int) -> Decimal:
@@ -67,7 +72,7 @@ def _int_value_fast(raw: bytes, exponent: int) -> Decimal:
 
 def _bcd_value(raw: bytes, exponent: int) -> Decimal | str:
     digits = raw[::-1].hex()
-    negative = digits[0] == "f"
+    negative = digits[:1] == "f"
     if negative:
         digits = digits[1:]
     if not digits.isdigit():
@@ -76,8 +81,15 @@ def _bcd_value(raw: bytes, exponent: int) -> Decimal | str:
     return _scaled(-number if negative else number, exponent)
 
 
-def _real_value(raw: bytes, exponent: int) -> Decimal:
+def _negative_bcd_value(raw: bytes, exponent: int) -> Decimal | str:
+    value = _bcd_value(raw, exponent)
+    return -value if isinstance(value, Decimal) else value
+
+
+def _real_value(raw: bytes, exponent: int) -> Decimal | str:
     (number,) = struct.unpack("<f", raw)
+    if number != number or number in (float("inf"), float("-inf")):
+        return "invalid_real:" + raw.hex()   # NaN / infinity: no value, and no exception
     for precision in range(1, 10):  # shortest decimal that maps back to the same 32 bits
         text = f"{number:.{precision}g}"
         if struct.pack("<f", float(text)) == raw:
@@ -86,10 +98,10 @@ def _real_value(raw: bytes, exponent: int) -> Decimal:
 
 
 def _plain_scaleb(value: Decimal, exponent: int) -> Decimal:
-    scaled = value.scaleb(exponent)
+    scaled = value.scaleb(exponent, _WIDE)
     digits_exponent = scaled.as_tuple().exponent
     if isinstance(digits_exponent, int) and digits_exponent > 0:
-        return scaled.quantize(Decimal(1))
+        return scaled.quantize(Decimal(1), context=_WIDE)
     return scaled
 
 
@@ -237,7 +249,7 @@ def _variable_length(lvar: int, pos: int) -> tuple[int, Converter]:
     if 0xC0 <= lvar <= 0xC9:
         return lvar - 0xC0, _bcd_value
     if 0xD0 <= lvar <= 0xD9:
-        return lvar - 0xD0, lambda raw, exp: -_bcd_value(raw, exp)  # type: ignore[operator]
+        return lvar - 0xD0, _negative_bcd_value
     if 0xE0 <= lvar <= 0xEF:
         return lvar - 0xE0, _int_value
     raise FrameError(f"unsupported LVAR {lvar:02X}", pos)
