@@ -22,7 +22,7 @@ from gateway.control import RemoteApi
 
 LOGGER = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = "/etc/gateway/gateway.toml"
+DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "/etc/gateway/gateway.toml")
 MIN_PASSWORD_LEN = 8  # short passwords fall to a guesser even with scrypt and lockout
 
 
