@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from gateway.config import load_config
-from gateway.demo import DEMO_SITE, start_simulators, site_config
+from gateway.demo import DEMO_SITE, site_config, start_simulators
 from gateway.logs import setup_logging
 from storage.records import ReadingSet
 

@@ -32,7 +32,7 @@ def run_one(name: str) -> dict[str, object]:
 
 def main() -> int:
     names = sys.argv[1:] or sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent))
+        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if not m.name.startswith("_"))
     results = {name: run_one(name) for name in names}
     sys.stdout.write(json.dumps(results, indent=2) + "\n")
