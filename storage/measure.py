@@ -45,17 +45,19 @@ def _meter_values(rng: random.Random, second: int, n_values: int) -> tuple[Store
 
 
 def bytes_written_per_value(
-    n_meters: int = 200, n_values: int = 25, seconds: int = 600, directory: str | None = None
-) -> dict[str, float | int | str]:
+    n_meters: int = 200, n_values: int = 25, seconds: int = 600, directory: str | None = None,
+    max_bytes: int | None = None,
+) -> dict[str, float | int | str | None]:
     """Write `seconds` commits of `n_meters` readings of `n_values` values each; report wear.
 
     Returns bytes written per value, per commit, the database and WAL sizes. `directory` is
     where the temporary database goes (default: the system temp dir; must not be tmpfs).
+    With `max_bytes`, eviction runs once the bound is reached and its writes are counted too.
     """
     rng = random.Random(1)
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         path = Path(tmp) / "measure.db"
-        store = Store.open(path)
+        store = Store.open(path, max_bytes=max_bytes)
         for meter in range(n_meters):
             store.upsert_meter(f"meter-{meter:04d}", protocol="modbus")
         start = _write_bytes()
@@ -80,6 +82,7 @@ def bytes_written_per_value(
         "bytes_per_value": round(written / total_values, 1),
         "bytes_per_commit": round(written / seconds),
         "db_bytes_per_value": round(db_bytes / total_values, 1),
+        "max_bytes": max_bytes,
         "directory": str(directory or tempfile.gettempdir()),
     }
 
@@ -89,4 +92,5 @@ if __name__ == "__main__":
     import sys
 
     meters, values, seconds = (int(arg) for arg in sys.argv[1:4])
-    print(json.dumps(bytes_written_per_value(meters, values, seconds)))  # noqa: T201
+    bound = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    print(json.dumps(bytes_written_per_value(meters, values, seconds, None, bound)))  # noqa: T201
