@@ -20,8 +20,9 @@ from drivers.iec62056.reader import Iec62056Bus
 from drivers.iec62056.sim import MeterSim, meter_from_fixture
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
+from tests.corpus import CORPUS
 
-READOUTS = "/work/shared/corpus/iec62056/readouts.json"
+READOUTS = str(CORPUS / "iec62056/readouts.json")
 E650_INDEX = 4
 GATEWAY = Path(sys.executable).with_name("gateway")
 # The service reads every meter once at start-up; a 4800-baud E650 readout takes about a second.

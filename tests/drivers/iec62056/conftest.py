@@ -10,8 +10,9 @@ import pytest
 import serial
 
 from drivers.iec62056.sim import SimMeter, meter_from_fixture
+from tests.corpus import CORPUS
 
-READOUTS = "/work/shared/corpus/iec62056/readouts.json"
+READOUTS = str(CORPUS / "iec62056/readouts.json")
 E650_INDEX = 4  # Landis+Gyr E650: mode C, offers 4800 baud, meter time and date
 
 

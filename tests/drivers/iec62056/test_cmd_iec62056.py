@@ -11,10 +11,11 @@ import pytest
 
 from drivers.iec62056.sim import MeterSim
 from gateway.cli import main
+from tests.corpus import CORPUS as CORPUS_ROOT
 
 from .conftest import e650
 
-CORPUS = Path("/work/shared/corpus/iec62056")
+CORPUS = CORPUS_ROOT / "iec62056"
 READOUTS = json.loads((CORPUS / "readouts.json").read_text())
 TELEGRAMS = json.loads((CORPUS / "dsmr_telegrams.json").read_text())
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from drivers.errors import ChecksumError, FrameError
 from drivers.iec62056.obis import map_datasets
 from drivers.iec62056.readout import CHECKSUM_BAD, CHECKSUM_MISSING, CHECKSUM_OK, decode_message
+from tests.corpus import CORPUS as CORPUS_ROOT
 
-CORPUS = Path("/work/shared/corpus/iec62056")
+CORPUS = CORPUS_ROOT / "iec62056"
 READOUTS = json.loads((CORPUS / "readouts.json").read_text())
 TELEGRAMS = json.loads((CORPUS / "dsmr_telegrams.json").read_text())
 

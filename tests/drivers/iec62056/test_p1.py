@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import serial
 
 from drivers.iec62056.p1 import P1Port, telegram_end
 from drivers.iec62056.sim import P1Sim
+from tests.corpus import CORPUS
 
 TELEGRAMS = [
     t["telegram"].encode("latin-1")
-    for t in json.loads(Path("/work/shared/corpus/iec62056/dsmr_telegrams.json").read_text())
+    for t in json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())
 ]
 
 

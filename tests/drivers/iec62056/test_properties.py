@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from drivers.iec62056.readout import (
     encode_readout,
     encode_telegram,
 )
+from tests.corpus import CORPUS
 
 EXAMPLES = settings(max_examples=150, deadline=None)
 PRINTABLE = [chr(c) for c in range(0x20, 0x7F)]
@@ -43,7 +43,7 @@ identifications = st.builds(
     model_text,
 )
 
-E650 = json.loads(Path("/work/shared/corpus/iec62056/readouts.json").read_text())[4]
+E650 = json.loads((CORPUS / "iec62056/readouts.json").read_text())[4]
 E650_RAW = (E650["ident_line"] + E650["readout_text"]).encode("latin-1")
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 from drivers.errors import DriverError
 from drivers.wmbus.records import Record
 from drivers.wmbus.telegram import TelegramDecoder
+from tests.corpus import CORPUS as CORPUS_ROOT
 
-CORPUS = Path("/work/shared/corpus/wmbus/telegrams.json")
+CORPUS = CORPUS_ROOT / "wmbus" / "telegrams.json"
 TOLERANCE = Decimal("0.0000006")  # the reference prints doubles rounded to 6 decimals
 
 _TO_BASE = {  # unit -> (base unit, factor)
