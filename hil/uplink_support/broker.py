@@ -1,5 +1,6 @@
 """Run a real Mosquitto broker on a free loopback port for tests (stop/restart on that port)."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -29,8 +30,11 @@ class Mosquitto:
         self.port = port or free_port()
         self.conf = workdir / f"mosquitto-{self.port}.conf"
         self.log = workdir / f"mosquitto-{self.port}.log"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"persistence false\n{extra_conf}\n")
+        # Started as root, mosquitto drops to user `mosquitto`, who cannot read certificates
+        # under pytest's 0700 temp directories: stay root in tests.
+        stay_root = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(f"{stay_root}listener {self.port} 127.0.0.1\n"
+                             f"allow_anonymous true\npersistence false\n{extra_conf}\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
