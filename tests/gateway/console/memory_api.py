@@ -74,6 +74,8 @@ class InMemoryApi:
         ]
 
     async def read_meter(self, meter_id: str) -> MeterReading:
+        if meter_id == "bug":  # stands for a bug in the service's implementation
+            raise RuntimeError("unexpected failure inside the service")
         if self._meter(meter_id) == "flat-3":
             raise ControlError("flat-3 did not answer in 5 s: check the antenna and meter key")
         quantities = [

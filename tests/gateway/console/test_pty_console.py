@@ -202,3 +202,11 @@ def test_pasted_login_and_password_do_not_echo_the_password(console: ConsoleProc
     console.child.send("tech\rtech-pass-1\rwhoami\r")  # all in one write: typed ahead
     console.child.expect(r"tech \(technician\)")
     assert "tech-pass-1" not in str(console.child.before)
+
+
+def test_a_bug_behind_a_command_brings_back_the_login(console: ConsoleProcess) -> None:
+    console.login("tech")
+    console.child.send("read bug\r")
+    console.child.expect("Reading bug")
+    console.login("tech")  # the session restarted; the service did not stop
+    assert "tech (technician)" in console.run("whoami")
