@@ -46,6 +46,7 @@ def test_gateway_batch_verifies_with_pycose(store: Store, gw_key: Ed25519Private
         assert msg.verify_signature()
         assert msg.phdr_encoded == cbor2.dumps({1: -8})
         assert msg.uhdr[KID] == b"gw-9"
+        assert msg.payload is not None
         payload = cbor2.loads(msg.payload)
         assert payload["gw"] == "gw-9" and payload["v"] == 1
         recs = payload["recs"]
