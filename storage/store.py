@@ -104,6 +104,9 @@ class Store:
                 self._run(lambda: self._conn.execute("BEGIN IMMEDIATE"), "begin")
                 try:
                     yield Transaction(self._conn, self.path)
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise translate(exc, self.path, "transaction") from exc
                 except BaseException:
                     self._rollback()
                     raise
@@ -229,7 +232,11 @@ class Store:
         return result.full
 
     def last_readings(self, meter_id: str, n: int) -> list[ReadingSet]:
-        """The meter's `n` newest readings, newest first (by ts_ms, then id)."""
+        """The meter's `n` most recently stored readings, newest first."""
+        if not isinstance(n, int) or n < 0:
+            raise InvalidRecord(f"last_readings of meter {meter_id!r}: n must be an int >= 0")
+        if n == 0:
+            return []
         with self._reading() as conn:
             return readings.latest(conn, self._interning, self._mid(conn, meter_id), n)
 

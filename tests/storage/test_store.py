@@ -166,3 +166,35 @@ def test_every_reading_has_its_outbox_row(store: Store, tmp_path: Path) -> None:
     ).fetchone()[0]
     assert orphans == 0
     conn.close()
+
+
+def test_newest_means_most_recently_stored_even_if_the_clock_went_back(store: Store) -> None:
+    store.add_readings([reading("m", 5000), reading("other", 1)])
+    store.add_readings([reading("m", 10, flags=FLAG_CLOCK_UNSYNCED), reading("other", 2)])
+    assert [r.ts_ms for r in store.last_readings("m", 10)] == [10, 5000]
+    assert [r.ts_ms for r in store.last_readings("other", 1)] == [2]
+    assert store.last_readings("m", 0) == []
+
+
+def test_sqlite_error_inside_a_transaction_becomes_storage_error(store: Store) -> None:
+    with pytest.raises(StorageError, match=r"gateway\.db.*no such table"), \
+            store.transaction() as tx:
+        tx.conn.execute("INSERT INTO nowhere VALUES (1)")
+    store.add_event("still_fine", meter_id=None, data={}, ts_ms=1)
+
+
+def test_threads_share_the_store(store: Store) -> None:
+    import threading
+
+    def write_events(first: int) -> None:
+        for ts in range(first, first + 50):
+            store.add_event("tick", meter_id=None, data={}, ts_ms=ts)
+            store.outbox_backlog()
+
+    threads = [threading.Thread(target=write_events, args=(n * 100,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    store.add_readings([reading("m", ts) for ts in range(100)])
+    for thread in threads:
+        thread.join()
+    assert store.outbox_backlog() == 300
