@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,3 +112,22 @@ def test_full_of_events_refuses_readings_and_reports_once(bounded: Store) -> Non
     assert kinds.count("store_full") == 1
     assert kinds.count("audit") == event_count  # events are never evicted
     assert bounded.usage().readings == 0
+
+
+def test_lowered_bound_shrinks_the_file_in_small_steps(tmp_path: Path) -> None:
+    unbounded = Store.open(tmp_path / "g.db")
+    _write(unbounded, 200, 0)
+    _deliver_all(unbounded, 1)
+    big = eviction.file_bytes(unbounded.db.conn)
+    unbounded.close()
+    store = Store.open(tmp_path / "g.db", max_bytes=big // 2)
+    _write(store, 1, 1000)  # evicts delivered readings: pages go to the free list
+    sizes = []
+    for ts in range(1001, 1030):
+        _write(store, 1, ts)
+        sizes.append(eviction.file_bytes(store.db.conn))
+    assert sizes[-1] < sizes[0] < big
+    shrink_steps = [a - b for a, b in itertools.pairwise(sizes) if a > b]
+    assert max(shrink_steps) <= eviction.VACUUM_STEP_PAGES * store.db.conn.execute(
+        "PRAGMA page_size").fetchone()[0]
+    store.close()
