@@ -1,8 +1,9 @@
 """Uplink settings (the `[uplink]` config section) with their defaults, and broker URL parsing."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from uplink.errors import UplinkError
@@ -83,3 +84,41 @@ def topics(prefix: str, gw: str) -> dict[str, str]:
     base = f"{prefix}/{gw}"
     return {"batch": f"{base}/up/batch", "ack": f"{base}/down/ack", "cmd": f"{base}/down/cmd",
             "status": f"{base}/status"}
+
+
+# TOML type of each `[uplink]` key (gateway_id comes from the gateway section, not from here).
+_PATH_KEYS: Final = frozenset({"tls_ca", "tls_cert", "tls_key", "key_file", "server_public_key"})
+_FLOAT_KEYS: Final = frozenset({"batch_interval_s", "ack_timeout_s", "backoff_min_s",
+                                "backoff_max_s"})
+
+
+def _convert(key: str, value: Any, default: Any) -> Any:
+    if key in _PATH_KEYS:
+        if not isinstance(value, str) or not value:
+            raise TypeError("a non-empty path string")
+        return Path(value)
+    if key in _FLOAT_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise TypeError("a number of seconds >= 0")
+        return float(value)
+    expected = type(default) if default is not None else str
+    if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+        raise TypeError(f"a {expected.__name__}")
+    return value
+
+
+def settings_from_section(section: Mapping[str, Any], gateway_id: str) -> UplinkSettings:
+    """Validate a TOML `[uplink]` table; UplinkError listing every bad or unknown key."""
+    defaults = UplinkSettings()
+    known = {f.name for f in fields(UplinkSettings)} - {"gateway_id"}
+    values: dict[str, Any] = {"gateway_id": gateway_id}
+    problems = [f"[uplink] {key}: unknown key" for key in section if key not in known]
+    for key, value in section.items():
+        if key in known:
+            try:
+                values[key] = _convert(key, value, getattr(defaults, key))
+            except TypeError as exc:
+                problems.append(f"[uplink] {key}: expected {exc}, got {value!r}")
+    if problems:
+        raise UplinkError("; ".join(problems))
+    return UplinkSettings(**values)

@@ -19,6 +19,7 @@ from uplink.batcher import Batcher
 from uplink.codec import ZERO_HASH, decode_batch_payload
 from uplink.commands import screen_command
 from uplink.cose import parse_sign1, sign1, verify_sign1
+from uplink.errors import UplinkError
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -106,3 +107,24 @@ def test_fuzz_mutated_signed_command(pos: int, byte: int) -> None:
     screened = screen_command(bytes(raw), KEY.public_key(), "gw", time.time())  # never raises
     if screened.reason is None:  # only when the "mutation" wrote the byte already there
         assert screened.command is not None and screened.command.id == "c"
+
+
+def test_settings_from_toml_section() -> None:
+    from pathlib import Path as P
+
+    import pytest
+
+    from uplink.settings import settings_from_section
+    s = settings_from_section({"broker_url": "mqtts://broker:8883", "mqtt_version": "3.1.1",
+                               "ack_timeout_s": 10, "tls_ca": "/etc/ca.pem",
+                               "compress": False}, "gw7")
+    assert (s.gateway_id, s.ack_timeout_s, s.tls_ca, s.compress) == ("gw7", 10.0,
+                                                                      P("/etc/ca.pem"), False)
+    with pytest.raises(UplinkError) as info:
+        settings_from_section({"bogus": 1, "max_batch_bytes": "big", "compress": 1}, "gw")
+    for key in ("bogus", "max_batch_bytes", "compress"):
+        assert f"[uplink] {key}" in str(info.value)
+    with pytest.raises(UplinkError, match="mqtt_version"):
+        settings_from_section({"mqtt_version": "4"}, "gw")
+    with pytest.raises(UplinkError, match="broker URL"):
+        settings_from_section({"broker_url": "http://x"}, "gw")
