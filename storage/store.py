@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,7 @@ class Store:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
-    def _run(self, action: Any, what: str) -> Any:
+    def _run(self, action: Callable[[], object], what: str) -> object:
         try:
             return action()
         except sqlite3.Error as exc:
