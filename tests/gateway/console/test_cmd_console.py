@@ -14,7 +14,7 @@ from gateway.console.accounts import load_settings, verify_password
 from gateway.console.api import Role
 from tests.gateway.console.conftest import EXPECT_TIMEOUT_S, ROOT, ConsoleProcess
 
-CLI = [sys.executable, "-m", "gateway.cmd_console"]
+CLI = [sys.executable, "-m", "gateway.cli"]  # the real entry point, with discovery
 
 
 def spawn(args: list[str]) -> pexpect.spawn:
