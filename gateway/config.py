@@ -57,6 +57,8 @@ class BusConfig:
     tcp_port: int = 502
     dongle: str = ""
     link_mode: str = ""
+    echo: bool = False
+    key_file: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -158,6 +160,8 @@ BUS_FIELDS = {
     "tcp_port": opt(int, 502, in_range(1, 65535)),
     "dongle": opt(str, "", one_of("", "im871a", "amb8465", "lines")),
     "link_mode": opt(str, "", one_of("", "T1", "C1", "C1+T1", "S1")),
+    "echo": opt(bool, False),
+    "key_file": opt(str, ""),
 }
 
 METER_COMMON = {
@@ -166,7 +170,8 @@ METER_COMMON = {
     "protocol": req(str, one_of(*PROTOCOLS)),
     "commodity": opt(str, "electricity", one_of(*COMMODITIES)),
     "poll_interval_s": opt(int, 60, in_range(1, 86_400)),
-    "timeout_ms": opt(int, 1000, in_range(10, 60_000)),
+    # up to 5 min: a 3 kB optical readout at 300 baud takes about 100 s
+    "timeout_ms": opt(int, 1000, in_range(10, 300_000)),
 }
 
 METER_BY_PROTOCOL: dict[str, dict[str, Field]] = {
@@ -183,12 +188,14 @@ METER_BY_PROTOCOL: dict[str, dict[str, Field]] = {
         "password": opt(str, ""),
         "obis": opt(list, []),
         "clock_drift_limit_s": opt(int, 30, positive),
+        "read_command": opt(str, "R1", one_of("R1", "R5")),
+        "utc_offset_min": opt(int, None, in_range(-720, 840)),
     },
     "dsmr": {"address": opt(str, "")},
     "wmbus": {
         "address": req(str),
         "manufacturer": opt(str, ""),
-        "device_type": opt(str, ""),
+        "device_type": opt(int, None, in_range(0, 255)),
     },
 }
 
@@ -293,7 +300,10 @@ def _meters(raw: Any, buses: dict[str, BusConfig], problems: Problems) -> list[M
         else:
             _check_meter_on_bus(values, buses[values["bus"]], where, problems)
             first = bus_protocols.setdefault(values["bus"], (values["protocol"], meter_id))
-            if first[0] != values["protocol"]:
+            if first[0] == "dsmr" and first[1] != meter_id:
+                problems.add(f"{where}.bus", f"a P1 port carries one meter; bus "
+                                             f"{values['bus']!r} already has {first[1]!r}")
+            elif first[0] != values["protocol"]:
                 problems.add(f"{where}.protocol", f"bus {values['bus']!r} already carries "
                                                   f"{first[0]} meters (meter {first[1]!r}); "
                                                   "one protocol per bus")

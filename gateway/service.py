@@ -19,7 +19,7 @@ from typing import Any
 from board.interface import Board
 from drivers.errors import DriverError
 from drivers.readings import Sample
-from gateway.buses import MeterBus, open_buses
+from gateway.buses import MeterBus, PushSource, open_buses
 from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
 from gateway.scheduler import BusScheduler, PollPlan
 from gateway.writer import ReadingWriter
@@ -78,6 +78,7 @@ class Service:
         self.writer: ReadingWriter | None = None
         self.health: MeterHealth | None = None
         self.buses: dict[str, MeterBus] = {}
+        self.push_sources: list[PushSource] = []
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
         self.clock_synced: Callable[[], bool] = lambda: True
@@ -99,11 +100,13 @@ class Service:
         assert self.store is not None and self.writer is not None
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
-        self.buses = open_buses(self.config, self.board)
+        self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event)
         tasks = [asyncio.create_task(self.writer.run(), name="writer"),
                  asyncio.create_task(self._watchdog(), name="watchdog")]
         tasks += [asyncio.create_task(s.run(), name=f"poll-{s.bus_id}")
                   for s in self._schedulers()]
+        tasks += [asyncio.create_task(p.run(self._pushed), name=f"push-{p.bus_id}")
+                  for p in self.push_sources]
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
                                               "buses": len(self.buses)})
@@ -169,10 +172,26 @@ class Service:
         for listener in self.reading_listeners:
             listener(reading)
 
-    def _reading(self, meter: MeterConfig, samples: list[Sample]) -> ReadingSet:
+    def _pushed(self, meter_id: str, samples: list[Sample], ts_ms: int) -> None:
+        assert self.health is not None
+        reading = self._reading(self.config.meter(meter_id), samples, ts_ms)
+        self.health.ok(meter_id, reading.ts_ms)
+        self.accept(reading)
+
+    def record_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
+                     severity: str = "info") -> None:
+        """An event from a driver or component: stored with its outbox row, and logged."""
+        LOGGER.log(logging.WARNING if severity in ("warning", "error", "critical")
+                   else logging.INFO, kind, extra={"meter": meter_id, **data})
+        if self.store is not None:
+            self.store.add_event(kind, meter_id=meter_id, data=data, ts_ms=self._now_ms(),
+                                 severity=severity)
+
+    def _reading(self, meter: MeterConfig, samples: list[Sample],
+                 ts_ms: int | None = None) -> ReadingSet:
         values = tuple(StoredValue(s.quantity, s.value, s.unit) for s in samples)
         flags = 0 if self.clock_synced() else 1
-        return ReadingSet(meter.id, self._now_ms(), values, flags)
+        return ReadingSet(meter.id, ts_ms if ts_ms is not None else self._now_ms(), values, flags)
 
     def _clock_jumped(self, jump_s: float) -> None:
         if self.store is not None:
