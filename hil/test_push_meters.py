@@ -1,0 +1,106 @@
+"""Whole system: pushed meters (DSMR P1 over a pty, wireless M-Bus through a simulated iM871A
+dongle) read by the real `gateway run` process into storage with exact values."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from drivers.iec62056.sim import P1Sim
+from drivers.wmbus.builder import build_frame, build_payload
+from drivers.wmbus.keys import KeyStore
+from drivers.wmbus.records import RecordSpec
+from drivers.wmbus.sim import DongleSimulator
+from storage.store import Store
+from tests.corpus import CORPUS
+
+KEY = "00112233445566778899AABBCCDDEEFF"
+ARRIVAL_DEADLINE_S = 60
+STOP_TIMEOUT_S = 20
+
+
+def run_until_stored(config: Path, db: Path, meter_id: str, log: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + ARRIVAL_DEADLINE_S
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if db.exists() and _count(db, meter_id) >= 2:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-2000:]
+
+
+def _count(db: Path, meter_id: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        row = conn.execute("SELECT count(*) FROM readings r JOIN meters m ON m.mid = r.meter "
+                           "WHERE m.id = ?", (meter_id,)).fetchone()
+    return int(row[0])
+
+
+def config_text(tmp_path: Path, bus: str, meter: str) -> str:
+    return (f'gateway_id = "gw-push"\n[storage]\npath = "{tmp_path / "gw.db"}"\n'
+            f"commit_interval_ms = 200\n[board]\nstate_dir = \"{tmp_path / 'board'}\"\n"
+            f"{bus}\n{meter}\n")
+
+
+def test_dsmr_p1_telegrams_are_stored_exactly(tmp_path: Path) -> None:
+    telegrams = json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())
+    first = telegrams[0]["telegram"].encode("latin-1")
+    with P1Sim([first], interval_s=0.3) as sim:
+        config = tmp_path / "site.toml"
+        config.write_text(config_text(
+            tmp_path,
+            f'[[bus]]\nid = "p1"\nport = "{sim.port_path}"\nbaudrate = 115200',
+            '[[meter]]\nid = "home-1"\nbus = "p1"\nprotocol = "dsmr"'))
+        run_until_stored(config, tmp_path / "gw.db", "home-1", tmp_path / "gw.log")
+    store = Store.open(tmp_path / "gw.db", create=False)
+    try:
+        readings = store.last_readings("home-1", 10)
+    finally:
+        store.close()
+    assert len(readings) >= 2
+    values = {v.quantity: v.value for v in readings[0].values}
+    assert values["import_active_energy_t1"] == Decimal("4.426")
+
+
+def test_wireless_mbus_telegrams_are_decrypted_and_stored(tmp_path: Path) -> None:
+    keys = KeyStore(tmp_path / "wmbus.keys")
+    keys.add("33333333", KEY)
+    frames = [build_frame("KAM", "33333333", 1, 7,
+                          build_payload([RecordSpec(0xC, 0x13, 1000 + n)]),
+                          access_number=n, key=bytes.fromhex(KEY)) for n in range(1, 40)]
+    sim = DongleSimulator("im871a", frames, tmp_path / "im.tty", interval_s=0.2)
+    sim.start()
+    try:
+        config = tmp_path / "site.toml"
+        config.write_text(config_text(
+            tmp_path,
+            f'[[bus]]\nid = "radio"\nport = "{sim.path}"\ndongle = "im871a"\n'
+            f'link_mode = "T1"\nkey_file = "{tmp_path / "wmbus.keys"}"',
+            '[[meter]]\nid = "water-7"\nbus = "radio"\nprotocol = "wmbus"\n'
+            'commodity = "water"\naddress = "33333333"'))
+        run_until_stored(config, tmp_path / "gw.db", "water-7", tmp_path / "gw.log")
+    finally:
+        sim.stop()
+    store = Store.open(tmp_path / "gw.db", create=False)
+    try:
+        readings = store.last_readings("water-7", 100)
+    finally:
+        store.close()
+    assert len(readings) >= 2
+    for reading in readings:
+        (value,) = [v for v in reading.values if v.quantity == "volume"]
+        assert value.unit == "m3"
+        # VIF 0x13 is litres: 1000 + n litres is exactly 1.0nn m3
+        assert Decimal("1.001") <= Decimal(value.value) <= Decimal("1.039")
+        assert Decimal(value.value).as_tuple().exponent == -3
