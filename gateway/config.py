@@ -97,7 +97,9 @@ class GatewayConfig:
     board: dict[str, Any]
     buses: tuple[BusConfig, ...]
     meters: tuple[MeterConfig, ...]
-    sections: dict[str, Any] = field(default_factory=dict)  # uplink, prepay, console: raw, checked
+    sections: dict[str, Any] = field(default_factory=dict)  # uplink, prepay, console: raw tables
+    uplink: Any = None  # uplink.settings.UplinkSettings when [uplink] is present
+    prepay: Any = None  # prepay.settings.PrepaySettings when [prepay] is present
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -226,6 +228,8 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     buses = _buses(top["bus"], problems)
     meters = _meters(top["meter"], {b.id: b for b in buses}, problems)
     sections = {k: top[k] for k in ("uplink", "prepay", "console") if top[k] is not None}
+    uplink = _uplink(sections.get("uplink"), top["gateway_id"], problems)
+    prepay = _prepay(sections.get("prepay"), {m.id for m in meters}, problems)
     if problems or not storage.get("path"):
         return None
     db_path = Path(storage["path"])
@@ -241,7 +245,44 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         buses=tuple(buses),
         meters=tuple(meters),
         sections=sections,
+        uplink=uplink,
+        prepay=prepay,
     )
+
+
+def _uplink(section: Any, gateway_id: Any, problems: Problems) -> Any:
+    """The [uplink] table, validated by the uplink package (its keys are its own)."""
+    if section is None:
+        return None
+    from uplink.errors import UplinkError
+    from uplink.settings import settings_from_section
+
+    try:
+        return settings_from_section(section, str(gateway_id or ""))
+    except UplinkError as exc:
+        for part in str(exc).split("; "):
+            key, _, why = part.removeprefix("[uplink] ").partition(": ")
+            problems.add(f"uplink.{key}", why or part)
+    return None
+
+
+def _prepay(section: Any, meter_ids: set[str], problems: Problems) -> Any:
+    """The [prepay] table, validated by the prepay package; its meters must be configured."""
+    if section is None:
+        return None
+    from prepay.errors import PrepayError
+    from prepay.settings import settings_from_config
+
+    try:
+        settings = settings_from_config(section)
+    except PrepayError as exc:
+        key, _, why = str(exc).partition(": ")
+        problems.add(key, why or str(exc))
+        return None
+    for meter_id in settings.meters:
+        if meter_id not in meter_ids:
+            problems.add(f"prepay.meters.{meter_id}", "is not a configured [[meter]] id")
+    return settings
 
 
 def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, Any]]:

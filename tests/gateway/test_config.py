@@ -139,3 +139,34 @@ def test_check_config_command_exit_status(tmp_path: Path,
     assert main(["check-config", str(good)]) == 2
     err = capsys.readouterr().err
     assert "meter[0].address" in err and str(good) in err
+
+
+PREPAY = """
+[prepay]
+timezone = "Europe/Paris"
+currency = "EUR"
+
+[prepay.tariffs.flat]
+currency = "EUR"
+versions = [ { effective_from = "2026-01-01", price = "0.30" } ]
+
+[prepay.meters.shop-1]
+tariff = "flat"
+mode = "automatic"
+warn_limit = "5.00"
+relay = "relay-shop-1"
+"""
+
+
+def test_prepay_and_uplink_sections_are_validated_with_the_rest(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + PREPAY + '\n[uplink]\ntopic_prefix = "mtr"\n'))
+    assert config.prepay is not None and "shop-1" in config.prepay.meters
+    assert config.uplink is not None and config.uplink.gateway_id == "gw-test"
+    bad = GOOD + PREPAY.replace("prepay.meters.shop-1", "prepay.meters.shop-9").replace(
+        'mode = "automatic"', 'mode = "automatic"') + '\n[uplink]\ntopic_prefx = "x"\n'
+    problems = problems_of(tmp_path, bad)
+    assert any("`prepay.meters.shop-9`" in p and "not a configured" in p for p in problems)
+    assert any("`uplink.topic_prefx`" in p and "unknown key" in p for p in problems)
+    wrong_mode = GOOD + PREPAY.replace('mode = "automatic"', 'mode = "sometimes"')
+    (line,) = problems_of(tmp_path, wrong_mode)
+    assert "prepay.meters.shop-1.mode" in line
