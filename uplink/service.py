@@ -199,15 +199,16 @@ class Uplink:
         if any(now - sent > self.settings.ack_timeout_s for sent in self._in_flight.values()):
             LOGGER.warning("ack_timeout", extra={"in_flight": sorted(self._in_flight)})
             self._in_flight.clear()
-        while len(self._in_flight) < self.settings.max_in_flight and self._connected:
+        while (len(self._in_flight) < self.settings.max_in_flight and self._connected
+               and self._held is None):
             try:
                 batch = await asyncio.to_thread(self._next_batch, set(self._in_flight))
             except StorageError as exc:
                 self.last_error = str(exc)
                 LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
                 return
-            if batch is None or not self._connected:
-                return  # a batch taken while the link dropped is re-sent after reconnect
+            if batch is None or not self._connected or self._held is not None:
+                return  # a batch taken while the link dropped (or a hold began) goes later
             self._send(batch)
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:

@@ -109,3 +109,32 @@ async def test_refused_batch_is_held_not_resent_in_a_loop(
     log = limited.log.read_text()
     # REFUSAL_DISCONNECTS attempts, then held: not a loop
     assert log.count("oversize packet") == REFUSAL_DISCONNECTS, log[-3000:]
+
+
+async def test_puback_refusal_holds_batch(tmp_path: Path, store: Store,
+                                          gw_key: Ed25519PrivateKey,
+                                          server_key: Ed25519PrivateKey) -> None:
+    # The ACL lets the gateway read its down topics but not publish batches: MQTT 5 brokers
+    # answer such a publish with PUBACK 0x87 (not authorised).
+    acl = tmp_path / "acl"
+    acl.write_text("pattern readwrite mtr/%c/status\npattern read mtr/%c/down/#\n"
+                   "user headend\ntopic readwrite #\n")
+    strict = Mosquitto(tmp_path, extra_conf=f"acl_file {acl}\nlog_type all").start()
+    try:
+        site = Site(strict.url, store, gw_key, server_key, tmp_path / "he.db")
+        site.headend.broker_url = strict.url.replace("mqtt://", "mqtt://headend@")
+        await site.start()
+        try:
+            store.add_readings(readings(0, 10))
+            site.uplink.wake()
+            async with asyncio.timeout(30):
+                while site.uplink.state()["held"] is None:
+                    await asyncio.sleep(0.05)
+            assert "0x87" in site.uplink.state()["last_error"]
+            assert "uplink_batch_refused" in [e.kind for e in store.recent_events(5)]
+        finally:
+            await site.stop()
+    finally:
+        strict.stop()
+    denied = strict.log.read_text().count("Denied PUBLISH from gw-test")
+    assert denied == 1  # held at the first refusal: not re-sent in a loop
