@@ -64,3 +64,35 @@ async def test_export_json_lines(site: Site, store: Store,
     assert len(lines) == 1
     assert lines[0]["kind"] == "event" and lines[0]["t_ms"] == 1_700_000_000_000
     assert lines[0]["body"] == {"e": "relay_open", "s": "info", "d": {"credit": "0.00"}, "m": "m1"}
+
+
+async def test_demo_helpers(tmp_path: Path, broker: Mosquitto, store: Store) -> None:
+    import asyncio
+
+    from uplink.commands import CommandRegistry
+    from uplink.demo import demo_headend, demo_keys
+    from uplink.headend.server import run_headend
+    from uplink.service import Uplink
+    from uplink.settings import UplinkSettings
+
+    keys = demo_keys(tmp_path)
+    assert keys_show(tmp_path) == keys_show(tmp_path)  # the same key on a second call
+    assert demo_keys(tmp_path).gateway.public_key() == keys.gateway.public_key()
+    headend = demo_headend(tmp_path, broker.url, "demo-gw", keys)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_headend(headend, stop))
+    uplink = Uplink(store, UplinkSettings(gateway_id="demo-gw", broker_url=broker.url,
+                                          batch_interval_s=0.05),
+                    keys.gateway, keys.headend.public_key(), CommandRegistry())
+    task = asyncio.create_task(uplink.run())
+    try:
+        await headend.wait_connected()
+        store.add_event("demo", meter_id=None, data={}, ts_ms=1)
+        uplink.wake()
+        assert await uplink.flush(30)
+        assert headend.stats.stored == 1 and headend.stats.acks_sent >= 1
+    finally:
+        task.cancel()
+        stop.set()
+        await asyncio.gather(task, runner, return_exceptions=True)
+        headend.store.close()
