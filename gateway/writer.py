@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ class ReadingWriter:
         self._store = store
         self._interval_s = interval_s
         self._buffer: list[ReadingSet] = []
+        # run inside the transaction that stores the readings (prepay charges them there)
+        self.in_transaction_hooks: list[Callable[[Any, list[ReadingSet]], None]] = []
         self.after_commit_hooks: list[Callable[[list[ReadingSet]], None]] = []
         self.stored = 0
         self.refused = 0
@@ -40,6 +43,10 @@ class ReadingWriter:
             del self._buffer[0]
             self.dropped += 1
             LOGGER.error("reading_buffer_overflow", extra={"dropped_total": self.dropped})
+
+    def _in_transaction(self, tx: Any, stored: list[ReadingSet]) -> None:
+        for hook in self.in_transaction_hooks:
+            hook(tx, stored)
 
     @property
     def pending(self) -> int:
@@ -56,8 +63,8 @@ class ReadingWriter:
             return 0
         batch, self._buffer = self._buffer, []
         try:
-            ids = self._store.add_readings(batch)
-            stored = [_with_id(r, i) for r, i in zip(batch, ids, strict=True)]
+            ids = self._store.add_readings(batch, in_transaction=self._in_transaction)
+            stored = [replace(r, id=i) for r, i in zip(batch, ids, strict=True)]
         except StoreFull:
             self.refused += len(batch)
             LOGGER.error("readings_refused_store_full", extra={"count": len(batch)})
@@ -72,6 +79,3 @@ class ReadingWriter:
             after(stored)
         return len(stored)
 
-
-def _with_id(reading: ReadingSet, reading_id: int) -> ReadingSet:
-    return ReadingSet(reading.meter_id, reading.ts_ms, reading.values, reading.flags, reading_id)

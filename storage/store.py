@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +171,16 @@ class Store:
             self._interning.note_new_meter(meter_id, mid)
         return int(mid)
 
-    def add_readings(self, sets: Sequence[ReadingSet]) -> list[int]:
+    def add_readings(
+        self, sets: Sequence[ReadingSet], *,
+        in_transaction: Callable[[Transaction, list[ReadingSet]], None] | None = None,
+    ) -> list[int]:
         """Store many reading sets and their outbox rows in one transaction; returns reading ids.
 
         With a size bound, room is made first (see storage/eviction.py); when nothing is left
-        to evict, StoreFull is raised and nothing of `sets` is stored.
+        to evict, StoreFull is raised and nothing of `sets` is stored. `in_transaction` is
+        called with the stored sets (ids set) inside that same transaction, so what it writes
+        (prepay charges the readings) commits, or not, together with them.
         """
         sets = list(sets)
         for reading in sets:
@@ -187,6 +193,8 @@ class Store:
             else:
                 full = False
                 ids = self._write_readings(tx, sets)
+                if in_transaction is not None:
+                    in_transaction(tx, [replace(r, id=i) for r, i in zip(sets, ids, strict=True)])
         if full:
             self._full_reported = True
             raise StoreFull(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,28 @@ def test_threads_share_the_store(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert store.outbox_backlog() == 300
+
+
+def test_in_transaction_hook_commits_or_rolls_back_with_the_readings(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "hook.db")
+    seen: list[int | None] = []
+
+    def charge(tx: Any, stored: list[ReadingSet]) -> None:
+        seen.extend(r.id for r in stored)
+        tx.execute("CREATE TABLE IF NOT EXISTS side (rid INTEGER)")
+        for r in stored:
+            tx.execute("INSERT INTO side VALUES (?)", (r.id,))
+
+    reading = ReadingSet("m1", 1_000, (StoredValue("volume", Decimal("1.5"), "m3"),))
+    ids = store.add_readings([reading, reading], in_transaction=charge)
+    assert seen == ids
+
+    def failing(tx: Any, stored: list[ReadingSet]) -> None:
+        raise RuntimeError("charge failed")
+
+    with pytest.raises(RuntimeError):
+        store.add_readings([reading], in_transaction=failing)
+    assert len(store.last_readings("m1", 10)) == 2  # the failed batch left nothing behind
+    with store.transaction() as tx:
+        assert tx.execute("SELECT count(*) FROM side").fetchone()[0] == 2
+    store.close()
