@@ -11,7 +11,7 @@ import random
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import paho.mqtt.client as paho
@@ -59,7 +59,6 @@ class LinkHandlers:
     on_disconnected: Callable[[str], None] = lambda reason: None
     on_message: Callable[[str, bytes], None] = lambda topic, payload: None
     on_published: Callable[[int, int], None] = lambda mid, reason: None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:

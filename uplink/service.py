@@ -272,6 +272,9 @@ class Uplink:
                 self._sizes.pop(seq, None)
         if ack.resend is not None:
             LOGGER.info("resend_requested", extra={"from_seq": ack.resend})
+            if ack.resend <= self._acked:  # acked bytes are dropped: the server lost data
+                LOGGER.error("resend_unavailable", extra={"from_seq": ack.resend,
+                                                          "acked": self._acked})
             for seq in [s for s in self._in_flight if s >= ack.resend]:
                 del self._in_flight[seq]
         self._wake.set()
