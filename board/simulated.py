@@ -111,6 +111,13 @@ class SimulatedBoard(Board):
         except (OSError, serial.SerialException) as exc:
             raise BoardError(f"cannot open serial port {spec.port!r}: {exc}") from exc
 
+    def mount_points(self) -> list[str]:
+        """Each directory under `<state_dir>/media` stands for a mounted USB stick."""
+        media = self.state_dir / "media"
+        if not media.is_dir():
+            return []
+        return sorted(str(p) for p in media.iterdir() if p.is_dir())
+
     def close(self) -> None:
         self._save_outputs()  # simulated relays HOLD: the persisted state is the safe state
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
 from gateway.demo import DEMO_SITE, site_config, start_simulators
 from gateway.logs import setup_logging
 from storage.records import ReadingSet
@@ -20,7 +20,7 @@ HEADLINE = ("import_active_energy", "active_power", "voltage", "voltage_l1", "cu
             "current_l1", "frequency")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run a complete simulated site and print live readings")
     demo.add_argument("--state", help="keep keys, databases and ptys under this directory "
                                       "(default: a temporary directory, removed at the end)")
@@ -59,10 +59,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(config: object, seconds: float) -> None:
+async def _run(config: GatewayConfig, seconds: float) -> None:
     from gateway.service import Service
 
-    service = Service(config)  # type: ignore[arg-type]
+    service = Service(config)
 
     def show(reading: ReadingSet) -> None:
         sys.stdout.write(headline(reading) + "\n")

@@ -25,7 +25,7 @@ LOGGER = logging.getLogger(__name__)
 DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "/etc/gateway/gateway.toml")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the gateway service")
     run.add_argument("--config", default=DEFAULT_CONFIG, help="TOML config file")
     run.set_defaults(func=cmd_run)

@@ -392,7 +392,7 @@ def _meter_from(values: dict[str, Any], specific: dict[str, Field]) -> MeterConf
         id=values["id"],
         bus=values["bus"],
         protocol=values["protocol"],
-        address=values.get("address") if values.get("address") is not None else "",
+        address=_address(values.get("address")),
         poll_interval_s=values["poll_interval_s"],
         profile=values.get("profile") or "",
         commodity=values["commodity"],
@@ -401,6 +401,10 @@ def _meter_from(values: dict[str, Any], specific: dict[str, Field]) -> MeterConf
         vt_ratio=_ratio_or_one(values.get("vt_ratio")),
         options=options,
     )
+
+
+def _address(value: Any) -> int | str:
+    return value if isinstance(value, int | str) else ""
 
 
 def _ratio_or_one(value: Any) -> Decimal:

@@ -79,6 +79,7 @@ class Service:
         self.health: MeterHealth | None = None
         self.buses: dict[str, MeterBus] = {}
         self.push_sources: list[PushSource] = []
+        self.prepay: Any = None  # gateway.prepay_wiring.PrepayWiring when [prepay] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
         self.clock_synced: Callable[[], bool] = lambda: True
@@ -93,6 +94,19 @@ class Service:
                                     address=str(meter.address), profile=meter.profile)
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
+        if cfg.prepay is not None:
+            from gateway.prepay_wiring import PrepayWiring
+
+            self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
+                                       self.key_file(), self.wall)
+            self.writer.in_transaction_hooks.append(self.prepay.charge)
+
+    def key_file(self) -> Path:
+        """The gateway's Ed25519 key (signs batches and voucher receipts)."""
+        if self.config.uplink is not None:
+            path = Path(self.config.uplink.key_file)
+            return path if path.is_absolute() else self.config.source.parent / path
+        return self.config.storage.path.parent / "gateway_ed25519.pem"
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.store is None:
@@ -107,6 +121,8 @@ class Service:
                   for s in self._schedulers()]
         tasks += [asyncio.create_task(p.run(self._pushed), name=f"push-{p.bus_id}")
                   for p in self.push_sources]
+        if self.prepay is not None:
+            tasks += [asyncio.create_task(run(), name=run.__name__) for run in self.prepay.tasks()]
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
                                               "buses": len(self.buses)})

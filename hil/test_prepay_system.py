@@ -1,0 +1,125 @@
+"""Whole system: a simulated meter consumes, credit runs down, the warning fires, the relay
+opens at zero, and a USB-stick voucher restores supply; all through the real `gateway run`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.demo import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from prepay.vouchers import build_voucher_payload
+from storage import ledger
+from storage.store import Store
+from uplink.cose import sign1
+from uplink.keys import create_private_key, public_pem
+
+GW = "gw-prepay"
+STEP_DEADLINE_S = 90  # each step waits for a state, not for a time
+STOP_TIMEOUT_S = 20
+SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),)),)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[RunningSim]:
+    running = start_simulators(SITE, tmp_path / "sim")
+    yield running
+    running.stop()
+
+
+def prepay_section(utility_pub: Path) -> str:
+    # ~6 kW at 500 EUR/kWh: about 0.8 EUR a second, so 5 EUR lasts a few seconds.
+    return f"""
+[prepay]
+timezone = "UTC"
+currency = "EUR"
+reconnect = "automatic"
+reconnect_threshold = "0.50"
+voucher_keys = {{ "utility-1" = "{utility_pub}" }}
+
+[prepay.tariffs.flat]
+currency = "EUR"
+versions = [ {{ effective_from = "2020-01-01", price = "500.00" }} ]
+
+[prepay.meters.shop-01]
+tariff = "flat"
+mode = "automatic"
+warn_limit = "3.00"
+relay = "relay-shop-01"
+"""
+
+
+def put_voucher(board_dir: Path, stick: str, utility: Ed25519PrivateKey, amount: str) -> None:
+    vouchers = board_dir / "media" / stick / "vouchers"
+    vouchers.mkdir(parents=True)
+    payload = build_voucher_payload(GW, "shop-01", amount, "EUR", int(time.time()) + 3600)
+    (vouchers / "v.cose").write_bytes(sign1(payload, utility, b"utility-1"))
+
+
+def relay(board_dir: Path) -> bool | None:
+    try:
+        state: dict[str, bool] = json.loads((board_dir / "outputs.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return state.get("relay-shop-01")
+
+
+def events(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
+
+
+def wait_until(check: object, what: str) -> None:
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
+        sim: RunningSim, tmp_path: Path) -> None:
+    utility = Ed25519PrivateKey.generate()
+    (tmp_path / "utility.pub.pem").write_text(public_pem(utility))
+    create_private_key(tmp_path / "gateway_ed25519.pem")
+    board = tmp_path / "board"
+    db = tmp_path / "gateway.db"
+    config = tmp_path / "site.toml"
+    config.write_text(site_config(sim, tmp_path, gateway_id=GW, poll_interval_s=1,
+                                  commit_interval_ms=200,
+                                  extra=prepay_section(tmp_path / "utility.pub.pem")))
+    put_voucher(board, "stick-1", utility, "5.00")
+    log = tmp_path / "gateway.log"
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        wait_until(lambda: relay(board) is True, "the voucher closes the relay")
+        assert (board / "media/stick-1/receipts").is_dir()  # a signed receipt went back
+        wait_until(lambda: "low_credit" in events(db), "the low-credit warning")
+        wait_until(lambda: relay(board) is False, "the relay opens at zero credit")
+        assert "credit_exhausted" in events(db) and "relay_opened" in events(db)
+        put_voucher(board, "stick-2", utility, "50.00")
+        wait_until(lambda: relay(board) is True, "the second voucher restores supply")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-3000:]
+    store = Store.open(db, create=False)
+    try:
+        with store.transaction() as tx:
+            account = ledger.verify_account(tx.conn, "shop-01")  # totals re-derived from entries
+        assert account.loaded_total == 55 * 10_000
+        assert account.balance == account.loaded_total - account.charged_total
+        assert account.charged_total > 5 * 10_000
+    finally:
+        store.close()
