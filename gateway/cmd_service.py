@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from board.interface import BoardError
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import setup_logging
+from gateway.uplink_wiring import UplinkSetupError
 from storage.errors import StorageError
 from storage.records import ReadingSet
 
@@ -71,8 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     service = Service(config)
     try:
         service.open()
-    except StorageError as exc:
-        LOGGER.critical("storage_unusable", extra={"reason": str(exc)})
+    except (StorageError, BoardError, UplinkSetupError) as exc:
+        LOGGER.critical("startup_failed", extra={"reason": str(exc)})
         sys.stderr.write(f"error: {exc}\n")
         return 1
     asyncio.run(_serve(service))

@@ -80,6 +80,7 @@ class Service:
         self.buses: dict[str, MeterBus] = {}
         self.push_sources: list[PushSource] = []
         self.prepay: Any = None  # gateway.prepay_wiring.PrepayWiring when [prepay] is configured
+        self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
         self.clock_synced: Callable[[], bool] = lambda: True
@@ -94,12 +95,23 @@ class Service:
                                     address=str(meter.address), profile=meter.profile)
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
+        # -- console (log command): keep the last log records in memory ------------------
+        from gateway.console.logring import LogRing
+
+        self.log_ring = LogRing()
+        logging.getLogger().addHandler(self.log_ring)
+        # -- end console -----------------------------------------------------------------
         if cfg.prepay is not None:
             from gateway.prepay_wiring import PrepayWiring
 
             self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
                                        self.key_file(), self.wall)
             self.writer.in_transaction_hooks.append(self.prepay.charge)
+        if cfg.uplink is not None:
+            from gateway.uplink_wiring import build_uplink
+
+            self.uplink = build_uplink(self)
+            self.writer.after_commit_hooks.append(lambda _stored: self.uplink.wake())
 
     def key_file(self) -> Path:
         """The gateway's Ed25519 key (signs batches and voucher receipts)."""
@@ -123,6 +135,13 @@ class Service:
                   for p in self.push_sources]
         if self.prepay is not None:
             tasks += [asyncio.create_task(run(), name=run.__name__) for run in self.prepay.tasks()]
+        # -- console: control socket and [console] port -----------------------------------
+        from gateway.console_wiring import start_console
+
+        tasks += start_console(self)
+        # -- end console -----------------------------------------------------------------
+        if self.uplink is not None:
+            tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
                                               "buses": len(self.buses)})
@@ -145,6 +164,9 @@ class Service:
             self.store.close()
             self.store = None
         self.board.close()
+        # -- console: the socket closed with its task; stop feeding the log ring ----------
+        logging.getLogger().removeHandler(self.log_ring)
+        # -- end console -----------------------------------------------------------------
         LOGGER.info("gateway_stopped", extra={"gateway": self.config.gateway_id})
 
     def _schedulers(self) -> list[BusScheduler]:
@@ -202,6 +224,8 @@ class Service:
         if self.store is not None:
             self.store.add_event(kind, meter_id=meter_id, data=data, ts_ms=self._now_ms(),
                                  severity=severity)
+            if self.uplink is not None:
+                self.uplink.wake()
 
     def _reading(self, meter: MeterConfig, samples: list[Sample],
                  ts_ms: int | None = None) -> ReadingSet:

@@ -1,0 +1,71 @@
+"""Wires the uplink into the service: keys, the command registry (read, prepay ops) and wake-ups."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drivers.errors import DriverError
+from uplink.commands import CommandContext, CommandRefused, CommandRegistry
+from uplink.errors import UplinkError
+from uplink.keys import load_private_key, load_public_key
+from uplink.service import Uplink
+from uplink.settings import UplinkSettings
+
+if TYPE_CHECKING:
+    from gateway.service import Service
+
+
+class UplinkSetupError(Exception):
+    """The uplink cannot start (a key missing or unreadable): the service stops at start-up."""
+
+
+def resolved(settings: UplinkSettings, base: Path) -> UplinkSettings:
+    """Relative key and certificate paths are relative to the config file's directory."""
+    changes = {}
+    for name in ("key_file", "server_public_key", "tls_ca", "tls_cert", "tls_key"):
+        value = getattr(settings, name)
+        if value is not None and not Path(value).is_absolute():
+            changes[name] = base / value
+    return dataclasses.replace(settings, **changes)
+
+
+def build_uplink(service: Service) -> Uplink:
+    config = service.config
+    assert config.uplink is not None and service.store is not None
+    settings = resolved(config.uplink, config.source.parent)
+    try:
+        signing = load_private_key(Path(settings.key_file))
+    except (UplinkError, OSError) as exc:
+        raise UplinkSetupError(f"gateway key {settings.key_file}: {exc} "
+                               "(create it with `gateway keys init`)") from exc
+    try:
+        server = load_public_key(Path(settings.server_public_key))
+    except (UplinkError, OSError) as exc:
+        raise UplinkSetupError(f"server public key {settings.server_public_key}: {exc}") from exc
+    registry = CommandRegistry()
+    registry.register("read", _read_command(service))
+    if service.prepay is not None:
+        for op, handler in service.prepay.handlers().items():
+            registry.register(op, handler)
+    return Uplink(service.store, settings, signing, server, registry, clock=service.wall)
+
+
+def _read_command(service: Service) -> Any:
+    async def read(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        meter_id = args.get("meter")
+        if not isinstance(meter_id, str) or meter_id not in {m.id for m in service.config.meters}:
+            raise CommandRefused(f"unknown meter {meter_id!r}")
+        try:
+            reading = await service.read_now(meter_id)
+        except DriverError as exc:
+            raise CommandRefused(f"meter {meter_id} did not answer: {exc}") from None
+        return {"meter": meter_id, "t": reading.ts_ms // 1000,
+                "values": {v.quantity: _exact(v.value) for v in reading.values}}
+    return read
+
+
+def _exact(value: Decimal | str) -> str:
+    return str(value)
