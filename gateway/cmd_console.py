@@ -9,6 +9,7 @@ import getpass
 import logging
 import os
 import sys
+import tempfile
 import termios
 import tty
 from collections.abc import Iterator
@@ -89,7 +90,7 @@ def run_console(args: argparse.Namespace) -> int:
     socket_path = args.socket or settings.socket
     try:
         if args.port:
-            asyncio.run(_serve_port(args.port, socket_path, settings))
+            asyncio.run(_serve_port(args.config, args.port, socket_path, settings))
         else:
             return asyncio.run(_attach(socket_path, settings))
     except KeyboardInterrupt:
@@ -127,10 +128,11 @@ def _raw_terminal(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-async def _serve_port(port: str, socket_path: str, settings: ConsoleSettings) -> None:
+async def _serve_port(config_path: str, port: str, socket_path: str,
+                      settings: ConsoleSettings) -> None:
     """`gateway console --port DEV`: a login prompt on a serial line, for ever."""
     while True:
-        line = _open_line(port, settings.baudrate)
+        line = _open_line(config_path, port, settings.baudrate)
         try:
             api = await RemoteApi.connect(socket_path)
         except ControlError as exc:
@@ -147,17 +149,27 @@ async def _serve_port(port: str, socket_path: str, settings: ConsoleSettings) ->
         await asyncio.sleep(RESTART_DELAY_S)
 
 
-def _open_line(port: str, baudrate: int) -> Any:
-    """Open the console line 8N1 in raw mode.
-
-    Uses pyserial directly because the board factory is not wired yet; the service's own
-    console (via `gateway.console.serve.serve_forever`) gets its port from board.open_serial.
-    """
-    import serial
+def _open_line(config_path: str, port: str, baudrate: int) -> Any:
+    """Open the console line 8N1 through the board (the one package that opens devices)."""
+    from board.interface import BoardError, SerialSpec
+    from gateway.config import ConfigError, load_config
+    from gateway.service import make_board
 
     try:
-        return serial.Serial(port, baudrate=baudrate, bytesize=8, parity="N", stopbits=1)
-    except serial.SerialException as exc:
+        board = make_board(load_config(config_path))
+    except ConfigError as exc:
+        # A broken gateway config must not lock the technician out of the console that is
+        # there to repair it: the plain (simulated) board opens a serial line the same way.
+        # Its state goes to a throw-away directory and it is never closed, so it cannot
+        # touch the outputs the running service holds.
+        from board.simulated import SimulatedBoard
+
+        LOGGER.warning("console_config_invalid", extra={"config": config_path,
+                                                        "problems": len(exc.problems)})
+        board = SimulatedBoard(tempfile.mkdtemp(prefix="gateway-console-"))
+    try:
+        return board.open_serial(SerialSpec(port, baudrate))
+    except BoardError as exc:
         raise SystemExit(f"error: cannot open {port} ({exc}); check the device name") from exc
 
 

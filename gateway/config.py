@@ -100,6 +100,7 @@ class GatewayConfig:
     sections: dict[str, Any] = field(default_factory=dict)  # uplink, prepay, console: raw tables
     uplink: Any = None  # uplink.settings.UplinkSettings when [uplink] is present
     prepay: Any = None  # prepay.settings.PrepaySettings when [prepay] is present
+    console: Any = None  # gateway.console.accounts.ConsoleSettings when [console] is present
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -230,6 +231,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     sections = {k: top[k] for k in ("uplink", "prepay", "console") if top[k] is not None}
     uplink = _uplink(sections.get("uplink"), top["gateway_id"], problems)
     prepay = _prepay(sections.get("prepay"), {m.id for m in meters}, problems)
+    console = _console(sections.get("console"), problems)
     if problems or not storage.get("path"):
         return None
     db_path = Path(storage["path"])
@@ -247,6 +249,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         sections=sections,
         uplink=uplink,
         prepay=prepay,
+        console=console,
     )
 
 
@@ -283,6 +286,21 @@ def _prepay(section: Any, meter_ids: set[str], problems: Problems) -> Any:
         if meter_id not in meter_ids:
             problems.add(f"prepay.meters.{meter_id}", "is not a configured [[meter]] id")
     return settings
+
+
+def _console(section: Any, problems: Problems) -> Any:
+    """The [console] table, validated by the console package (accounts, socket, lockout)."""
+    if section is None:
+        return None
+    from gateway.console.accounts import AccountError, parse_console_section
+
+    try:
+        return parse_console_section(section, where="console")
+    except AccountError as exc:
+        for part in str(exc).removeprefix("console: ").split("; "):
+            key, _, why = part.partition(": ")
+            problems.add(key, why or part)
+    return None
 
 
 def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, Any]]:

@@ -1,0 +1,95 @@
+"""Starts the technician console inside the service: the control socket and the serial line.
+
+`start_console(service)` returns asyncio tasks the service adds to its own; cancelling them (the
+service's shutdown) closes the socket and the line. A console failure is logged and retried,
+never raised: metering must go on without a console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from board.interface import BoardError, SerialSpec
+from gateway.console.api import ControlError
+from gateway.console.serve import RESTART_DELAY_S, serve_fd
+from gateway.console.shell import LocalAuthenticator
+from gateway.control import ControlServer
+from gateway.control_api import ServiceControlApi
+
+if TYPE_CHECKING:
+    from gateway.console.accounts import ConsoleSettings
+    from gateway.service import Service
+
+LOGGER = logging.getLogger(__name__)
+
+# A console port that cannot be opened (USB gadget not up yet) is retried after this pause,
+# doubling up to the cap, so a missing port neither spins nor waits long once it appears.
+PORT_RETRY_MIN_S = 5.0
+PORT_RETRY_MAX_S = 300.0
+# The socket is retried too: /run/gateway may appear after the service (tmpfiles.d).
+SOCKET_RETRY_S = 30.0
+
+
+def start_console(service: Service) -> list[asyncio.Task[Any]]:
+    """Tasks serving the control socket and, with `[console] port`, a login on that line."""
+    settings: ConsoleSettings | None = service.config.console
+    if settings is None:
+        return []
+    api = ServiceControlApi(service)
+    tasks = [asyncio.create_task(_serve_socket(api, settings), name="console-socket")]
+    if settings.port:
+        tasks.append(asyncio.create_task(_serve_port(service, api, settings),
+                                         name="console-port"))
+    return tasks
+
+
+async def _serve_socket(api: ServiceControlApi, settings: ConsoleSettings) -> None:
+    # one authenticator for every socket client: reconnecting does not reset the lockout
+    server = ControlServer(api, LocalAuthenticator(settings), settings.socket)
+    while True:
+        try:
+            await server.start()
+            break
+        except (ControlError, OSError) as exc:
+            LOGGER.error("control_socket_failed", extra={"path": settings.socket,
+                                                         "error": str(exc),
+                                                         "retry_s": SOCKET_RETRY_S})
+            await asyncio.sleep(SOCKET_RETRY_S)
+    try:
+        await asyncio.Event().wait()  # serve until the service cancels us
+    finally:
+        await server.close()
+
+
+async def _serve_port(service: Service, api: ServiceControlApi,
+                      settings: ConsoleSettings) -> None:
+    assert settings.port is not None
+    auth = LocalAuthenticator(settings)
+    pause = PORT_RETRY_MIN_S
+    while True:
+        try:
+            line = service.board.open_serial(SerialSpec(settings.port, settings.baudrate))
+        except BoardError as exc:
+            LOGGER.warning("console_port_unavailable", extra={"port": settings.port,
+                                                              "error": str(exc),
+                                                              "retry_s": pause})
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, PORT_RETRY_MAX_S)
+            continue
+        pause = PORT_RETRY_MIN_S
+        LOGGER.info("console_port_open", extra={"port": settings.port})
+        try:
+            await serve_fd(line.fileno(), line.fileno(), api, auth, settings.idle_logout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # a bug behind a command must never stop metering: log it, offer a new login
+            LOGGER.exception("console_session_crashed", extra={"port": settings.port})
+        finally:
+            with contextlib.suppress(Exception):
+                line.close()
+        # the line hung up (adapter unplugged, gadget reset): reopen it for the next login
+        await asyncio.sleep(RESTART_DELAY_S)
