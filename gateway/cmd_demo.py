@@ -1,14 +1,20 @@
-"""`gateway demo`: a complete simulated site on this machine, with live readings printed."""
+"""`gateway demo`: a complete simulated site on this machine, with live readings printed.
+
+Beside the simulated meters and board it runs the uplink: a local Mosquitto (when installed, or
+the broker given with --broker) and the reference head-end, which verifies and acks every batch.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from gateway.config import GatewayConfig, load_config
 from gateway.demo import DEMO_SITE, site_config, start_simulators
@@ -18,6 +24,7 @@ from storage.records import ReadingSet
 # The quantities worth a glance on one line; the rest is in `gateway readings`.
 HEADLINE = ("import_active_energy", "active_power", "voltage", "voltage_l1", "current",
             "current_l1", "frequency")
+HEADEND_REPORT_S = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--for", dest="seconds", type=float, default=0,
                       help="stop after this many seconds (default: until Ctrl-C)")
     demo.add_argument("--poll", type=int, default=5, help="poll interval of the meters (s)")
+    demo.add_argument("--broker", help="use this running broker (mqtt://HOST:PORT) instead of "
+                                       "starting a local Mosquitto")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -34,45 +43,104 @@ def headline(reading: ReadingSet) -> str:
     values = {v.quantity: v for v in reading.values}
     parts = [f"{q}={values[q].value} {values[q].unit}".rstrip()
              for q in HEADLINE if q in values]
-    clock = f"{reading.ts_ms // 1000 % 86400 // 3600:02d}:{reading.ts_ms // 60000 % 60:02d}:" \
-            f"{reading.ts_ms // 1000 % 60:02d}Z"
+    secs = reading.ts_ms // 1000
+    clock = f"{secs % 86400 // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}Z"
     return f"{clock}  {reading.meter_id:<8}  {'  '.join(parts)}  ({len(reading.values)} values)"
+
+
+def say(line: str) -> None:
+    # a closed stdout (`gateway demo | head`) must not stop the site: the output is a view only
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+    state.mkdir(parents=True, exist_ok=True)
     setup_logging("warning")
+    broker = None
     sim = start_simulators(DEMO_SITE, state / "sim", stderr=sys.stderr)
     try:
+        broker_url = args.broker
+        if broker_url is None:
+            broker = _local_broker(state)
+            broker_url = broker.url if broker is not None else None
+        uplink = _uplink_section(state, broker_url) if broker_url else ""
         config_path = state / "site.toml"
-        config_path.write_text(site_config(sim, state, poll_interval_s=args.poll))
+        config_path.write_text(site_config(sim, state, poll_interval_s=args.poll, extra=uplink))
         config = load_config(config_path)
         meters = sum(len(b.meters) for b in DEMO_SITE)
-        sys.stdout.write(f"simulated site: {meters} meters on {len(DEMO_SITE)} buses "
-                         f"(config {config_path}); Ctrl-C stops\n")
-        sys.stdout.flush()
-        asyncio.run(_run(config, args.seconds))
+        say(f"simulated site: {meters} meters on {len(DEMO_SITE)} buses (config {config_path})")
+        say(f"uplink: batches to {broker_url}, verified and acked by the head-end" if broker_url
+            else "uplink: off (install mosquitto, or pass --broker mqtt://HOST:PORT)")
+        say("Ctrl-C stops")
+        asyncio.run(_run(config, args.seconds, state, broker_url))
     finally:
         sim.stop()
+        if broker is not None:
+            broker.stop()
         if not args.state:
             shutil.rmtree(state, ignore_errors=True)
     return 0
 
 
-async def _run(config: GatewayConfig, seconds: float) -> None:
+def _local_broker(state: Path) -> Any:
+    from uplink.localbroker import MOSQUITTO, Mosquitto
+
+    if MOSQUITTO is None:
+        return None
+    (state / "broker").mkdir(exist_ok=True)
+    return Mosquitto(state / "broker").start()
+
+
+def _uplink_section(state: Path, broker_url: str) -> str:
+    from uplink.demo import demo_keys
+    from uplink.keys import public_pem
+
+    keys = demo_keys(state)
+    (state / "headend_public.pem").write_text(public_pem(keys.headend))
+    return (f'\n[uplink]\nbroker_url = "{broker_url}"\n'
+            f'key_file = "{state / "gateway_ed25519.pem"}"\n'
+            f'server_public_key = "{state / "headend_public.pem"}"\n')
+
+
+async def _run(config: GatewayConfig, seconds: float, state: Path,
+               broker_url: str | None) -> None:
     from gateway.service import Service
 
     service = Service(config)
-
-    def show(reading: ReadingSet) -> None:
-        sys.stdout.write(headline(reading) + "\n")
-        sys.stdout.flush()
-
-    service.reading_listeners.append(show)
+    service.reading_listeners.append(lambda reading: say(headline(reading)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if seconds:
         loop.call_later(seconds, stop.set)
-    await service.run(stop)
+    extra: list[asyncio.Task[None]] = []
+    headend = None
+    if broker_url:
+        from uplink.demo import demo_headend, demo_keys
+
+        headend = demo_headend(state, broker_url, config.gateway_id, demo_keys(state))
+        extra = [asyncio.create_task(headend.run()),
+                 asyncio.create_task(_report(headend))]
+    try:
+        await service.run(stop)
+    finally:
+        for task in extra:
+            task.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
+        if headend is not None:
+            headend.store.close()
+
+
+async def _report(headend: Any) -> None:
+    last = -1
+    while True:
+        await asyncio.sleep(HEADEND_REPORT_S)
+        stats = headend.stats
+        if stats.stored != last:
+            last = stats.stored
+            say(f"head-end: {stats.stored} batches verified and stored, {stats.records} records,"
+                f" {stats.acks_sent} acks sent, {stats.refused} refused")

@@ -208,7 +208,10 @@ class Service:
         assert self.writer is not None
         self.writer.add(reading)
         for listener in self.reading_listeners:
-            listener(reading)
+            try:
+                listener(reading)
+            except Exception:  # a display hook must never stop the meter it watches
+                LOGGER.exception("reading_listener_failed", extra={"meter": reading.meter_id})
 
     def _pushed(self, meter_id: str, samples: list[Sample], ts_ms: int) -> None:
         assert self.health is not None

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil.uplink_support.broker import MOSQUITTO, Mosquitto
 from hil.uplink_support.process import GatewayFiles, start_gateway
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
 from uplink.keys import create_private_key, load_public_key, public_pem
+from uplink.localbroker import MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.broker
 GW = "gw-hil"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from gateway.demo import RunningSim, SimBus, SimMeter, site_config, start_simulators
-from hil.uplink_support.broker import MOSQUITTO, Mosquitto
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
 from uplink.keys import create_private_key, public_pem
+from uplink.localbroker import MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.broker
 GW = "gw-sys"

@@ -19,11 +19,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hil.uplink_support.broker import Mosquitto
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 from uplink.commands import CommandRegistry
 from uplink.keys import create_private_key, load_public_key, public_pem
+from uplink.localbroker import Mosquitto
 from uplink.mqtt import MqttLink
 from uplink.quantity_codes import QUANTITY_CODES
 from uplink.service import Uplink

@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from hil.uplink_support.broker import MOSQUITTO, Mosquitto
 from hil.uplink_support.site import Site
 from storage.store import Store
+from uplink.localbroker import MOSQUITTO, Mosquitto
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.broker import Mosquitto
 from hil.uplink_support.site import GW, Site
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
+from uplink.localbroker import Mosquitto
 from uplink.service import REFUSAL_DISCONNECTS
 
 

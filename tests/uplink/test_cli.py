@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from gateway.cmd_keys import key_path, keys_init, keys_show
-from hil.uplink_support.broker import Mosquitto
 from hil.uplink_support.site import GW, Site
 from storage.store import Store
 from uplink.errors import KeyFileError, UplinkError
 from uplink.headend import cli
 from uplink.keys import load_private_key, load_public_key
+from uplink.localbroker import Mosquitto
 
 
 def test_gateway_keys_init_and_show(tmp_path: Path) -> None:

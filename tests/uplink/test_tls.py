@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.broker import MOSQUITTO, Mosquitto
 from hil.uplink_support.site import fast_settings
 from hil.uplink_support.tls import make_pki, mosquitto_tls_conf
 from storage.records import ReadingSet, StoredValue
@@ -15,6 +14,7 @@ from storage.store import Store
 from uplink.commands import CommandRegistry
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
+from uplink.localbroker import MOSQUITTO, Mosquitto
 from uplink.service import Uplink
 
 GW = "gw-test"

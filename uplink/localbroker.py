@@ -1,4 +1,4 @@
-"""Run a real Mosquitto broker on a free loopback port for tests (stop/restart on that port)."""
+"""A local Mosquitto broker on a free loopback port, for `gateway demo`, the tests and the bench."""
 
 import os
 import shutil
