@@ -44,36 +44,51 @@ def stored_values(db: Path, per_meter: dict[str, int]) -> int:
     return sum(count * per_meter[meter] for meter, count in rows)
 
 
-def main() -> None:
+def measure(poll_interval_s: int, warmup_s: float, measure_s: float) -> dict[str, float]:
+    """Run the real gateway against the bench site; figures of the measured window."""
     site = large_site(BUSES, METERS_PER_BUS)
     per_meter = {m.id: len(get_profile(m.profile).quantities) for b in site for m in b.meters}
     with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
         state = Path(tmp)
         sim = start_simulators(site, state / "sim")
         config = state / "site.toml"
-        config.write_text(site_config(sim, state, poll_interval_s=POLL_INTERVAL_S))
+        config.write_text(site_config(sim, state, poll_interval_s=poll_interval_s))
         proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
                                  str(config)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            time.sleep(WARMUP_S)
+            time.sleep(warmup_s)
             db = state / "gateway.db"
             before, v0, t0 = proc_figures(proc.pid), stored_values(db, per_meter), time.time()
-            time.sleep(MEASURE_S)
+            time.sleep(measure_s)
             after, v1, t1 = proc_figures(proc.pid), stored_values(db, per_meter), time.time()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
             sim.stop()
-    values = v1 - v0
-    print(json.dumps({
-        "meters": BUSES * METERS_PER_BUS, "buses": BUSES, "poll_interval_s": POLL_INTERVAL_S,
-        "measured_s": round(t1 - t0, 1), "values_stored": values,
-        "readings_stored_per_s": round(values / (t1 - t0), 1),
+    values, seconds = v1 - v0, t1 - t0
+    written = after["write_bytes"] - before["write_bytes"]
+    return {
+        "measured_s": round(seconds, 1), "values_stored": values,
+        "readings_stored_per_s": round(values / seconds, 1),
         "cpu_s_per_1000_readings": round((after["cpu_ms"] - before["cpu_ms"]) / values, 4),
         "peak_rss_mb": round(after["hwm_kb"] / 1024, 1),
-        "bytes_written_per_reading": round((after["write_bytes"] - before["write_bytes"])
-                                           / values, 1),
+        "bytes_written_per_reading": round(written / values, 1),
+        "bytes_written_per_hour": round(written * 3600 / seconds),
+    }
+
+
+def main() -> None:
+    busy = measure(POLL_INTERVAL_S, WARMUP_S, MEASURE_S)
+    # the SD-card figure: the same site polled once a minute, three whole minutes measured
+    minute = measure(60, 5.0, 180.0)
+    print(json.dumps({
+        "meters": BUSES * METERS_PER_BUS, "buses": BUSES, "poll_interval_s": POLL_INTERVAL_S,
+        **busy,
+        "site_polled_every_60s": {"bytes_written_per_hour": minute["bytes_written_per_hour"],
+                                  "bytes_written_per_reading":
+                                      minute["bytes_written_per_reading"],
+                                  "readings_stored_per_s": minute["readings_stored_per_s"]},
     }))
 
 
