@@ -158,8 +158,10 @@ class WmbusSource:
                                                     m.options.get("device_type"))
                  for m in meters}
         spec = SerialSpec(bus.port, DONGLE_BAUD[bus.dongle])
+        self.keys = KeyStore(key_file)  # the receiver looks keys up live: a new key applies at once
+        self.radio_ids = {m.id: str(m.address).upper() for m in meters}
         self.receiver = WmbusReceiver(lambda: _opener(board, spec), bus.dongle,
-                                      bus.link_mode or "T1", KeyStore(key_file), radio)
+                                      bus.link_mode or "T1", self.keys, radio)
 
     async def run(self, accept: Accept) -> None:
         relay = asyncio.create_task(self._relay_events())

@@ -47,6 +47,8 @@ def build_uplink(service: Service) -> Uplink:
         raise UplinkSetupError(f"server public key {settings.server_public_key}: {exc}") from exc
     registry = CommandRegistry()
     registry.register("read", _read_command(service))
+    registry.register("wmbus.key.set", _wmbus_key_command(service, remove=False))
+    registry.register("wmbus.key.remove", _wmbus_key_command(service, remove=True))
     if service.prepay is not None:
         for op, handler in service.prepay.handlers().items():
             registry.register(op, handler)
@@ -65,6 +67,31 @@ def _read_command(service: Service) -> Any:
         return {"meter": meter_id, "t": reading.ts_ms // 1000,
                 "values": {v.quantity: _exact(v.value) for v in reading.values}}
     return read
+
+
+def _wmbus_key_command(service: Service, *, remove: bool) -> Any:
+    """Set or remove a wireless meter's AES key; the result never carries the key."""
+    async def key_command(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        from drivers.wmbus.keys import KeyFileError
+
+        meter_id = args.get("meter")
+        source = next((s for s in service.push_sources
+                       if meter_id in getattr(s, "radio_ids", {})), None)
+        if source is None:
+            raise CommandRefused(f"{meter_id!r} is not a configured wireless M-Bus meter")
+        radio_id = source.radio_ids[meter_id]  # type: ignore[attr-defined]
+        keys = source.keys  # type: ignore[attr-defined]
+        try:
+            if remove:
+                return {"meter": meter_id, "removed": keys.remove(radio_id)}
+            key_hex = args.get("key")
+            if not isinstance(key_hex, str):
+                raise CommandRefused("bad_key: give the 16-byte AES key as 32 hex digits")
+            keys.add(radio_id, key_hex)
+        except (KeyFileError, ValueError) as exc:
+            raise CommandRefused(f"bad_key: {exc}") from None
+        return {"meter": meter_id, "key_set": True}
+    return key_command
 
 
 def _exact(value: Decimal | str) -> str:
