@@ -73,6 +73,7 @@ def relay(board_dir: Path) -> bool | None:
 
 
 def events(db: Path) -> list[str]:
+    """Event kinds in order; a refused voucher shows as `voucher_refused`."""
     if not db.exists():
         return []
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -109,6 +110,14 @@ def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
         wait_until(lambda: "low_credit" in events(db), "the low-credit warning")
         wait_until(lambda: relay(board) is False, "the relay opens at zero credit")
         assert "credit_exhausted" in events(db) and "relay_opened" in events(db)
+        proc.send_signal(signal.SIGKILL)  # a power cut; stick-1 stays in the port
+        proc.wait(STOP_TIMEOUT_S)
+        assert relay(board) is False  # the relay keeps its state through the crash
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
+                                 str(config)], stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        # stick-1 is seen again after the restart: refused, not credited twice
+        wait_until(lambda: "voucher_refused" in events(db), "stick-1 refused as redeemed")
+        assert relay(board) is False
         put_voucher(board, "stick-2", utility, "50.00")
         wait_until(lambda: relay(board) is True, "the second voucher restores supply")
     finally:
