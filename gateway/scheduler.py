@@ -54,6 +54,7 @@ class BusScheduler:
         now = wall()
         self._due = {p.meter_id: now for p in plans}  # everyone once at start-up
         self._offset = now - mono()
+        self.last_step_mono: float | None = None  # the watchdog's proof this bus is not hung
 
     def due_times(self) -> dict[str, float]:
         return dict(self._due)
@@ -64,6 +65,7 @@ class BusScheduler:
 
     async def step(self) -> None:
         """One pass: read every meter that is due, or sleep until the next one is."""
+        self.last_step_mono = self._mono()
         now = self._check_clock()
         ready = sorted((t, m) for m, t in self._due.items() if t <= now)
         if not ready:
@@ -72,6 +74,7 @@ class BusScheduler:
             return
         for slot, meter_id in ready:
             await self._read(meter_id, slot)
+            self.last_step_mono = self._mono()
             # a read that overran the next boundary skips it rather than queueing a backlog
             after = max(self._check_clock(), slot)
             self._due[meter_id] = next_boundary(after, self._plans[meter_id].interval_s)

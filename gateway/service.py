@@ -22,14 +22,15 @@ from drivers.readings import Sample
 from gateway.buses import MeterBus, PushSource, open_buses
 from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
 from gateway.scheduler import BusScheduler, PollPlan
+from gateway.supervision import ClockState, Supervisor
 from gateway.writer import ReadingWriter
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
 
-# How often the watchdog hears from the loop; the systemd unit allows several misses.
-WATCHDOG_KICK_S = 5.0
+# A stuck 4G modem is looked for this often (mmcli is a process: not more often).
+MODEM_CHECK_S = 60.0
 
 
 def make_board(config: GatewayConfig) -> Board:
@@ -43,6 +44,15 @@ def make_board(config: GatewayConfig) -> Board:
     from board.simulated import SimulatedBoard
 
     return SimulatedBoard(Path(state_dir))
+
+
+def _clock_probe(config: GatewayConfig) -> Callable[[], bool] | None:
+    """On a real board the clock may be wrong until NTP syncs (no RTC); the host's is trusted."""
+    if config.board.get("kind") != "rpi":
+        return None
+    from board.clock import ClockSync
+
+    return ClockSync().is_synced
 
 
 class MeterHealth:
@@ -83,7 +93,9 @@ class Service:
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
-        self.clock_synced: Callable[[], bool] = lambda: True
+        self.clock = ClockState(_clock_probe(config))
+        self.clock_synced: Callable[[], bool] = self.clock
+        self.supervisor = Supervisor(self.board)
 
     # -- life cycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -127,10 +139,15 @@ class Service:
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
         self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event)
-        tasks = [asyncio.create_task(self.writer.run(), name="writer"),
-                 asyncio.create_task(self._watchdog(), name="watchdog")]
-        tasks += [asyncio.create_task(s.run(), name=f"poll-{s.bus_id}")
-                  for s in self._schedulers()]
+        writer = self.writer
+        tasks = [asyncio.create_task(writer.run(), name="writer"),
+                 asyncio.create_task(self.clock.run(), name="clock")]
+        self.supervisor.alive_checks["storage"] = lambda: writer.last_ok_mono
+        for sched in self._schedulers():
+            tasks.append(asyncio.create_task(sched.run(), name=f"poll-{sched.bus_id}"))
+            self.supervisor.alive_checks[f"bus-{sched.bus_id}"] = \
+                lambda s=sched: s.last_step_mono  # type: ignore[misc]
+        tasks += self._modem_tasks()
         tasks += [asyncio.create_task(p.run(self._pushed), name=f"push-{p.bus_id}")
                   for p in self.push_sources]
         if self.prepay is not None:
@@ -142,6 +159,8 @@ class Service:
         # -- end console -----------------------------------------------------------------
         if self.uplink is not None:
             tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+            self.supervisor.tasks["uplink"] = tasks[-1]
+        tasks.append(asyncio.create_task(self.supervisor.run(), name="watchdog"))
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
                                               "buses": len(self.buses)})
@@ -151,6 +170,7 @@ class Service:
             await self._shutdown(tasks)
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+        self.supervisor.stopping()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -177,10 +197,23 @@ class Service:
         return [BusScheduler(bus_id, plans, self._poll, on_clock_jump=self._clock_jumped)
                 for bus_id, plans in by_bus.items()]
 
-    async def _watchdog(self) -> None:
-        while True:
-            self.board.kick_watchdog()
-            await asyncio.sleep(WATCHDOG_KICK_S)
+    def _modem_tasks(self) -> list[asyncio.Task[Any]]:
+        """4G modem supervision, on a real board only (it never touches an Ethernet uplink)."""
+        if self.config.board.get("kind") != "rpi":
+            return []
+        from board.modem import Action, ModemPolicy
+        from board.rpi import build_modem_watch
+
+        stuck_s = float(self.config.board.get("modem_stuck_after_s") or 600)
+        watch = build_modem_watch(self.board, ModemPolicy(stuck_after_s=stuck_s))  # type: ignore[arg-type]
+
+        async def supervise() -> None:
+            while True:
+                action = await watch.check()
+                if action is not Action.NONE:
+                    self.record_event("modem_recovery", None, {"action": action.value}, "warning")
+                await asyncio.sleep(MODEM_CHECK_S)
+        return [asyncio.create_task(supervise(), name="modem")]
 
     # -- polling ---------------------------------------------------------------------------
     async def _poll(self, meter_id: str, slot: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -34,6 +35,7 @@ class ReadingWriter:
         self.in_transaction_hooks: list[Callable[[Any, list[ReadingSet]], None]] = []
         self.after_commit_hooks: list[Callable[[list[ReadingSet]], None]] = []
         self.stored = 0
+        self.last_ok_mono: float | None = time.monotonic()
         self.refused = 0
         self.dropped = 0
 
@@ -55,10 +57,12 @@ class ReadingWriter:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            self.flush()
+            if self.flush() >= 0:
+                self.last_ok_mono = time.monotonic()
 
     def flush(self) -> int:
-        """Commit everything buffered in one transaction; returns the number of sets stored."""
+        """Commit everything buffered in one transaction; the number of sets stored, or -1 when
+        the disk refused the commit (the sets stay buffered for the next attempt)."""
         if not self._buffer:
             return 0
         batch, self._buffer = self._buffer, []
@@ -73,7 +77,7 @@ class ReadingWriter:
             self._buffer[:0] = batch  # keep them for the next attempt, oldest first
             del self._buffer[:-MAX_BUFFERED_SETS]
             LOGGER.error("readings_commit_failed", extra={"count": len(batch), "reason": str(exc)})
-            return 0
+            return -1
         self.stored += len(stored)
         for after in self.after_commit_hooks:
             after(stored)

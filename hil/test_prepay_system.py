@@ -129,6 +129,6 @@ def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
             account = ledger.verify_account(tx.conn, "shop-01")  # totals re-derived from entries
         assert account.loaded_total == 55 * 10_000
         assert account.balance == account.loaded_total - account.charged_total
-        assert account.charged_total > 5 * 10_000
+        assert account.charged_total >= 5 * 10_000  # the first voucher was used up
     finally:
         store.close()

@@ -1,0 +1,76 @@
+"""The watchdogs are fed only while buses, storage and the uplink task are alive."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from board.simulated import SimulatedBoard
+from board.watchdog import SystemdNotifier
+from gateway.supervision import STALE_S, ClockState, Supervisor
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_kicks_stop_when_a_bus_hangs_and_resume_when_it_steps(tmp_path: Path) -> None:
+    sock_path = str(tmp_path / "notify")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(sock_path)
+    server.setblocking(False)
+    board = SimulatedBoard(tmp_path / "board")
+    clock = Clock()
+    sup = Supervisor(board, notifier=SystemdNotifier(sock_path), mono=clock)
+    beats = {"bus-1": 100.0, "storage": 100.0}
+    sup.alive_checks = {name: (lambda n=name: beats[n]) for name in beats}  # type: ignore[misc]
+    assert sup.stale() == []
+    clock.now += STALE_S + 1  # the bus read never returned, storage still commits
+    beats["storage"] = clock.now
+    assert sup.stale() == ["bus-1"]
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.05)
+    assert board.watchdog_kicks == 0 and sup.withheld >= 1
+    messages = server.recv(64)
+    assert messages.startswith(b"READY=1")  # ready, but no WATCHDOG=1 while a bus hangs
+    task.cancel()
+    beats["bus-1"] = clock.now
+    assert sup.stale() == []
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.05)
+    assert board.watchdog_kicks == 1
+    task.cancel()
+    server.close()
+
+
+async def test_a_crashed_uplink_task_is_stale_but_a_running_one_is_not(tmp_path: Path) -> None:
+    sup = Supervisor(SimulatedBoard(tmp_path), notifier=SystemdNotifier(None))
+
+    async def crash() -> None:
+        raise RuntimeError("bug")
+
+    running = asyncio.create_task(asyncio.sleep(10))
+    crashed = asyncio.create_task(crash())
+    await asyncio.sleep(0)
+    sup.tasks = {"uplink": running, "other": crashed}
+    assert sup.stale() == ["other"]
+    running.cancel()
+    await asyncio.gather(running, crashed, return_exceptions=True)
+
+
+async def test_clock_state_flags_until_the_probe_says_synced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([False, True])
+    state = ClockState(lambda: next(answers))
+    assert state() is False
+    monkeypatch.setattr("gateway.supervision.CLOCK_CHECK_S", 0.01)
+    await asyncio.wait_for(state.run(), 5)
+    assert state() is True
+    assert ClockState(None)() is True  # no probe: the host clock is trusted
