@@ -164,7 +164,7 @@ class ServiceControlApi:
         return None
 
     async def meters(self) -> list[MeterRow]:
-        return await asyncio.to_thread(self._meter_rows)
+        return self._meter_rows()  # small reads; a worker thread here hung the shutdown
 
     def _meter_rows(self) -> list[MeterRow]:
         health = self.service.health
@@ -392,8 +392,9 @@ class ServiceControlApi:
             raise ControlError(f"reading the database failed ({exc}); check 'log'") from None
 
     async def record_audit(self, user: str, command: str, args: list[str], outcome: str) -> None:
+        # "arguments", not "args": the event data is also logged, and LogRecord owns "args"
         self.service.record_event("audit", None, {"user": user, "command": command,
-                                                  "args": list(args), "outcome": outcome})
+                                                  "arguments": list(args), "outcome": outcome})
 
 
 def _bus_row(bus_id: str, protocol: str, totals: dict[str, int]) -> BusCounters:
@@ -448,7 +449,8 @@ def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # JSON string escapes are valid TOML basic-string escapes; TOML also forbids DEL
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):

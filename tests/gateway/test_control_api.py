@@ -1,0 +1,191 @@
+"""ServiceControlApi over a running Service: real Store, SimulatedBoard, Modbus simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import tempfile
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.config import load_config
+from gateway.console.accounts import hash_password
+from gateway.console.api import ControlError
+from gateway.control_api import ServiceControlApi, _flatten, _toml
+from gateway.demo import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from gateway.service import Service
+
+SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),
+                                  SimMeter("shop-02", 2, "eastron_sdm120", 6))),)
+START_DEADLINE_S = 20.0  # the service opens its store and buses well within this
+
+PREPAY = """
+[prepay]
+timezone = "UTC"
+currency = "EUR"
+reconnect = "automatic"
+reconnect_threshold = "0.50"
+emergency_credit = "5.00"
+
+[prepay.tariffs.flat]
+currency = "EUR"
+versions = [ { effective_from = "2020-01-01", price = "0.0001" } ]
+
+[prepay.meters.shop-01]
+tariff = "flat"
+mode = "automatic"
+warn_limit = "3.00"
+relay = "relay-shop-01"
+"""
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[RunningSim]:
+    running = start_simulators(SITE, tmp_path / "sim")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def api(sim: RunningSim, tmp_path: Path,
+              caplog: pytest.LogCaptureFixture) -> AsyncIterator[ServiceControlApi]:
+    caplog.set_level(logging.INFO)  # the service's log level; the ring sees what it logs
+    sock = Path(tempfile.mkdtemp(prefix="ctl-")) / "control.sock"  # unix paths are short
+    console = (f'\n[console]\nsocket = "{sock}"\n\n[[console.account]]\nname = "ana"\n'
+               f'role = "admin"\npassword_hash = "{hash_password("long-enough-1")}"\n')
+    config = tmp_path / "site.toml"
+    config.write_text(site_config(sim, tmp_path, poll_interval_s=3600, commit_interval_ms=100,
+                                  extra=PREPAY + console))
+    service = Service(load_config(config))
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    async with asyncio.timeout(START_DEADLINE_S):
+        while not service.buses or not sock.exists():
+            await asyncio.sleep(0.05)
+    try:
+        yield ServiceControlApi(service)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_status_reports_gateway_storage_and_bus_counters(api: ServiceControlApi) -> None:
+    await api.read_meter("shop-02")
+    status = await api.status()
+    assert status.gateway_id == "gw-demo"
+    assert status.uplink_state == "not configured"
+    assert status.storage_used_bytes > 0
+    assert [b.bus for b in status.buses] == ["rs485-1"]
+    assert status.buses[0].frames_ok >= 1
+
+
+async def test_read_stores_a_reading_and_meters_shows_it(api: ServiceControlApi) -> None:
+    reading = await api.read_meter("shop-02")
+    assert reading.quantities and all(isinstance(q.value, Decimal | str)
+                                      for q in reading.quantities)
+    rows = {r.meter_id: r for r in await api.meters()}
+    assert rows["shop-02"].last_reading == reading.read_at
+    assert rows["shop-02"].credit is None  # not prepaid
+    assert rows["shop-01"].credit == Decimal("0.00") and rows["shop-01"].currency == "EUR"
+
+
+async def test_scan_finds_the_simulated_slaves(api: ServiceControlApi,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first ids only: all 247 take ~25 s on the 9600 baud pty
+    monkeypatch.setattr("gateway.control_api.MODBUS_ADDRESSES", range(1, 6))
+    hits = await api.scan_bus("rs485-1", 10)
+    assert {(h.address, h.known_meter) for h in hits} == {("1", "shop-01"), ("2", "shop-02")}
+
+
+async def test_topup_relay_and_emergency_go_through_prepay(api: ServiceControlApi) -> None:
+    info = await api.topup("shop-01", Decimal("20.00"), "receipt-1")
+    assert info.balance == Decimal("20.00")
+    with pytest.raises(ControlError, match="already used"):
+        await api.topup("shop-01", Decimal("20.00"), "receipt-1")
+    with pytest.raises(ControlError, match="at most 2 decimals"):
+        await api.topup("shop-01", Decimal("1.001"), "receipt-2")
+    state = await api.set_relay("shop-01", False)
+    assert state.closed is False and api.service.board.output_state("relay-shop-01") is False
+    state = await api.set_relay("shop-01", True)
+    assert state.closed is True
+    with pytest.raises(ControlError, match="not a prepaid meter"):
+        await api.set_relay("shop-02", True)
+    info = await api.emergency("shop-01")
+    assert info.emergency_active and info.emergency_available == Decimal(0)
+    with pytest.raises(ControlError, match="refused"):
+        await api.emergency("shop-01")  # once per top-up cycle
+
+
+async def test_bad_input_names_the_thing(api: ServiceControlApi) -> None:
+    with pytest.raises(ControlError, match="no meter 'nope'"):
+        await api.read_meter("nope")
+    with pytest.raises(ControlError, match="no bus 'x'"):
+        await api.scan_bus("x", 1)
+    with pytest.raises(ControlError, match="simulated board"):
+        await api.set_time(datetime(2030, 1, 1, tzinfo=UTC))
+    with pytest.raises(ControlError, match="uplink is not available"):
+        await api.uplink_flush()
+    with pytest.raises(ControlError, match="writable directory"):
+        await api.export("/nonexistent/stick", date(2026, 1, 1), date(2026, 1, 2))
+
+
+async def test_config_show_hides_secrets_and_set_validates(api: ServiceControlApi) -> None:
+    shown = {e.key: e.value for e in await api.config_show()}
+    assert shown["console.account[0].password_hash"] == "<hidden>"
+    assert shown["meter[0].address"] == "1"
+    assert await api.config_check() == []
+    with pytest.raises(ControlError, match="not changed"):
+        await api.config_set("meter[0].poll_interval_s", "-5")
+    entry = await api.config_set("meter[0].poll_interval_s", "30")
+    assert entry.value == "30"
+    assert load_config(api.service.config.source).meters[0].poll_interval_s == 30
+
+
+async def test_audit_and_export_land_in_storage_and_csv(api: ServiceControlApi,
+                                                        tmp_path: Path) -> None:
+    await api.read_meter("shop-02")
+    await api.record_audit("ana", "relay", ["shop-01", "on"], "ok")
+    api.service.writer.flush()  # type: ignore[union-attr]
+    events = api.service.store.recent_events(20)  # type: ignore[union-attr]
+    audit = next(e for e in events if e.kind == "audit")
+    assert audit.data["user"] == "ana" and audit.data["arguments"] == ["shop-01", "on"]
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    today = datetime.now(UTC).date()
+    result = await api.export(str(stick), today, today)
+    with (stick / result.files[0]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == result.readings > 0
+    assert {row["meter_id"] for row in rows} == {"shop-01", "shop-02"}
+    with (stick / result.files[1]).open() as handle:
+        kinds = [row["kind"] for row in csv.DictReader(handle)]
+    assert "audit" in kinds and len(kinds) == result.events
+
+
+async def test_log_lines_and_keys(api: ServiceControlApi) -> None:
+    lines = await api.log_lines(None, 500)
+    assert any(line.event == "gateway_running" for line in lines)
+    assert await api.log_lines(lines[-1].seq, 10) == []
+    assert all(k.key_id != "" for k in await api.keys_show())
+
+
+_VALUES = st.recursive(
+    st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), _VALUES,
+                       min_size=1, max_size=4))
+def test_shown_values_are_toml_that_parses_back(table: dict[str, object]) -> None:
+    for key, value in _flatten({"section": table}, ""):
+        parsed = tomllib.loads(f"v = {_toml(value)}")["v"]
+        assert parsed == value, key
