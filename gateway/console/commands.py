@@ -142,7 +142,9 @@ async def cmd_topup(ctx: Context, args: list[str]) -> None:
         raise UsageError(f"amount {args[1]!r} is not a number like 25.00") from None
     if not _valid_amount(amount):
         raise UsageError(f"amount must be above 0 and at most {TOPUP_MAX}, cents at most")
-    reference = args[2] if len(args) == 3 else f"console-{ctx.user}"
+    # each top-up needs its own reference (a repeated one is refused as a replay)
+    reference = args[2] if len(args) == 3 else \
+        f"console-{ctx.user}-{datetime.now(UTC):%Y%m%dT%H%M%S.%f}"
     if not await ctx.confirm(f"Add {amount} to the credit of {args[0]}?"):
         return
     info = await ctx.audited("topup", args, lambda: ctx.api.topup(args[0], amount, reference))

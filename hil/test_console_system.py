@@ -1,0 +1,106 @@
+"""Whole system: a technician drives the real `gateway run` through `gateway console` (the
+local control socket) on a pseudo-terminal: login, status, meters, read, relay with
+confirmation, bad input; the action is audited and the service keeps running."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from gateway.demo import RunningSim, SimBus, SimMeter, site_config, start_simulators
+
+SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 1),)),)
+PASSWORD = "correct-horse-9"
+EXPECT_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 20
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[RunningSim]:
+    running = start_simulators(SITE, tmp_path / "sim")
+    yield running
+    running.stop()
+
+
+def test_technician_session_against_the_running_service(sim: RunningSim, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(site_config(sim, tmp_path, poll_interval_s=2, extra=f"""
+[console]
+socket = "{tmp_path / 'control.sock'}"
+
+[prepay]
+timezone = "UTC"
+currency = "EUR"
+
+[prepay.tariffs.flat]
+currency = "EUR"
+versions = [ {{ effective_from = "2020-01-01", price = "0.30" }} ]
+
+[prepay.meters.shop-01]
+tariff = "flat"
+mode = "manual"
+warn_limit = "1.00"
+relay = "relay-shop-01"
+"""))
+    made = subprocess.run([sys.executable, "-m", "gateway.cli", "console", "passwd", "--config",
+                           str(config), "ana", "--role", "admin", "--password-stdin"],
+                          input=PASSWORD + "\n", text=True, capture_output=True, timeout=60,
+                          check=False)
+    assert made.returncode == 0, made.stderr
+    log = tmp_path / "gateway.log"
+    service = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
+                                str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
+        while not (tmp_path / "control.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        console = pexpect.spawn(sys.executable, ["-m", "gateway.cli", "console", "--config",
+                                                 str(config)],
+                                timeout=EXPECT_TIMEOUT_S, encoding="utf-8")
+        console.logfile_read = (tmp_path / "console.txt").open("w")
+        console.sendline("")
+        console.expect("login:")
+        console.sendline("ana")
+        console.expect("password:")
+        console.sendline(PASSWORD)
+        console.expect("ana> ")
+        console.sendline("status")
+        console.expect("gw-demo")
+        console.expect("ana> ")
+        console.sendline("read shop-01")
+        console.expect("voltage_l1")
+        console.expect("ana> ")
+        console.sendline("meters")
+        console.expect("shop-01")
+        console.expect("ana> ")
+        console.sendline("relay shop-01 off")
+        console.expect("Type yes to confirm")
+        console.sendline("y")  # anything but "yes" cancels a switching
+        console.expect("Cancelled")
+        console.expect("ana> ")
+        console.sendline("relay shop-01 off")
+        console.expect("Type yes to confirm")
+        console.sendline("yes")
+        console.expect("ana> ")
+        console.sendline("frobnicate")
+        console.expect("ana> ")
+        console.sendline("\x00\x01\xff garbage " + "x" * 3000)
+        console.expect("ana> ")
+        console.sendline("quit")
+        console.expect(pexpect.EOF)
+        assert service.poll() is None  # the service kept running through all of it
+        assert '"relay-shop-01": false' in (tmp_path / "board" / "outputs.json").read_text()
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-2000:]
+    with sqlite3.connect(tmp_path / "gateway.db") as conn:
+        audits = conn.execute("SELECT data FROM events WHERE kind = 'audit'").fetchall()
+    assert any("relay" in data for (data,) in audits)
