@@ -68,6 +68,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     setup_logging(config.log_level)
+    if config.board.get("kind") == "rpi":  # logs are in RAM there: keep recent errors on disk
+        from board.disk import ErrorRing
+
+        logging.getLogger().addHandler(ErrorRing(config.storage.path.parent / "errors.ring"))
     from gateway.service import Service  # imported late: check-config must not need storage
 
     service = Service(config)

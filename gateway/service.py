@@ -46,6 +46,16 @@ def make_board(config: GatewayConfig) -> Board:
     return SimulatedBoard(Path(state_dir))
 
 
+def _disk_check(config: GatewayConfig) -> Any:
+    """Free space, writability and the database header, before the store opens (real board:
+    a worn card often remounts read-only); recorded as a `startup_disk_check` event."""
+    if config.board.get("kind") != "rpi":
+        return None
+    from board.disk import startup_check
+
+    return startup_check(config.storage.path.parent, config.storage.path)
+
+
 def _clock_probe(config: GatewayConfig) -> Callable[[], bool] | None:
     """On a real board the clock may be wrong until NTP syncs (no RTC); the host's is trusted."""
     if config.board.get("kind") != "rpi":
@@ -101,7 +111,14 @@ class Service:
     def open(self) -> None:
         """Open the store and register the meters: fails fast, before any bus is touched."""
         cfg = self.config
+        disk = _disk_check(cfg)
         self.store = Store.open(cfg.storage.path, max_bytes=cfg.storage.max_mb * 1024 * 1024)
+        if disk is not None:
+            self.store.add_event("startup_disk_check", meter_id=None, ts_ms=self._now_ms(),
+                                 severity="info" if disk.ok else "warning",
+                                 data={"free_bytes": disk.free_bytes,
+                                       "database_bytes": disk.database_bytes,
+                                       "problems": list(disk.problems)})
         for meter in cfg.meters:
             self.store.upsert_meter(meter.id, protocol=meter.protocol, bus=meter.bus,
                                     address=str(meter.address), profile=meter.profile)

@@ -74,3 +74,19 @@ async def test_clock_state_flags_until_the_probe_says_synced(
     await asyncio.wait_for(state.run(), 5)
     assert state() is True
     assert ClockState(None)() is True  # no probe: the host clock is trusted
+
+
+def test_disk_check_runs_on_a_real_board_config_only(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from gateway.config import load_config
+    from gateway.service import _disk_check
+
+    (tmp_path / "site.toml").write_text('gateway_id = "gw"\n[storage]\npath = "gw.db"\n')
+    simulated = load_config(tmp_path / "site.toml")
+    assert _disk_check(simulated) is None
+    real = replace(simulated, board={**simulated.board, "kind": "rpi"})
+    check = _disk_check(real)
+    assert check.ok and check.free_bytes > 0 and check.database_bytes is None
+    (tmp_path / "gw.db").write_bytes(b"not a database at all" * 10)
+    assert not _disk_check(real).ok  # the header check names the bad file
