@@ -1,7 +1,8 @@
 """Watchdogs: systemd sd_notify over $NOTIFY_SOCKET (written by hand) and /dev/watchdog.
 
 The service is restarted by systemd when it stops sending WATCHDOG=1 within WatchdogSec; it sends
-it only while the scheduler, storage and uplink have all shown life recently (`LivenessGate`), so
+it only while the scheduler, storage and uplink have all shown life recently (the service's
+`gateway/supervision.py` decides), so
 a hung bus or a blocked loop gets the service restarted. Relays are not touched by any of this:
 their lines stay as driven while the process restarts.
 """
@@ -14,16 +15,12 @@ import logging
 import os
 import socket
 import struct
-import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from board.interface import BoardError
 
 LOGGER = logging.getLogger(__name__)
 
-COMPONENTS = ("scheduler", "storage", "uplink")
-DEFAULT_STALE_S = 60.0  # silent this long = hung: a poll cycle or an uplink try is far shorter
 WDIOC_SETTIMEOUT = 0xC0045706  # _IOWR('W', 6, int) from linux/watchdog.h
 MAGIC_CLOSE = b"V"  # tells the driver a close is deliberate, so it disarms instead of rebooting
 
@@ -96,37 +93,6 @@ def watchdog_interval_s(environ: dict[str, str] | None = None) -> float | None:
     except ValueError:
         raise BoardError(f"WATCHDOG_USEC {usec!r} is not an integer") from None
     return value / 2_000_000 if value > 0 else None
-
-
-class LivenessGate:
-    """Each component beats; the watchdog may be kicked only when every one beat recently."""
-
-    def __init__(
-        self,
-        components: Iterable[str] = COMPONENTS,
-        *,
-        stale_s: float = DEFAULT_STALE_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._clock = clock
-        self._stale_s = stale_s
-        self._last: dict[str, float | None] = dict.fromkeys(components)
-
-    def beat(self, component: str) -> None:
-        if component not in self._last:
-            known = sorted(self._last)
-            raise BoardError(f"liveness: unknown component {component!r} (known {known})")
-        self._last[component] = self._clock()
-
-    def stale(self) -> list[str]:
-        """Components that never beat or last beat more than `stale_s` ago (monotonic time)."""
-        now = self._clock()
-        return sorted(
-            name for name, last in self._last.items() if last is None or now - last > self._stale_s
-        )
-
-    def all_alive(self) -> bool:
-        return not self.stale()
 
 
 class HardwareWatchdog:

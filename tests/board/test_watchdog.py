@@ -11,7 +11,6 @@ import pytest
 from board.interface import BoardError
 from board.watchdog import (
     HardwareWatchdog,
-    LivenessGate,
     SystemdNotifier,
     watchdog_interval_s,
 )
@@ -68,23 +67,6 @@ def test_watchdog_interval_from_environment() -> None:
     assert watchdog_interval_s({}) is None
     with pytest.raises(BoardError, match="WATCHDOG_USEC"):
         watchdog_interval_s({"WATCHDOG_USEC": "soon"})
-
-
-def test_liveness_gate_needs_every_component() -> None:
-    now = [1000.0]
-    gate = LivenessGate(stale_s=60, clock=lambda: now[0])
-    assert gate.stale() == ["scheduler", "storage", "uplink"]
-    for name in ("scheduler", "storage", "uplink"):
-        gate.beat(name)
-    assert gate.all_alive()
-    now[0] += 45
-    gate.beat("scheduler")
-    gate.beat("storage")
-    now[0] += 30  # uplink now silent 75 s: a blocked uplink must stop the kicks
-    assert gate.stale() == ["uplink"]
-    assert not gate.all_alive()
-    with pytest.raises(BoardError, match="unknown component"):
-        gate.beat("modem")
 
 
 def test_hardware_watchdog_kick_and_magic_close(tmp_path: Path) -> None:
