@@ -69,8 +69,8 @@ def im871a_rssi_dbm(raw: int) -> int:
     return raw // 2 - 120
 
 
-class Im871aFramer:
-    """Splits the iM871A byte stream into HCI frames."""
+class _Framer:
+    """Common buffering of a dongle byte stream; subclasses find one frame in `_next`."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -89,6 +89,13 @@ class Im871aFramer:
             self.dropped_bytes += len(self._buffer)
             self._buffer.clear()
         return frames
+
+    def _next(self) -> DongleFrame | None:
+        raise NotImplementedError
+
+
+class Im871aFramer(_Framer):
+    """Splits the iM871A byte stream into HCI frames."""
 
     def _skip(self, count: int) -> None:
         self.dropped_bytes += count
@@ -147,27 +154,12 @@ def amb8465_rssi_dbm(raw: int) -> int:
     return signed // 2 - 74
 
 
-class Amb8465Framer:
+class Amb8465Framer(_Framer):
     """Splits the AMB8465 byte stream (command mode output, RSSI appended) into frames."""
 
     def __init__(self, rssi_appended: bool = True) -> None:
-        self._buffer = bytearray()
+        super().__init__()
         self._rssi = rssi_appended
-        self.dropped_bytes = 0
-        self.bad_frames = 0
-
-    def feed(self, data: bytes) -> list[DongleFrame]:
-        self._buffer += data
-        frames: list[DongleFrame] = []
-        while True:
-            frame = self._next()
-            if frame is None:
-                break
-            frames.append(frame)
-        if len(self._buffer) > MAX_BUFFER:
-            self.dropped_bytes += len(self._buffer)
-            self._buffer.clear()
-        return frames
 
     def _next(self) -> DongleFrame | None:
         buf = self._buffer
