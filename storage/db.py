@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from storage.errors import (
+    DATABASE_ERRORS,
     NotAGatewayStore,
     StorageError,
     StoreCorrupt,
@@ -53,11 +54,14 @@ def open_connection(path: Path, *, create: bool, verify: bool = False) -> sqlite
             check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         raise translate(exc, path, "open") from exc
     try:
+        # Identity first: a foreign file must be refused before any PRAGMA changes it (WAL).
+        _check_identity(conn, path)
         _configure(conn, path)
-        _check_identity(conn, path, verify)
+        if verify:
+            _check_integrity(conn, path)
     except BaseException:
         conn.close()
         raise
@@ -87,25 +91,32 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         raise translate(exc, path, "configure") from exc
     if str(mode).lower() != "wal":
         raise StoreUnwritable(f"{path}: cannot switch to WAL journal (got {mode!r})")
 
 
-def _check_identity(conn: sqlite3.Connection, path: Path, verify: bool) -> None:
+def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not ours; only reads (the file is left exactly as it was)."""
     try:
         # Reading the schema parses page 1 and sqlite_master: catches most damage cheaply.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        problems = conn.execute("PRAGMA quick_check").fetchall() if verify else [("ok",)]
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         raise translate(exc, path, "read schema") from exc
     if app_id != APPLICATION_ID:
         raise NotAGatewayStore(
             f"{path}: SQLite database of another application "
             f"(application_id {app_id:#x}, expected {APPLICATION_ID:#x})"
         )
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        problems = conn.execute("PRAGMA quick_check").fetchall()
+    except DATABASE_ERRORS as exc:
+        raise translate(exc, path, "integrity check") from exc
     if problems != [("ok",)]:
         detail = "; ".join(str(row[0]) for row in problems[:3])
         raise StoreCorrupt(f"{path}: integrity check failed: {detail}")
@@ -131,7 +142,7 @@ def _create_empty(path: Path) -> None:
         _fsync_file(tmp)
         os.replace(tmp, path)
         _fsync_file(path.parent)
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, UnicodeDecodeError, OSError) as exc:
         raise StoreUnwritable(f"{path}: cannot create store: {exc}") from exc
     LOGGER.info("store_created", extra={"path": str(path)})
 

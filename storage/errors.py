@@ -40,8 +40,15 @@ _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
 
 
-def translate(exc: sqlite3.Error, path: Path | str, action: str) -> StorageError:
-    """Map a sqlite3 exception to the storage tree, naming the file and what was being done."""
+# What reading a damaged file can raise: SQLite's own errors, and UnicodeDecodeError when damaged
+# bytes land in text that sqlite3 decodes (a column value, or a message quoting the schema).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, UnicodeDecodeError)
+
+
+def translate(exc: Exception, path: Path | str, action: str) -> StorageError:
+    """Map a DATABASE_ERRORS exception to the storage tree, naming the file and the action."""
+    if isinstance(exc, UnicodeDecodeError):
+        return StoreCorrupt(f"{path}: {action} failed: damaged text (not UTF-8) in the file")
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     message = f"{path}: {action} failed: {exc}"

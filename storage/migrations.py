@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.errors import SchemaTooNew, StorageError, translate
+from storage.errors import DATABASE_ERRORS, SchemaTooNew, StorageError, translate
 
 LOGGER = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _apply_one(conn: sqlite3.Connection, db_path: Path | str, migration: Migrati
     script = f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {migration.number};\nCOMMIT;"
     try:
         conn.executescript(script)
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         error = translate(exc, db_path, f"migration {migration.path.name}")

@@ -14,7 +14,14 @@ from typing import Any
 import sqlite_utils
 
 from storage import db, events, eviction, outbox, readings
-from storage.errors import InvalidRecord, StorageError, StoreFull, UnknownMeter, translate
+from storage.errors import (
+    DATABASE_ERRORS,
+    InvalidRecord,
+    StorageError,
+    StoreFull,
+    UnknownMeter,
+    translate,
+)
 from storage.migrations import apply_migrations
 from storage.records import EventRecord, OutboxRecord, ReadingSet, StoreUsage
 
@@ -36,7 +43,7 @@ class Transaction:
         """Run one statement in this transaction; sqlite3 errors become StorageError."""
         try:
             return self.conn.execute(sql, params)
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             raise translate(exc, self.path, "statement") from exc
 
 
@@ -105,7 +112,7 @@ class Store:
                 self._run(lambda: self._conn.execute("BEGIN IMMEDIATE"), "begin")
                 try:
                     yield Transaction(self._conn, self.path)
-                except sqlite3.Error as exc:
+                except DATABASE_ERRORS as exc:
                     self._rollback()
                     raise translate(exc, self.path, "transaction") from exc
                 except BaseException:
@@ -124,7 +131,7 @@ class Store:
     def _run(self, action: Callable[[], object], what: str) -> object:
         try:
             return action()
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             if what == "commit":
                 self._rollback()
             raise translate(exc, self.path, what) from exc
@@ -134,7 +141,7 @@ class Store:
         with self._lock:
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
+            except DATABASE_ERRORS as exc:
                 raise translate(exc, self.path, "query") from exc
 
     @contextmanager

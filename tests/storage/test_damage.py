@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from storage import db
@@ -47,6 +47,8 @@ def _use(path: Path) -> None:
         min_size=1, max_size=4,
     )
 )
+# Found by hypothesis on a fresh clone: PRAGMA journal_mode raised UnicodeDecodeError.
+@example(hits=[(163834, b"\x80")])
 def test_damaged_file_gives_storage_error_only(pristine: Path, hits: list) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hit.db"

@@ -61,8 +61,12 @@ def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE photos (id INTEGER)")
     conn.commit()
     conn.close()
+    before = path.read_bytes()
     with pytest.raises(NotAGatewayStore, match=r"other.db.*application_id"):
         Store.open(path)
+    # Refused before anything changed: still in its rollback journal (not switched to WAL).
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists()
 
 
 @pytest.mark.parametrize(("content", "what"), [(b"", "empty file"), (b"hello" * 500, "header")])
