@@ -1,16 +1,22 @@
-"""Key commands (`gateway keys`, `gateway-headend keys`), head-end export and cmd over a broker."""
+"""Key commands (`gateway keys`, `gateway-headend keys`), head-end export, and cmd against a
+real Mosquitto with a serving head-end."""
 
+import asyncio
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.cmd_keys import key_path, keys_init, keys_show
 from hil.uplink_support.site import GW, Site
 from storage.store import Store
 from uplink.errors import KeyFileError, UplinkError
-from uplink.headend import cli
+from uplink.headend import cli, command
+from uplink.headend.store import HeadendStore
 from uplink.keys import load_private_key, load_public_key
 from uplink.localbroker import Mosquitto
 
@@ -39,19 +45,136 @@ def test_key_file_errors_name_the_file(tmp_path: Path) -> None:
         cli.parse_enrolment(["no-equals-sign"])
 
 
-def test_headend_cli_keys_cmd_and_export(tmp_path: Path, broker: Mosquitto,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_headend_cli_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 0
     pem = capsys.readouterr().out
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     assert cli.main(["keys", "show", "--state", str(tmp_path)]) == 0
     assert capsys.readouterr().out == pem
     assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 1
-    assert cli.main(["cmd", "--broker", broker.url, "--state", str(tmp_path), "--gw", "g1",
-                     "--op", "ping", "--id", "c-42"]) == 0
-    assert capsys.readouterr().out.strip() == "c-42"
-    assert cli.main(["export", "--db", str(tmp_path / "empty.db")]) == 0
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def test_export_refuses_a_missing_database(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    typo = tmp_path / "typo.db"
+    assert cli.main(["export", "--db", str(typo)]) == 1
+    assert str(typo) in one_error_line(capsys)
+    assert not typo.exists()
+    assert cli.main(["export", "--db", str(tmp_path)]) == 1  # a directory
+    assert "is not a file" in one_error_line(capsys)
+
+
+def test_export_refuses_a_database_that_is_not_the_headends(
+        store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    before = {t for t in store.db.table_names()}
+    assert cli.main(["export", "--db", str(store.path)]) == 1
+    assert "not a head-end database" in one_error_line(capsys)
+    assert set(store.db.table_names()) == before  # nothing added to the gateway's file
+
+
+def test_export_reads_an_existing_empty_database(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    HeadendStore(tmp_path / "headend.db").close()
+    assert cli.main(["export", "--db", str(tmp_path / "headend.db")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_cmd_refuses_a_missing_database(tmp_path: Path, broker: Mosquitto,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 0
+    capsys.readouterr()
+    typo = tmp_path / "typo.db"
+    assert cli.main(["cmd", "--broker", broker.url, "--state", str(tmp_path), "--db", str(typo),
+                     "--gw", "g1", "--op", "ping"]) == 1
+    assert str(typo) in one_error_line(capsys)
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize("bad", [["--args", "[1]"], ["--args", "{oops"], ["--timeout", "0"],
+                                 ["--timeout", "soon"]])
+def test_cmd_usage_errors_exit_2(tmp_path: Path, bad: list[str],
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["cmd", "--db", "x.db", "--gw", "g1", "--op", "ping", *bad])
+    assert exc.value.code == 2
+    assert bad[0] in capsys.readouterr().err
+
+
+def test_cmd_sender_never_subscribes() -> None:
+    assert command.sender_link_config("mqtt://127.0.0.1:1883").subscriptions == ()
+
+
+def write_key(key: Ed25519PrivateKey, path: Path) -> Path:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path
+
+
+def cmd_argv(site: Site, key_file: Path, *extra: str) -> list[str]:
+    return ["cmd", "--broker", site.headend.broker_url, "--key", str(key_file),
+            "--db", str(site.hstore.path), *extra]
+
+
+async def test_cmd_waits_for_the_result_and_takes_no_batches(
+        site: Site, store: Store, server_key: Ed25519PrivateKey, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        started.set()
+        await release.wait()  # cmd is waiting now: batches flow meanwhile
+        return {"held": args["n"]}
+
+    site.commands.register("hold", hold)
+    key_file = write_key(server_key, tmp_path / "headend.pem")
+    running = asyncio.create_task(asyncio.to_thread(cli.main, cmd_argv(
+        site, key_file, "--gw", GW, "--op", "hold", "--args", '{"n": 7}', "--id", "c-hold")))
+    await started.wait()
+    for i in range(12):  # one batch each, all while cmd waits for its result
+        store.add_event("probe", meter_id=None, data={"i": i}, ts_ms=1_700_000_000_000 + i)
+        site.uplink.wake()
+        await site.drained()
+    release.set()
+    assert await running == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gw"] == GW and result["id"] == "c-hold" and result["op"] == "hold"
+    assert result["ok"] is True and result["r"] == {"held": 7}
+    await site.drained()
+    assert site.hstore.anomalies() == []  # no false gap: every batch reached the serving head-end
+    assert site.headend.stats.refused == 0
+    probes = [r for r in site.hstore.export(GW) if r["kind"] == "event"]
+    assert [r["body"]["d"]["i"] for r in probes] == list(range(12))
+
+
+async def test_cmd_refused_by_the_gateway_prints_it_and_exits_1(
+        site: Site, server_key: Ed25519PrivateKey, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = write_key(server_key, tmp_path / "headend.pem")
+    assert await asyncio.to_thread(cli.main, cmd_argv(site, key_file, "--gw", GW,
+                                                      "--op", "no.such.op")) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is False and result["r"] == {"reason": "unknown_op"}
+
+
+def test_cmd_times_out_with_exit_3(tmp_path: Path, broker: Mosquitto,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    HeadendStore(tmp_path / "headend.db").close()
+    assert cli.main(["keys", "init", "--state", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["cmd", "--broker", broker.url, "--state", str(tmp_path),
+                     "--db", str(tmp_path / "headend.db"), "--gw", "offline-gw", "--op", "ping",
+                     "--id", "c-late", "--timeout", "0.5"]) == 3
+    line = one_error_line(capsys)
+    assert "c-late" in line and "offline-gw" in line
 
 
 async def test_export_json_lines(site: Site, store: Store,

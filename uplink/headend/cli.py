@@ -8,10 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.errors import UplinkError
+from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
 from uplink.headend.store import HeadendStore
 from uplink.keys import (
@@ -25,8 +27,10 @@ from uplink.keys import (
 LOGGER = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILURE = 1
-# `cmd` waits this long for the broker to confirm the publish before exiting.
-PUBLISH_SETTLE_S = 1.0
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+# A gateway online answers within seconds; longer usually means it is offline.
+DEFAULT_RESULT_TIMEOUT_S = 60.0
 
 
 def parse_enrolment(items: Sequence[str]) -> dict[str, Ed25519PublicKey]:
@@ -67,34 +71,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _send(args: argparse.Namespace) -> str:
-    headend = HeadEnd(HeadendStore(Path(":memory:")), {}, load_private_key(_key_file(args)),
-                      broker_url=args.broker, prefix=args.prefix)
-    task = asyncio.create_task(headend.run())
-    try:
-        cmd_id = await headend.send_command(args.gw, args.op, json.loads(args.args),
-                                            ttl_s=args.ttl, cmd_id=args.id)
-        await asyncio.sleep(PUBLISH_SETTLE_S)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    return cmd_id
-
-
 def cmd_cmd(args: argparse.Namespace) -> int:
-    sys.stdout.write(asyncio.run(_send(args)) + "\n")
-    return EXIT_OK
+    request = CommandRequest(args.broker, args.prefix, args.gw, args.op, args.args, args.ttl,
+                             args.id)
+    try:
+        result = asyncio.run(send_and_wait(request, load_private_key(_key_file(args)),
+                                           Path(args.db), args.timeout))
+    except CommandTimeout as exc:
+        sys.stderr.write(f"gateway-headend cmd: {exc}\n")
+        return EXIT_TIMEOUT
+    sys.stdout.write(result.as_json() + "\n")
+    return EXIT_OK if result.ok else EXIT_FAILURE
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = HeadendStore(Path(args.db))
+    store = HeadendStore(Path(args.db), create=False)
     try:
         for record in store.export(args.gw):
             sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     finally:
         store.close()
     return EXIT_OK
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """argparse type: a JSON object (command arguments)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, not {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive seconds, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,13 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", required=True)
     serve.add_argument("--enrol", action="append", default=[], metavar="GW=PUBKEY.pem")
     cmd = sub.choices["cmd"]
+    cmd.add_argument("--db", required=True,
+                     help="the serving head-end's database, where the result arrives")
     cmd.add_argument("--gw", required=True)
     cmd.add_argument("--op", required=True)
-    cmd.add_argument("--args", default="{}", help="JSON object")
+    cmd.add_argument("--args", type=json_object, default={}, help="JSON object")
     cmd.add_argument("--ttl", type=int, default=DEFAULT_COMMAND_TTL_S, help="seconds")
     cmd.add_argument("--id", help="command id (default: random)")
+    cmd.add_argument("--timeout", type=positive_seconds, default=DEFAULT_RESULT_TIMEOUT_S,
+                     metavar="S", help="wait this long for the result (exit 3 after)")
     export = sub.add_parser("export", help="print stored records as JSON lines")
-    export.add_argument("--db", required=True)
+    export.add_argument("--db", required=True, help="an existing head-end database")
     export.add_argument("--gw")
     export.set_defaults(func=cmd_export)
     return parser
@@ -134,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (UplinkError, json.JSONDecodeError) as exc:
+    except UplinkError as exc:
         sys.stderr.write(f"gateway-headend {args.command}: {exc}\n")
         return EXIT_FAILURE
     except BrokenPipeError:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from uplink.codec import WireRecord, reading_values
 from uplink.errors import UplinkError
@@ -17,6 +18,8 @@ from uplink.headend.verify import VerifiedBatch
 LOGGER = logging.getLogger(__name__)
 # Several head-end workers share the file; a writer waits this long for another's commit.
 BUSY_TIMEOUT_MS: Final = 30_000
+# A file without these is not a head-end database (readers refuse it rather than add them).
+READER_TABLES: Final = frozenset({"batches", "records", "anomalies"})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -59,18 +62,48 @@ def record_body_json(rec: WireRecord) -> str:
     return json.dumps(fields, default=_json_default, separators=(",", ":"))
 
 
+def open_database(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open the head-end file; with `create=False` (readers) read-only, and it must exist.
+
+    A reader given a mistyped path must fail naming it, never leave a new empty database.
+    """
+    if create:
+        return _open_writable(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise UplinkError(f"{path}: head-end database {what}")
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                             isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise UplinkError(f"{path}: cannot open head-end database ({exc})") from None
+    if not READER_TABLES.issubset(tables):
+        db.close()
+        missing = ", ".join(sorted(READER_TABLES - tables))
+        raise UplinkError(f"{path}: not a head-end database (no table {missing})")
+    return db
+
+
+def _open_writable(path: Path) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(SCHEMA)
+    except sqlite3.Error as exc:
+        raise UplinkError(f"{path}: cannot open head-end database ({exc})") from None
+    return db
+
+
 class HeadendStore:
     """One SQLite file; every ingest is one IMMEDIATE transaction so workers can share it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """`create=False`: read-only, for tools that only read (export, cmd results)."""
         self.path = path
-        try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise UplinkError(f"{path}: cannot open head-end database ({exc})") from None
+        self._db = open_database(path, create=create)
 
     def close(self) -> None:
         self._db.close()
