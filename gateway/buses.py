@@ -56,7 +56,7 @@ def _opener(board: Board, spec: SerialSpec) -> Any:
 class ModbusMeterBus:
     """Adapter from the gateway's meter config to drivers.modbus.master.ModbusBus."""
 
-    def __init__(self, bus: BusConfig) -> None:
+    def __init__(self, bus: BusConfig, events: EventSink | None = None) -> None:
         from drivers.modbus.master import ModbusBus, SerialBusSpec, TcpBusSpec
 
         gap_s = bus.inter_request_gap_ms / 1000
@@ -69,7 +69,7 @@ class ModbusMeterBus:
             spec = SerialBusSpec(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                                  parity=bus.parity, stopbits=bus.stopbits,
                                  inter_request_gap_s=gap_s)
-        self.driver = ModbusBus(spec)
+        self.driver = ModbusBus(spec, on_event=events)  # e.g. a register "not available"
 
     async def read(self, meter: MeterConfig) -> list[Sample]:
         from drivers.modbus.profiles import get_profile
@@ -193,7 +193,7 @@ def open_buses(config: GatewayConfig, board: Board, events: EventSink
         meters = on_bus.get(bus.id, [])
         protocol = meters[0].protocol if meters else None
         if protocol == "modbus":
-            polled[bus.id] = ModbusMeterBus(bus)
+            polled[bus.id] = ModbusMeterBus(bus, events)
         elif protocol == "iec62056":
             polled[bus.id] = Iec62056MeterBus(bus, board, events)
         elif protocol == "dsmr":

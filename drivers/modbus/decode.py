@@ -1,17 +1,23 @@
-"""Sans-IO conversion between Modbus register words and exact Decimal values (and back)."""
+"""Sans-IO conversion between Modbus register words and exact Decimal values (and back).
+
+Decoding runs under core.numbers.BOUNDED: a value it cannot hold exactly (a float32 beyond
+10^34, an int64 times a huge scale or ratio) is a FrameError for that quantity, never an
+OverflowError or decimal exception that would end the bus's poll task. NaN, infinity and
++-FLT_MAX (the "not available" filler many meters write) decode to None.
+"""
 
 from __future__ import annotations
 
-import math
 import struct
-from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DecimalException, localcontext
 from typing import Final
 
+from core.numbers import BOUNDED
 from drivers.errors import FrameError
 from drivers.modbus.profiles import Register, Span
 
-# Wide enough that int64 raw values times a scale and a CT*VT ratio stay exact.
+# Encoding serves the simulator and tests (our own values, rounding allowed): wide and unbounded.
 EXACT: Final[Context] = Context(prec=60)
 _FLOAT32: Final[struct.Struct] = struct.Struct(">f")
 _U32: Final[struct.Struct] = struct.Struct(">I")
@@ -19,6 +25,9 @@ _SIGNED: Final[dict[str, bool]] = {
     "uint16": False, "int16": True, "uint32": False, "int32": True, "uint64": False, "int64": True,
 }
 _ONE: Final[Decimal] = Decimal(1)
+_EXPONENT_BITS: Final[int] = 0x7F800000  # all ones: infinity or NaN
+_MAGNITUDE_BITS: Final[int] = 0x7FFFFFFF
+FLT_MAX_BITS: Final[int] = 0x7F7FFFFF  # 3.4028235e38; with the sign bit, -FLT_MAX
 
 
 class EncodeError(ValueError):
@@ -44,20 +53,49 @@ def int_to_words(raw: int, n_words: int, word_order: str) -> list[int]:
     return words if word_order == "big" else words[::-1]
 
 
+def float32_not_available(bits: int) -> bool:
+    """NaN, +-infinity or +-FLT_MAX: what meters write for a value they do not have."""
+    return bits & _EXPONENT_BITS == _EXPONENT_BITS or bits & _MAGNITUDE_BITS == FLT_MAX_BITS
+
+
 def float32_bits_to_decimal(bits: int) -> Decimal | None:
-    """The shortest decimal that round-trips to these float32 bits; None for NaN / infinity."""
+    """The shortest decimal that round-trips to these float32 bits; None when not available.
+
+    Raises FrameError when the value is outside the bounded range (beyond 10^34 or below 1E-40).
+    """
+    if float32_not_available(bits):
+        return None
     packed = _U32.pack(bits)
     (value,) = _FLOAT32.unpack(packed)
-    if not math.isfinite(value):
-        return None
-    for digits in range(1, 10):
+    return bounded_plain(Decimal(_shortest_text(value, packed)))
+
+
+def _shortest_text(value: float, packed: bytes) -> str:
+    for digits in range(1, 9):
         text = format(value, f".{digits}g")
-        if _FLOAT32.pack(float(text)) == packed:
-            break
-    result = Decimal(text)
-    if result.as_tuple().exponent > 0:  # type: ignore[operator]
-        result = result.quantize(_ONE, context=EXACT)  # "2.3E+2" -> "230"
-    return result
+        try:
+            if _FLOAT32.pack(float(text)) == packed:
+                return text
+        except OverflowError:  # near FLT_MAX a short candidate rounds beyond the float32 range
+            continue
+    return format(value, ".9g")  # nine significant digits always round-trip a float32
+
+
+def bounded_plain(value: Decimal) -> Decimal:
+    """`value` checked under BOUNDED, without exponent notation ("2.3E+2" -> "230").
+
+    Raises FrameError when it cannot be held exactly (too many digits, exponent out of range).
+    """
+    try:
+        checked = BOUNDED.plus(value)
+        exponent = checked.as_tuple().exponent
+        if not isinstance(exponent, int):  # NaN or infinity: no number to store
+            raise FrameError(f"value {value!s:.40} is not finite")
+        if exponent > 0:
+            checked = checked.quantize(_ONE, context=BOUNDED)
+    except DecimalException:
+        raise FrameError(f"value {value!s:.40} is out of range") from None
+    return checked
 
 
 def decimal_to_float32_bits(value: Decimal) -> int:
@@ -70,21 +108,31 @@ def decimal_to_float32_bits(value: Decimal) -> int:
 
 
 def decode_span(span: Span, words: Sequence[int]) -> Decimal | None:
-    """One span's scaled value, or None when the meter reports NaN / infinity (absent phase)."""
+    """One span's scaled value, None when the meter says "not available" (NaN, inf, FLT_MAX)."""
     if span.dtype == "float32":
-        bits = words_to_int(words, False, span.word_order)
-        raw = float32_bits_to_decimal(bits)
+        raw = float32_bits_to_decimal(words_to_int(words, False, span.word_order))
         if raw is None:
             return None
     else:
         raw = Decimal(words_to_int(words, _SIGNED[span.dtype], span.word_order))
     if span.scale == _ONE:
-        return raw
-    return EXACT.multiply(raw, span.scale)
+        return bounded_plain(raw)
+    return _bounded(BOUNDED.multiply, raw, span.scale)
+
+
+def _bounded(operation: Callable[[Decimal, Decimal], Decimal], left: Decimal,
+             right: Decimal) -> Decimal:
+    """`operation(left, right)` under BOUNDED, plain form; FrameError when out of range."""
+    try:
+        result = operation(left, right)
+    except DecimalException:
+        raise FrameError(f"{left!s:.40} and {right!s:.40} give a value out of range") from None
+    return bounded_plain(result)
 
 
 def decode_register(register: Register, words_of: Sequence[Sequence[int]]) -> Decimal | None:
-    """A quantity's value from the words of each of its spans (summed); None if any is NaN."""
+    """A quantity's value from the words of each of its spans (summed); None if any is not
+    available. Raises FrameError for a wrong word count or a value out of range."""
     total: Decimal | None = None
     for span, words in zip(register.spans, words_of, strict=True):
         if len(words) != span.words:
@@ -93,16 +141,21 @@ def decode_register(register: Register, words_of: Sequence[Sequence[int]]) -> De
         value = decode_span(span, words)
         if value is None:
             return None
-        total = value if total is None else EXACT.add(total, value)
+        total = value if total is None else _bounded(BOUNDED.add, total, value)
     return total
 
 
 def apply_ratio(value: Decimal, ratio: str | None, ct: Decimal, vt: Decimal) -> Decimal:
-    """Secondary-side value -> primary-side value."""
+    """Secondary-side value -> primary-side value; FrameError when the product is out of range."""
     if ratio is None:
         return value
-    factor = {"ct": ct, "vt": vt, "ct*vt": EXACT.multiply(ct, vt)}[ratio]
-    return EXACT.multiply(value, factor)
+    if ratio == "ct":
+        factor = ct
+    elif ratio == "vt":
+        factor = vt
+    else:
+        factor = _bounded(BOUNDED.multiply, ct, vt)
+    return _bounded(BOUNDED.multiply, value, factor)
 
 
 def encode_span(span: Span, value: Decimal, *, rounding: bool = False) -> list[int]:

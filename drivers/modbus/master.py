@@ -6,10 +6,10 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -41,7 +41,11 @@ PYMODBUS_LOG_LEVEL: Final[int] = logging.CRITICAL  # pymodbus logs every hiccup 
 _COUNTER_NAMES: Final[tuple[str, ...]] = (
     "reads", "reads_ok", "requests", "retries", "timeout", "crc", "wrong_slave", "half_frame",
     "garbage", "exception", "port_unavailable", "skipped_backoff", "values", "values_absent",
+    "values_out_of_range",
 )
+# An event sink like the service's record_event: (kind, meter id, data, severity).
+EventHook = Callable[[str, str | None, dict[str, Any], str], None]
+NOT_AVAILABLE_EVENT: Final[str] = "modbus_value_not_available"
 _FAULT_COUNTER: Final[dict[RxFault, str]] = {
     RxFault.NOTHING: "timeout", RxFault.CRC: "crc", RxFault.WRONG_SLAVE: "wrong_slave",
     RxFault.TRUNCATED: "half_frame", RxFault.GARBAGE: "garbage",
@@ -71,6 +75,8 @@ class _MeterState:
     failures: int = 0
     retry_at: float = 0.0
     warned: bool = False
+    # quantities missing from the last good read: an event only when one goes missing anew
+    missing: frozenset[str] = frozenset()
 
 
 class _RxWatch:
@@ -92,10 +98,13 @@ class ModbusBus:
     """One RS-485 line or TCP gateway; read meters on it one request at a time."""
 
     def __init__(
-        self, spec: SerialBusSpec | TcpBusSpec, *, clock: Callable[[], float] = time.monotonic
+        self, spec: SerialBusSpec | TcpBusSpec, *, clock: Callable[[], float] = time.monotonic,
+        on_event: EventHook | None = None,
     ) -> None:
-        """`clock` drives the backoff only (tests step it); gaps and timeouts use real time."""
+        """`clock` drives the backoff only (tests step it); gaps and timeouts use real time.
+        `on_event` receives the per-meter events (a quantity not available or out of range)."""
         self._clock = clock
+        self._on_event = on_event
         logging.getLogger("pymodbus").setLevel(PYMODBUS_LOG_LEVEL)
         self.spec = spec
         self._lock = asyncio.Lock()
@@ -174,20 +183,51 @@ class ModbusBus:
             raise
         self._port_was_down = False
         self._succeeded(meter_id, state)
-        return self._samples(state, profile, plan.slots, responses, ct_ratio, vt_ratio)
+        return self._samples(meter_id, state, profile, plan.slots, responses, ct_ratio, vt_ratio)
 
-    def _samples(self, state: _MeterState, profile: Profile, slots: tuple, responses: list,
-                 ct: Decimal, vt: Decimal) -> list[Sample]:
+    def _samples(self, meter_id: str, state: _MeterState, profile: Profile, slots: tuple,
+                 responses: list, ct: Decimal, vt: Decimal) -> list[Sample]:
+        """The meter's values; a quantity not available or out of range is left out (and
+        reported), the others are kept: one bad register must not cost the whole reading."""
         samples: list[Sample] = []
+        missing: dict[str, dict[str, str]] = {}
         for reg, reg_slots in zip(profile.registers, slots, strict=True):
             words = [responses[s.request][s.offset:s.offset + s.words] for s in reg_slots]
-            value = decode_register(reg, words)
+            try:
+                value = decode_register(reg, words)
+                if value is not None:
+                    value = apply_ratio(value, reg.ratio, ct, vt)
+            except FrameError as exc:
+                state.counters["values_out_of_range"] += 1
+                missing[reg.quantity] = {"reason": "out_of_range", "raw": _hex(words),
+                                         "error": str(exc)}
+                continue
             if value is None:
                 state.counters["values_absent"] += 1
+                missing[reg.quantity] = {"reason": "not_available", "raw": _hex(words)}
                 continue
-            samples.append(Sample(reg.quantity, apply_ratio(value, reg.ratio, ct, vt), reg.unit))
+            samples.append(Sample(reg.quantity, value, reg.unit))
         state.counters["values"] += len(samples)
+        self._report_missing(meter_id, state, missing)
         return samples
+
+    def _report_missing(self, meter_id: str, state: _MeterState,
+                        missing: dict[str, dict[str, str]]) -> None:
+        """One event per meter when quantities go missing, none while they stay missing."""
+        new = {q: why for q, why in missing.items() if q not in state.missing}
+        back = state.missing - missing.keys()
+        state.missing = frozenset(missing)
+        if back:
+            LOGGER.info("modbus_value_available", extra={"meter": meter_id, "bus": self.name,
+                                                         "quantities": sorted(back)})
+        if not new:
+            return
+        bad = any(why["reason"] == "out_of_range" for why in new.values())
+        LOGGER.log(logging.WARNING if bad else logging.INFO, NOT_AVAILABLE_EVENT,
+                   extra={"meter": meter_id, "bus": self.name, "quantities": new})
+        if self._on_event is not None:
+            self._on_event(NOT_AVAILABLE_EVENT, meter_id, {"quantities": new},
+                           "warning" if bad else "info")
 
     async def _request(self, meter_id: str, state: _MeterState, address: int, req: ReadRequest,
                        timeout_s: float, gap: float) -> list[int]:
@@ -292,6 +332,11 @@ class ModbusBus:
             else:
                 found.append(address)
         return found
+
+
+def _hex(words_of: Sequence[Sequence[int]]) -> str:
+    """The registers as received, for the event: what the meter really sent."""
+    return "".join(f"{word:04x}" for words in words_of for word in words)
 
 
 def _counted(error: DriverError, counter: str) -> DriverError:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from core.numbers import OutOfRange, exact_decimal
 from drivers.errors import ProfileError
 from drivers.quantities import QUANTITIES, base_name, is_known
 
@@ -118,10 +119,11 @@ def _decimal(path: Path, key: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _fail(path, key, f"must be a decimal string like '0.1' or an integer, got {value!r}")
     try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise _fail(path, key, f"not a decimal number: {value!r}") from None
-    if not result.is_finite() or result <= 0:
+        # bounded like every number from outside: a scale of 1E+999999 is refused here, once
+        result = exact_decimal(str(value))
+    except OutOfRange:
+        raise _fail(path, key, f"not a decimal number in range: {value!r}") from None
+    if result <= 0:
         raise _fail(path, key, f"must be a positive finite decimal, got {value!r}")
     return result
 

@@ -21,9 +21,10 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from drivers.errors import FrameError
 from drivers.modbus.decode import decode_register, encode_register
 from drivers.modbus.plan import plan_for
-from drivers.modbus.profiles import Profile, get_profile
+from drivers.modbus.profiles import Profile, Register, get_profile
 from drivers.modbus.rtu import response_length, with_crc
 from drivers.modbus.sim_model import LoadModel, to_decimal
 from drivers.ptylink import Direction, PtyLink
@@ -65,6 +66,7 @@ class SimulatedSlave:
     model: LoadModel
     misbehaviour: Misbehaviour = Misbehaviour.NONE
     last_served: dict[str, str] = field(default_factory=dict)
+    forced: dict[str, list[list[int]]] = field(default_factory=dict)  # quantity -> raw words
 
     @property
     def single_phase(self) -> bool:
@@ -109,6 +111,14 @@ class SimulatedBus:
 
     def set_misbehaviour(self, address: int, misbehaviour: Misbehaviour) -> None:
         self.slaves[address].misbehaviour = misbehaviour
+
+    def force_words(self, address: int, quantity: str, words: list[list[int]] | None) -> None:
+        """Serve these raw words (one list per span) for a quantity instead of the model's value,
+        e.g. the FLT_MAX "not available" filler; None goes back to the model."""
+        if words is None:
+            self.slaves[address].forced.pop(quantity, None)
+        else:
+            self.slaves[address].forced[quantity] = words
 
     def served(self, address: int) -> dict[str, str]:
         """The exact decimal strings last served per quantity for one slave."""
@@ -180,11 +190,14 @@ class SimulatedBus:
         for reg in slave.profile.registers:
             if not any(address <= s.address < address + count for s in reg.spans):
                 continue
-            words_of = encode_register(reg, to_decimal(values[reg.quantity]), rounding=True)
+            words_of = slave.forced.get(reg.quantity) or \
+                encode_register(reg, to_decimal(values[reg.quantity]), rounding=True)
             for span, words in zip(reg.spans, words_of, strict=True):
                 registers[span.address - start: span.address - start + span.words] = words
-            served[reg.quantity] = str(decode_register(reg, words_of))
+            served[reg.quantity] = _served_text(reg, words_of)
         slave.last_served.update(served)
+        for quantity in [q for q, text in slave.last_served.items() if text == ""]:
+            del slave.last_served[quantity]  # not available: a master stores nothing for it
         self._record({"ts": now, "bus": self.name, "slave": slave.address, "values": served})
         return None
 
@@ -231,6 +244,15 @@ class SimulatedBus:
         if bad is Misbehaviour.GARBAGE:
             return bytes((b * 37 + 11) & 0xFF for b in frame)
         return frame
+
+
+def _served_text(reg: Register, words_of: list[list[int]]) -> str:
+    """The exact value a master must decode from these words; "" when it must store none."""
+    try:
+        value = decode_register(reg, words_of)
+    except FrameError:
+        return ""
+    return "" if value is None else str(value)
 
 
 def _slave_specs(bus: dict[str, Any], where: str) -> list[SlaveSpec]:
