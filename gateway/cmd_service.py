@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from board.interface import BoardError
+from gateway.cli import EXIT_CONFIG, EXIT_FAILURE
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import setup_logging
 from gateway.uplink_wiring import UplinkSetupError
-from storage.errors import StorageError
+from storage.errors import StorageError, UnknownMeter
 from storage.records import ReadingSet
 
 if TYPE_CHECKING:
@@ -40,33 +41,67 @@ def register(sub: argparse._SubParsersAction) -> None:
     readings.add_argument("--config", default=DEFAULT_CONFIG)
     readings.add_argument("--db", help="database file (default: storage.path of the config)")
     readings.add_argument("--meter", required=True)
-    readings.add_argument("--last", type=int, default=10, metavar="N")
+    readings.add_argument("--last", type=positive_int, default=10, metavar="N")
     readings.add_argument("--json", action="store_true", help="one JSON object per line")
     readings.set_defaults(func=cmd_readings)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1 (argparse turns the ValueError into a usage line)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def report_problems(lines: list[str]) -> int:
+    for line in lines:
+        sys.stderr.write(f"config error: {line}\n")
+    return EXIT_CONFIG
+
+
 def load_or_report(path: str) -> GatewayConfig | None:
+    """The validated config, or None after printing each problem (the caller exits 2)."""
     try:
         return load_config(path)
     except ConfigError as exc:
-        for line in exc.problems:
-            sys.stderr.write(f"config error: {line}\n")
+        report_problems(exc.problems)
         return None
 
 
+def load_checked(path: str) -> GatewayConfig | None:
+    """As load_or_report, plus everything `run` would trip on (key files, directories).
+
+    The files are checked even when the config has problems (as far as it could be read), so
+    a technician sees every problem in one pass.
+    """
+    from gateway.preflight import environment_problems
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        partial = [] if exc.partial is None else environment_problems(exc.partial)
+        report_problems(exc.problems + partial)
+        return None
+    if problems := environment_problems(config):
+        report_problems(problems)
+        return None
+    return config
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_or_report(args.file)
+    config = load_checked(args.file)
     if config is None:
-        return 2
+        return EXIT_CONFIG
     sys.stdout.write(f"{args.file}: OK (gateway {config.gateway_id}, {len(config.buses)} buses, "
                      f"{len(config.meters)} meters)\n")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_or_report(args.config)
+    config = load_checked(args.config)
     if config is None:
-        return 2
+        return EXIT_CONFIG
     setup_logging(config.log_level)
     if config.board.get("kind") == "rpi":  # logs are in RAM there: keep recent errors on disk
         from board.disk import ErrorRing
@@ -74,13 +109,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger().addHandler(ErrorRing(config.storage.path.parent / "errors.ring"))
     from gateway.service import Service  # imported late: check-config must not need storage
 
-    service = Service(config)
+    # The checks above passed, so a failure here is a race (a card remounted read-only since)
+    # or damage found only on opening (a corrupt database): one line, exit 1.
     try:
+        service = Service(config)
         service.open()
     except (StorageError, BoardError, UplinkSetupError) as exc:
         LOGGER.critical("startup_failed", extra={"reason": str(exc)})
         sys.stderr.write(f"error: {exc}\n")
-        return 1
+        return EXIT_FAILURE
     asyncio.run(_serve(service))
     return 0
 
@@ -113,6 +150,9 @@ def cmd_readings(args: argparse.Namespace) -> int:
         return 1
     try:
         rows = store.last_readings(args.meter, args.last)
+    except UnknownMeter:
+        sys.stderr.write(f"error: no meter {args.meter!r} in {db}\n")
+        return 1
     finally:
         store.close()
     if not rows:

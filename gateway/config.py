@@ -14,18 +14,30 @@ from pathlib import Path
 from typing import Any
 
 from drivers.modbus.profiles import profile_names
+from gateway.config_sections import (
+    console_section,
+    prepay_section,
+    resolve,
+    resolved_board,
+    resolved_bus_key_files,
+    resolved_prepay,
+    resolved_uplink,
+    uplink_section,
+)
 from gateway.schema import (
     Field,
     Problems,
     exact_ratio,
     identifier,
     in_range,
+    non_empty,
     non_negative,
     one_of,
     opt,
     positive,
     ratio_check,
     req,
+    time_zone,
     validate_table,
 )
 
@@ -35,10 +47,15 @@ COMMODITIES = ("electricity", "water", "heat")
 
 
 class ConfigError(Exception):
-    """The config file is unusable; `problems` holds one line per problem."""
+    """The config file is unusable; `problems` holds one line per problem.
 
-    def __init__(self, problems: list[str]) -> None:
+    `partial` is what could be built despite the problems (None when not even the database path
+    is known): the start-up checks still look at its files, so every problem shows at once.
+    """
+
+    def __init__(self, problems: list[str], partial: GatewayConfig | None = None) -> None:
         self.problems = problems
+        self.partial = partial
         super().__init__("\n".join(problems))
 
 
@@ -111,7 +128,7 @@ class GatewayConfig:
 
 TOP_FIELDS: dict[str, Field] = {
     "gateway_id": req(str, identifier),
-    "timezone": opt(str, "UTC"),
+    "timezone": opt(str, "UTC", time_zone),
     "storage": req(dict),
     "log": opt(dict, {}),
     "board": opt(dict, {}),
@@ -123,7 +140,7 @@ TOP_FIELDS: dict[str, Field] = {
 }
 
 STORAGE_FIELDS = {
-    "path": req(str),
+    "path": req(str, non_empty),
     "max_mb": opt(int, 1024, positive),
     "commit_interval_ms": opt(int, 1000, in_range(50, 60_000)),
 }
@@ -217,7 +234,7 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
     config = _build(raw, source, problems)
     if problems or config is None:
-        raise ConfigError(problems.lines)
+        raise ConfigError(problems.lines, config)
     return config
 
 
@@ -229,78 +246,27 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     buses = _buses(top["bus"], problems)
     meters = _meters(top["meter"], {b.id: b for b in buses}, problems)
     sections = {k: top[k] for k in ("uplink", "prepay", "console") if top[k] is not None}
-    uplink = _uplink(sections.get("uplink"), top["gateway_id"], problems)
-    prepay = _prepay(sections.get("prepay"), {m.id for m in meters}, problems)
-    console = _console(sections.get("console"), problems)
-    if problems or not storage.get("path"):
-        return None
-    db_path = Path(storage["path"])
-    if not db_path.is_absolute():
-        db_path = source.parent / db_path  # relative to the config file, not to the cwd
+    uplink = uplink_section(sections.get("uplink"), top["gateway_id"], problems)
+    prepay = prepay_section(sections.get("prepay"), {m.id for m in meters}, problems)
+    console = console_section(sections.get("console"), problems)
+    if not isinstance(storage.get("path"), str):
+        return None  # every default path hangs off the database directory
+    base = source.parent
+    db_path = resolve(storage["path"], base)
     return GatewayConfig(
         source=source,
         gateway_id=top["gateway_id"],
         timezone=top["timezone"],
         storage=StorageConfig(db_path, storage["max_mb"], storage["commit_interval_ms"]),
         log_level=log["level"],
-        board=board,
-        buses=tuple(buses),
+        board=resolved_board(board, db_path, base),
+        buses=tuple(resolved_bus_key_files(buses, db_path, base)),
         meters=tuple(meters),
         sections=sections,
-        uplink=uplink,
-        prepay=prepay,
+        uplink=resolved_uplink(uplink, base),
+        prepay=resolved_prepay(prepay, base),
         console=console,
     )
-
-
-def _uplink(section: Any, gateway_id: Any, problems: Problems) -> Any:
-    """The [uplink] table, validated by the uplink package (its keys are its own)."""
-    if section is None:
-        return None
-    from uplink.errors import UplinkError
-    from uplink.settings import settings_from_section
-
-    try:
-        return settings_from_section(section, str(gateway_id or ""))
-    except UplinkError as exc:
-        for part in str(exc).split("; "):
-            key, _, why = part.removeprefix("[uplink] ").partition(": ")
-            problems.add(f"uplink.{key}", why or part)
-    return None
-
-
-def _prepay(section: Any, meter_ids: set[str], problems: Problems) -> Any:
-    """The [prepay] table, validated by the prepay package; its meters must be configured."""
-    if section is None:
-        return None
-    from prepay.errors import PrepayError
-    from prepay.settings import settings_from_config
-
-    try:
-        settings = settings_from_config(section)
-    except PrepayError as exc:
-        key, _, why = str(exc).partition(": ")
-        problems.add(key, why or str(exc))
-        return None
-    for meter_id in settings.meters:
-        if meter_id not in meter_ids:
-            problems.add(f"prepay.meters.{meter_id}", "is not a configured [[meter]] id")
-    return settings
-
-
-def _console(section: Any, problems: Problems) -> Any:
-    """The [console] table, validated by the console package (accounts, socket, lockout)."""
-    if section is None:
-        return None
-    from gateway.console.accounts import AccountError, parse_console_section
-
-    try:
-        return parse_console_section(section, where="console")
-    except AccountError as exc:
-        for part in str(exc).removeprefix("console: ").split("; "):
-            key, _, why = part.partition(": ")
-            problems.add(key, why or part)
-    return None
 
 
 def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, Any]]:

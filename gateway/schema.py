@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Check = Callable[[Any], str | None]  # returns an error text, or None when the value is fine
 
@@ -101,6 +102,10 @@ def non_negative(value: Any) -> str | None:
     return None if value >= 0 else f"must be 0 or more, got {value}"
 
 
+def non_empty(value: Any) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
 def one_of(*choices: Any) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
@@ -116,6 +121,16 @@ def in_range(low: int, high: int) -> Check:
 def identifier(value: Any) -> str | None:
     ok = value and len(value) <= 64 and all(c.isalnum() or c in "-_." for c in value)
     return None if ok else "must be 1-64 characters of letters, digits, '-', '_' or '.'"
+
+
+def time_zone(value: Any) -> str | None:
+    """An IANA time zone name the tz database knows ('Europe/Paris', 'UTC')."""
+    try:
+        ZoneInfo(value)
+    # a directory of the database ('Europe') raises IsADirectoryError, a path ValueError
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris' or 'UTC')"
+    return None
 
 
 def exact_ratio(value: Any) -> Decimal:

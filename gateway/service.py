@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from board.interface import Board
+from board.interface import Board, BoardError
 from drivers.errors import DriverError
 from drivers.readings import Sample
 from gateway.buses import MeterBus, PushSource, open_buses
@@ -34,7 +34,15 @@ MODEM_CHECK_S = 60.0
 
 
 def make_board(config: GatewayConfig) -> Board:
+    """The configured board; BoardError naming `board.state_dir` when it cannot be used."""
     state_dir = config.board.get("state_dir") or str(config.storage.path.parent / "board")
+    try:
+        return _board_of_kind(config, state_dir)
+    except OSError as exc:  # the state directory cannot be made or written (read-only card)
+        raise BoardError(f"board.state_dir {state_dir}: {exc.strerror or exc}") from exc
+
+
+def _board_of_kind(config: GatewayConfig, state_dir: str) -> Board:
     if config.board.get("kind") == "rpi":
         from board.rpi import build_rpi_board
 
@@ -44,6 +52,17 @@ def make_board(config: GatewayConfig) -> Board:
     from board.simulated import SimulatedBoard
 
     return SimulatedBoard(Path(state_dir))
+
+
+def _make_database_dir(db_path: Path) -> None:
+    """The store creates its file, not its directory; check-config accepts a makeable one."""
+    from storage.errors import StoreUnwritable
+
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnwritable(f"{db_path.parent}: cannot create the database directory: "
+                              f"{exc.strerror or exc}") from exc
 
 
 def _disk_check(config: GatewayConfig) -> Any:
@@ -111,6 +130,7 @@ class Service:
     def open(self) -> None:
         """Open the store and register the meters: fails fast, before any bus is touched."""
         cfg = self.config
+        _make_database_dir(cfg.storage.path)
         disk = _disk_check(cfg)
         self.store = Store.open(cfg.storage.path, max_bytes=cfg.storage.max_mb * 1024 * 1024)
         if disk is not None:

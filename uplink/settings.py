@@ -48,7 +48,10 @@ class UplinkSettings:
             raise UplinkError("[uplink] backoff_min_s/backoff_max_s: need 0 < min <= max")
         if self.max_in_flight < 1:
             raise UplinkError("[uplink] max_in_flight: must be at least 1")
-        broker_address(self.broker_url)
+        try:
+            broker_address(self.broker_url)
+        except UplinkError as exc:  # name the key: the config check reports it as uplink.broker_url
+            raise UplinkError(f"[uplink] broker_url: {exc}") from None
 
     @property
     def effective_client_id(self) -> str:
