@@ -14,6 +14,15 @@ MONEY_SCALE = 10000  # money units per currency unit
 MILLI = 1000  # register milli-units per register unit
 BASIS_POINTS = 10000  # a share of 100 % in basis points
 
+# Documented maxima (docs/prepay.md, "Bounds") for numbers from outside: vouchers, commands,
+# config. Plain ints, so a MicroPython module enforces the same limits. They keep every stored
+# amount, time and running total far inside SQLite's signed 64-bit INTEGER (about 9.2e18).
+MAX_AMOUNT = 10**9 * MONEY_SCALE  # an amount, limit, threshold or emergency credit: 10^9 units
+MAX_PRICE = 10**6 * MONEY_SCALE  # a price per register unit or a standing charge per day
+MAX_POWER_W = 10**9  # a maximum-power limit (1 GW: no single supply is larger)
+MAX_DELAY_S = 31 * 86400  # a max-power trip or retry delay: at most 31 days
+MAX_TRIPS = 1000  # max-power trips before the lock-out
+
 MODE_OPERATOR = "operator"
 MODE_AUTOMATIC = "automatic"
 MODE_MANUAL = "manual"
@@ -78,8 +87,8 @@ def split_topup(amount: int, debt: int, emergency: int, share_bp: int) -> tuple:
     Emergency credit is repaid first and in full (as far as the top-up goes); then
     `share_bp` basis points of what is left recover debt; the rest becomes spendable credit.
     """
-    if amount < 0:
-        raise PrepayError(f"negative top-up {amount}")
+    if amount < 0 or amount > MAX_AMOUNT:
+        raise PrepayError(f"top-up {amount} outside 0..{MAX_AMOUNT} money units")
     if share_bp < 0 or share_bp > BASIS_POINTS:
         raise PrepayError(f"debt recovery share {share_bp} outside 0..10000 basis points")
     repay = min(amount, max(emergency, 0))

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from board.interface import Board, BoardError, InputChange
 from drivers.quantities import CHARGEABLE
 from prepay import core, money
-from prepay.errors import PrepayError
+from prepay.errors import PrepayError, TariffError
 from prepay.settings import MeterSettings, PrepaySettings
 from prepay.tariffs import (
     GENERATOR,
@@ -294,10 +294,15 @@ class PrepayEngine:
         if self._book_loaded:
             return
         for tariff_id, definition in ledger.tariffs(tx).items():
-            self.book.set_tariff(tariff_from_dict(tariff_id, definition, self.book.tz))
+            try:
+                self.book.set_tariff(tariff_from_dict(tariff_id, definition, self.book.tz))
+            except TariffError as exc:
+                # stored before the bounds were enforced: the config tariff stays in force
+                LOGGER.error("stored_tariff_refused", extra={"tariff": tariff_id,
+                                                             "error": str(exc)})
         for meter in self.settings.meters.values():
             assigned = ledger.settings(tx, meter.meter_id).get("tariff_id")
-            if assigned:
+            if assigned and assigned in self.book.tariffs:
                 self.book.assign(meter.meter_id, assigned)
         self._book_loaded = True
 

@@ -123,10 +123,21 @@ def _hhmm(text: Any, where: str) -> int:
 
 
 def _amount(raw: Mapping[str, Any], key: str, where: str, default: str) -> int:
+    """An amount, limit or threshold: a plain decimal up to core.MAX_AMOUNT money units."""
     try:
         return money_units(raw.get(key, default), f"{where}.{key}")
     except TariffError as exc:
         raise PrepayError(str(exc)) from None
+
+
+def _int_in(raw: Mapping[str, Any], key: str, where: str, default: int,
+            bounds: tuple[int, int]) -> int:
+    """An integer setting inside its documented bounds (docs/prepay.md, "Bounds")."""
+    value: int = _get(raw, key, int, where, default)
+    low, high = bounds
+    if not low <= value <= high:
+        raise PrepayError(f"{where}.{key}: must be {low}..{high}, got {value}")
+    return value
 
 
 def _meter(meter_id: str, raw: Any, site_tariffs: Mapping[str, Tariff]) -> MeterSettings:
@@ -155,19 +166,15 @@ def _meter(meter_id: str, raw: Any, site_tariffs: Mapping[str, Tariff]) -> Meter
         generator_input=_get(raw, "generator_input", str, where, None),
         grid_register=_get(raw, "grid_register", str, where, None),
         generator_register=_get(raw, "generator_register", str, where, None),
-        max_power_w=_get(raw, "max_power_w", int, where, 0),
-        trip_after_s=_get(raw, "trip_after_s", int, where, 60),
-        retry_delay_s=_get(raw, "retry_delay_s", int, where, 300),
-        max_trips=_get(raw, "max_trips", int, where, 3),
+        max_power_w=_int_in(raw, "max_power_w", where, 0, (0, core.MAX_POWER_W)),
+        trip_after_s=_int_in(raw, "trip_after_s", where, 60, (0, core.MAX_DELAY_S)),
+        retry_delay_s=_int_in(raw, "retry_delay_s", where, 300, (0, core.MAX_DELAY_S)),
+        max_trips=_int_in(raw, "max_trips", where, 3, (1, core.MAX_TRIPS)),
     )
     if generator == "input" and not settings.generator_input:
         raise PrepayError(f"{where}.generator_input: required when generator = 'input'")
     if generator == "register" and not (settings.grid_register and settings.generator_register):
         raise PrepayError(f"{where}.grid_register/generator_register: required for 'register'")
-    if min(settings.max_power_w, settings.trip_after_s, settings.retry_delay_s) < 0:
-        raise PrepayError(f"{where}: max_power_w, trip_after_s, retry_delay_s must be >= 0")
-    if settings.max_trips < 1:
-        raise PrepayError(f"{where}.max_trips: must be >= 1")
     return settings
 
 

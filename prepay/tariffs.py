@@ -9,15 +9,21 @@ zone. Band edges must sit on a 15-minute grid so an interval can be priced slot 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import DecimalException, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.numbers import BOUNDED, OutOfRange, exact_decimal
 from prepay import core
 from prepay.errors import TariffError
 
+# Money text: plain digits and at most one point; longer text is refused before parsing.
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MAX_AMOUNT_CHARS = 40
+_DECIMALS = 4  # money units are 1/10^4 of the currency unit (core.MONEY_SCALE)
 SLOT_MS = 15 * 60 * 1000  # band edges on a 15-minute grid: one price per slot
 GRID = "grid"
 GENERATOR = "generator"
@@ -29,19 +35,41 @@ DAY_SETS = {
 }
 
 
-def money_units(text: Any, where: str) -> int:
-    """Decimal currency text ("0.2345") -> integer money units, exactly; never via float."""
+def money_units(text: Any, where: str, *, maximum: int = core.MAX_AMOUNT) -> int:
+    """Decimal currency text ("0.2345") -> integer money units, exactly; never via float.
+
+    Only plain decimals are money: digits with an optional point and at most 4 decimals, no
+    sign, exponent, spaces or underscores (all of which `Decimal()` would take), at most
+    `maximum` money units (docs/prepay.md, "Bounds"). Anything else is a TariffError naming
+    `where`, never an arithmetic or SQLite overflow further on.
+    """
     if isinstance(text, bool) or not isinstance(text, str | int):
-        raise TariffError(f"{where}: amount must be a decimal string, got {text!r}")
+        raise TariffError(f"{where}: amount must be a decimal string, got {text!r:.60}")
+    if isinstance(text, int):
+        # compared before any conversion: a 5000-digit int cannot even be turned into text
+        if text < 0:
+            raise TariffError(f"{where}: negative amount")
+        return _at_most(text * core.MONEY_SCALE, maximum, where)
+    if len(text) > MAX_AMOUNT_CHARS or not _PLAIN_DECIMAL.fullmatch(text):
+        if text.startswith("-"):
+            raise TariffError(f"{where}: negative amount {text[:40]!r}")
+        raise TariffError(f"{where}: not a plain decimal amount (digits, optional point, "
+                          f"no exponent): {text[:40]!r}")
     try:
-        value = Decimal(text) * core.MONEY_SCALE
-    except InvalidOperation:
-        raise TariffError(f"{where}: not a decimal amount: {text!r}") from None
-    if not value.is_finite() or value != value.to_integral_value():
-        raise TariffError(f"{where}: {text!r} has more than 4 decimals or is not finite")
-    if value < 0:
-        raise TariffError(f"{where}: negative amount {text!r}")
-    return int(value)
+        with localcontext(BOUNDED):
+            units = exact_decimal(text).scaleb(_DECIMALS)
+            fractional = units != units.to_integral_value()
+    except (OutOfRange, DecimalException):
+        raise TariffError(f"{where}: {text[:40]!r} is out of range") from None
+    if fractional:
+        raise TariffError(f"{where}: {text!r} has more than {_DECIMALS} decimals")
+    return _at_most(int(units), maximum, where)
+
+
+def _at_most(units: int, maximum: int, where: str) -> int:
+    if units > maximum:
+        raise TariffError(f"{where}: above the maximum of {money_text(maximum)}")
+    return units
 
 
 def money_text(units: int) -> str:
@@ -108,10 +136,15 @@ def _days(spec: Any, where: str) -> frozenset[int]:
     raise TariffError(f"{where}: days must be all/weekday/weekend or a list of 0..6")
 
 
+def _price(text: Any, where: str) -> int:
+    """A price per register unit or a standing charge per day, at most core.MAX_PRICE."""
+    return money_units(text, where, maximum=core.MAX_PRICE)
+
+
 def _prices(raw: Mapping[str, Any], where: str) -> tuple[int, int]:
-    grid = money_units(raw.get("price"), f"{where}.price")
+    grid = _price(raw.get("price"), f"{where}.price")
     gen_raw = raw.get("generator_price")
-    generator = grid if gen_raw is None else money_units(gen_raw, f"{where}.generator_price")
+    generator = grid if gen_raw is None else _price(gen_raw, f"{where}.generator_price")
     return grid, generator
 
 
@@ -157,9 +190,7 @@ def version_from_dict(raw: Mapping[str, Any], tz: dt.tzinfo, where: str) -> Tari
         effective_ms=_effective_ms(raw.get("effective_from"), tz, f"{where}.effective_from"),
         prices=_prices(raw, where),
         bands=tuple(bands),
-        standing_per_day=money_units(
-            raw.get("standing_per_day", "0"), f"{where}.standing_per_day"
-        ),
+        standing_per_day=_price(raw.get("standing_per_day", "0"), f"{where}.standing_per_day"),
         source=dict(raw),
     )
 

@@ -33,6 +33,8 @@ MAX_VOUCHER_BYTES = 2048  # a voucher is ~200 bytes; anything larger is not one 
 MAX_FILES_PER_STICK = 500  # bounds the work one (possibly hostile) stick can cause
 VOUCHER_ID_BYTES = 16  # 128-bit random id
 PAYLOAD_KEYS = {"id", "gw", "meter", "amount", "currency", "exp"}
+# exp (unix seconds) is compared in milliseconds: bounded so `exp * 1000` is a signed 64-bit int
+MAX_EXP_S = (2**63 - 1) // 1000
 
 Verify = Callable[[bytes], tuple[str, bytes]]
 Sign = Callable[[bytes], bytes]
@@ -83,17 +85,17 @@ def parse_payload(payload: bytes, kid: str) -> Voucher:
     vid, exp = data["id"], data["exp"]
     if not isinstance(vid, bytes) or len(vid) != VOUCHER_ID_BYTES:
         raise VoucherRefused("garbage", "id must be 16 bytes")
-    if isinstance(exp, bool) or not isinstance(exp, int):
-        raise VoucherRefused("garbage", "exp must be an integer")
+    if isinstance(exp, bool) or not isinstance(exp, int) or not 0 <= exp <= MAX_EXP_S:
+        raise VoucherRefused("garbage", f"exp must be an integer 0..{MAX_EXP_S}")
     texts = [data[k] for k in ("gw", "meter", "currency")]
     if not all(isinstance(t, str) and 0 < len(t) <= 64 for t in texts):
         raise VoucherRefused("garbage", "gw, meter and currency must be short strings")
     try:
         amount = money_units(data["amount"], "amount")
     except TariffError as exc:
-        raise VoucherRefused("garbage", str(exc)) from None
+        raise VoucherRefused("bad_amount", str(exc)) from None
     if amount <= 0:
-        raise VoucherRefused("garbage", "amount must be positive")
+        raise VoucherRefused("bad_amount", "amount must be positive")
     return Voucher(vid.hex(), data["gw"], data["meter"], amount, data["currency"], exp, kid)
 
 
@@ -125,17 +127,37 @@ class VoucherReader:
         except OSError:
             return []
         writable = _writable(mount / "receipts")
-        outcomes = []
-        for index, name in enumerate(names):
-            if index >= MAX_FILES_PER_STICK:
-                outcome = Outcome(name, "refused", "too_many_files")
-            elif not writable:
-                outcome = Outcome(name, "refused", "read_only_stick")
-            else:
-                outcome = self._one(folder / name, mount / "receipts")
+        return [self._guarded(mount, name, index, writable) for index, name in enumerate(names)]
+
+    def _guarded(self, mount: Path, name: str, index: int, writable: bool) -> Outcome:
+        """One file, decided and reported; whatever it holds, the next file is read after it.
+
+        The two broad catches are the reader's boundary: a file's content (or a defect it
+        reveals in our code) refuses that file as `unprocessable`, logged with its traceback,
+        instead of ending the reader for every stick after it, also after a restart.
+        """
+        try:
+            outcome = self._decide(mount, name, index, writable)
+        except Exception as exc:
+            self._log_failure("voucher_unprocessable", mount, name, exc)
+            outcome = Outcome(_printable(name), "refused", "unprocessable")
+        try:
             self._report(mount, outcome)
-            outcomes.append(outcome)
-        return outcomes
+        except Exception as exc:
+            self._log_failure("voucher_report_failed", mount, name, exc)
+        return outcome
+
+    def _decide(self, mount: Path, name: str, index: int, writable: bool) -> Outcome:
+        if index >= MAX_FILES_PER_STICK:
+            return Outcome(_printable(name), "refused", "too_many_files")
+        if not writable:
+            return Outcome(_printable(name), "refused", "read_only_stick")
+        return self._one(mount / "vouchers" / name, mount / "receipts")
+
+    @staticmethod
+    def _log_failure(event: str, mount: Path, name: str, exc: Exception) -> None:
+        LOGGER.exception(event, extra={"file": _printable(name), "mount": _printable(str(mount)),
+                                       "error": type(exc).__name__})
 
     def _one(self, path: Path, receipts: Path) -> Outcome:
         voucher: Voucher | None = None
@@ -143,9 +165,9 @@ class VoucherReader:
             data = _read_plain_file(path)
             kid, payload = self.verify(data)
             voucher = parse_payload(payload, kid)
-            return self._redeem(path.name, voucher, receipts)
+            return self._redeem(_printable(path.name), voucher, receipts)
         except VoucherRefused as refused:
-            return Outcome(path.name, "refused", refused.reason,
+            return Outcome(_printable(path.name), "refused", refused.reason,
                            voucher.id if voucher else None, voucher.meter if voucher else None)
 
     def _redeem(self, name: str, v: Voucher, receipts: Path) -> Outcome:
@@ -189,7 +211,7 @@ class VoucherReader:
                          extra={"meter": v.meter, "voucher": v.id, "error": str(exc)})
 
     def _report(self, mount: Path, outcome: Outcome) -> None:
-        data: dict[str, Any] = {"file": outcome.file, "mount": str(mount),
+        data: dict[str, Any] = {"file": outcome.file, "mount": _printable(str(mount)),
                                 "voucher": outcome.voucher_id}
         if outcome.status == "redeemed":
             kind, severity = "voucher_redeemed", "info"
@@ -219,11 +241,19 @@ def _read_plain_file(path: Path) -> bytes:
         raise VoucherRefused(reason, f"{path.name}: {exc.strerror}") from None
     try:
         data = os.read(fd, MAX_VOUCHER_BYTES + 1)
+    except OSError as exc:  # a failing stick (EIO) refuses this file, not the whole stick
+        raise VoucherRefused("unreadable", f"{path.name}: {exc.strerror}") from None
     finally:
         os.close(fd)
     if len(data) > MAX_VOUCHER_BYTES:  # grew between lstat and read
         raise VoucherRefused("oversized", f"{path.name}: more than {MAX_VOUCHER_BYTES} bytes")
     return data
+
+
+def _printable(name: str) -> str:
+    """A file or mount name fit for events and logs: undecodable bytes (which os.listdir
+    hands back as lone surrogates, which SQLite and CBOR refuse as text) are spelt `\\udcff`."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _writable(receipts: Path) -> bool:

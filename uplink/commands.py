@@ -2,10 +2,11 @@
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cbor2 import CBORTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.codec import Command, decode_command
@@ -17,6 +18,12 @@ LOGGER = logging.getLogger(__name__)
 MAX_COMMAND_BYTES: Final = 16 * 1024
 # An unverified id is echoed in a refusal only when it looks like an id, not like a payload.
 MAX_ECHOED_ID_CHARS: Final = 64
+# Integers of a command are stored (exp as milliseconds, args by the handlers) in SQLite, whose
+# INTEGER is signed 64-bit: anything outside is refused at screening, never an OverflowError
+# that would leave the command without a result.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+MAX_EXP_S: Final = INT64_MAX // 1000  # exp * 1000 (exp_ms of the replay table) still fits
 
 
 class CommandRefused(UplinkError):
@@ -114,11 +121,47 @@ def screen_command(raw: bytes, server_key: Ed25519PublicKey, gateway_id: str,
     except BadMessage as exc:
         LOGGER.warning("command_refused", extra={"reason": "malformed", "detail": str(exc)})
         return Screened(None, None, None, "malformed")
-    reason = None
-    if cmd.gw != gateway_id:
-        reason = "other_gateway"
-    elif cmd.exp < now:
-        reason = "expired"
+    reason = _field_reason(cmd, gateway_id, now)
     if reason:
         LOGGER.warning("command_refused", extra={"reason": reason, "id": cmd.id, "op": cmd.op})
     return Screened(cmd.id, cmd.op, cmd, reason)
+
+
+def _field_reason(cmd: Command, gateway_id: str, now: float) -> str | None:
+    """Why a verified command is refused on its fields, or None (docs/uplink.md, Commands)."""
+    if cmd.gw != gateway_id:
+        return "other_gateway"
+    if not 0 <= cmd.exp <= MAX_EXP_S:
+        return "bad_exp"
+    if _has_int_beyond_int64(cmd.args):
+        return "bad_integer"
+    if cmd.exp < now:
+        return "expired"
+    return None
+
+
+def _has_int_beyond_int64(args: Any) -> bool:
+    """True when an integer anywhere in `args` (keys too) is outside SQLite's int64.
+
+    Iterative and visiting each object once: CBOR shared references (tags 28/29) can make a
+    16 KiB payload a cyclic or exponentially shared structure.
+    """
+    stack, seen = [args], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not INT64_MIN <= item <= INT64_MAX:
+                return True
+        elif id(item) in seen:
+            continue
+        elif isinstance(item, Mapping):
+            seen.add(id(item))
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            seen.add(id(item))
+            stack.extend(item)
+        elif isinstance(item, CBORTag):
+            seen.add(id(item))
+            stack.append(item.value)
+    return False
