@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import gateway
+from gateway.config import ConfigError
 
 # Exit statuses a technician's script can rely on.
 EXIT_OK = 0
@@ -32,6 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def project_errors() -> tuple[type[Exception], ...]:
+    """The exception trees of the project's packages: each names what is wrong in its message.
+
+    Only these become one line; anything else is a bug and keeps its traceback.
+    """
+    from board.interface import BoardError
+    from drivers.errors import DriverError
+    from prepay.errors import PrepayError
+    from storage.errors import StorageError
+    from uplink.errors import UplinkError
+
+    return (StorageError, BoardError, DriverError, UplinkError, PrepayError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -41,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK  # `gateway readings ... | head` closed our stdout: not an error
+    except ConfigError as exc:
+        for line in exc.problems:
+            sys.stderr.write(f"config error: {line}\n")
+        return EXIT_CONFIG
+    except project_errors() as exc:
+        # a command that forgot to catch its own error: still one line, not a traceback
+        sys.stderr.write(f"gateway {args.command}: error: {exc}\n")
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -16,26 +16,31 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gateway.cli_types import broker_url, non_negative_seconds, positive_int
 from gateway.config import GatewayConfig, load_config
 from gateway.demo import DEMO_SITE, site_config, start_simulators
 from gateway.logs import setup_logging
+from gateway.preflight import directory_problem
 from storage.records import ReadingSet
 
 # The quantities worth a glance on one line; the rest is in `gateway readings`.
 HEADLINE = ("import_active_energy", "active_power", "voltage", "voltage_l1", "current",
             "current_l1", "frequency")
 HEADEND_REPORT_S = 5.0
+EXIT_USAGE = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run a complete simulated site and print live readings")
     demo.add_argument("--state", help="keep keys, databases and ptys under this directory "
                                       "(default: a temporary directory, removed at the end)")
-    demo.add_argument("--for", dest="seconds", type=float, default=0,
+    demo.add_argument("--for", dest="seconds", type=non_negative_seconds, default=0,
                       help="stop after this many seconds (default: until Ctrl-C)")
-    demo.add_argument("--poll", type=int, default=5, help="poll interval of the meters (s)")
-    demo.add_argument("--broker", help="use this running broker (mqtt://HOST:PORT) instead of "
-                                       "starting a local Mosquitto")
+    demo.add_argument("--poll", type=positive_int, default=5,
+                      help="poll interval of the meters (s)")
+    demo.add_argument("--broker", type=broker_url,
+                      help="use this running broker (mqtt://HOST:PORT) instead of "
+                           "starting a local Mosquitto")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -57,6 +62,9 @@ def say(line: str) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+    if (why := directory_problem(state)) is not None:
+        sys.stderr.write(f"gateway demo: --state: {why}\n")
+        return EXIT_USAGE
     state.mkdir(parents=True, exist_ok=True)
     setup_logging("warning")
     broker = None

@@ -15,12 +15,15 @@ from drivers.iec62056.obis import map_datasets
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.readings import Sample
+from gateway.cli_types import positive_seconds
 
 EXIT_OK = 0
 EXIT_DAMAGED = 1  # the frame's BCC/CRC or structure is wrong, or the meter did not answer
 EXIT_USAGE = 2
 # A whole readout at 300 baud can take minutes (3 kB at 30 characters a second).
 DEFAULT_READ_TIMEOUT_S = 300.0
+# The baud rates of IEC 62056-21 mode C (as in the config's `max_baud`).
+MAX_BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,12 +38,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     read.add_argument("--port", required=True, help="serial device, by-id name or pty path")
     read.add_argument("--address", default="", help="device address (RS-485 bus)")
     read.add_argument("--mode", default="C", choices=("A", "B", "C"))
-    read.add_argument("--max-baud", type=int, default=9600)
+    read.add_argument("--max-baud", type=int, default=9600, choices=MAX_BAUDS)
     read.add_argument("--password", default="")
     read.add_argument("--obis", action="append", default=[],
                       help="read this OBIS code in programming mode (repeatable)")
     read.add_argument("--echo", action="store_true", help="the probe echoes what it sends")
-    read.add_argument("--timeout", type=float, default=DEFAULT_READ_TIMEOUT_S, metavar="S")
+    read.add_argument("--timeout", type=positive_seconds, default=DEFAULT_READ_TIMEOUT_S,
+                      metavar="S")
     read.set_defaults(func=cmd_read)
 
 

@@ -16,6 +16,17 @@ def key_path(state_dir: Path) -> Path:
     return state_dir / GATEWAY_KEY_FILE
 
 
+def _make_state_dir(state_dir: Path) -> None:
+    """`init` makes the state directory; a path through a file or a read-only one is refused."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise KeyFileError(f"{state_dir}: not a directory")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyFileError(f"{state_dir}: cannot create the state directory "
+                           f"({exc.strerror or exc})") from None
+
+
 def keys_init(state_dir: Path) -> str:
     """Create the key (mode 0600, refuses to overwrite); returns the public key PEM."""
     return public_pem(create_private_key(key_path(state_dir)))
@@ -28,6 +39,8 @@ def keys_show(state_dir: Path) -> str:
 
 def _run(action: str, args: argparse.Namespace) -> int:
     try:
+        if action == "init":
+            _make_state_dir(args.state)
         pem = keys_init(args.state) if action == "init" else keys_show(args.state)
     except KeyFileError as exc:
         sys.stderr.write(f"gateway keys {action}: {exc}\n")

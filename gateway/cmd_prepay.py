@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.cli import EXIT_CONFIG, EXIT_FAILURE
+from gateway.cli_types import positive_int
 from gateway.cmd_service import DEFAULT_CONFIG, load_or_report
 from storage.errors import StorageError
 
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = prepay.add_subparsers(dest="prepay_action", required=True)
     account = actions.add_parser("account", help="balance, credit, debt, totals, last load")
     ledger_cmd = actions.add_parser("ledger", help="the meter's newest ledger entries")
-    ledger_cmd.add_argument("--last", type=int, default=20, metavar="N")
+    ledger_cmd.add_argument("--last", type=positive_int, default=20, metavar="N")
     for parser in (account, ledger_cmd):
         parser.add_argument("--config", default=DEFAULT_CONFIG)
         parser.add_argument("--db", help="database file (default: storage.path of the config)")
@@ -31,36 +33,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     ledger_cmd.set_defaults(func=cmd_ledger)
 
 
-def _db_path(args: argparse.Namespace) -> Path | None:
+class _CannotOpen(Exception):
+    """The store is not there or not usable; the reason is already printed."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def _db_path(args: argparse.Namespace) -> Path:
     if args.db:
         return Path(args.db)
     config = load_or_report(args.config)
-    return None if config is None else config.storage.path
+    if config is None:
+        raise _CannotOpen(EXIT_CONFIG)  # a config problem is exit 2, as everywhere
+    return config.storage.path
 
 
-def _open(args: argparse.Namespace) -> Store | None:
+def _open(args: argparse.Namespace) -> Store:
+    """The store holding the meter's account; _CannotOpen after one line on stderr."""
     from storage.store import Store
 
     db = _db_path(args)
-    if db is None:
-        return None
     if not db.exists():
         sys.stderr.write(f"error: database {db} does not exist\n")
-        return None
+        raise _CannotOpen(EXIT_FAILURE)
     try:
-        return Store.open(db, create=False)
+        store = Store.open(db, create=False)
     except StorageError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return None
+        raise _CannotOpen(EXIT_FAILURE) from None
+    if not _known_meter(store, args.meter):
+        # an all-zero account for a typo would look like a real, empty one
+        store.close()
+        sys.stderr.write(f"error: no meter {args.meter!r} in {db}\n")
+        raise _CannotOpen(EXIT_FAILURE)
+    return store
+
+
+def _known_meter(store: Store, meter_id: str) -> bool:
+    """Registered by the service, or holding an account (a store written by prepay alone)."""
+    row = store.db.conn.execute(
+        "SELECT 1 FROM meters WHERE id = ? UNION ALL "
+        "SELECT 1 FROM prepay_accounts WHERE meter_id = ? LIMIT 1", (meter_id, meter_id))
+    return row.fetchone() is not None
 
 
 def cmd_account(args: argparse.Namespace) -> int:
     from prepay.commands import account_summary
     from storage import ledger
 
-    store = _open(args)
-    if store is None:
-        return 1
+    try:
+        store = _open(args)
+    except _CannotOpen as exc:
+        return exc.status
     try:
         conn = store.db.conn
         summary = account_summary(conn, args.meter)
@@ -80,12 +105,13 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from prepay.tariffs import money_text
     from storage import ledger
 
-    store = _open(args)
-    if store is None:
-        return 1
+    try:
+        store = _open(args)
+    except _CannotOpen as exc:
+        return exc.status
     try:
         conn = store.db.conn
-        count = max(args.last, 1)
+        count = args.last
         oldest = conn.execute(
             "SELECT min(id) FROM (SELECT id FROM ledger WHERE meter_id = ? "
             "ORDER BY id DESC LIMIT ?)", (args.meter, count)).fetchone()[0]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from board.interface import BoardError
 from gateway.cli import EXIT_CONFIG, EXIT_FAILURE
+from gateway.cli_types import positive_int
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import setup_logging
 from gateway.uplink_wiring import UplinkSetupError
@@ -44,14 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     readings.add_argument("--last", type=positive_int, default=10, metavar="N")
     readings.add_argument("--json", action="store_true", help="one JSON object per line")
     readings.set_defaults(func=cmd_readings)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a count of at least 1 (argparse turns the ValueError into a usage line)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def report_problems(lines: list[str]) -> int:

@@ -11,12 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from board.interface import SerialSpec
+from board.interface import BoardError, SerialSpec
 from drivers.errors import DriverError
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.mapping import records_to_samples
 from drivers.wmbus.receiver import DONGLE_BAUD, MeterConfig, WmbusReceiver
 from drivers.wmbus.telegram import Telegram, TelegramDecoder
+from gateway.cli_types import non_negative_int
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listen.add_argument("--mode", default="C1+T1", help="link mode: S1, T1, C1 or C1+T1")
     listen.add_argument("--meter", action="append", default=[], help="meter id (repeatable)")
     listen.add_argument("--key-file", default=DEFAULT_KEY_FILE)
-    listen.add_argument("--count", type=int, default=0, help="stop after N telegrams")
+    listen.add_argument("--count", type=non_negative_int, default=0,
+                        help="stop after N telegrams (0: until Ctrl-C)")
     listen.set_defaults(func=cmd_listen)
 
     keys = commands.add_parser("keys", help="per-meter AES keys (the list shows ids only)")
@@ -65,8 +67,8 @@ def _err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def _jsonable(value: Decimal | str) -> str:
-    return str(value)
+def _jsonable(value: Decimal | str | None) -> str | None:
+    return None if value is None else str(value)  # None: the meter sent no usable value
 
 
 def telegram_json(telegram: Telegram) -> dict[str, Any]:
@@ -87,11 +89,19 @@ def telegram_json(telegram: Telegram) -> dict[str, Any]:
 
 def decode_hex(telegram_hex: str, key_hex: str | None) -> dict[str, Any]:
     """Decode one telegram; raises DriverError / ValueError with the reason."""
-    key = bytes.fromhex(key_hex) if key_hex else None
+    key = _hex(key_hex, "--key") if key_hex else None
     if key is not None and len(key) != 16:
         raise ValueError("--key must be 32 hex digits (AES-128)")
-    frame = bytes.fromhex(telegram_hex.strip().replace(" ", ""))
+    frame = _hex(telegram_hex.strip().replace(" ", ""), "telegram")
     return telegram_json(TelegramDecoder(lambda _meter: key).decode(frame))
+
+
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        # the text is not echoed: a --key argument may be a real key
+        raise ValueError(f"{what} must be hex digits (two per byte)") from None
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -107,7 +117,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_listen(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_listen(args))
-    except DriverError as exc:
+    except (DriverError, BoardError) as exc:  # BoardError: the serial port is not there
         _err(json.dumps({"error": str(exc)}))
         return EXIT_FAILURE
 
@@ -161,20 +171,26 @@ def _remove(store: KeyStore, meter: str) -> None:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
+    return _keys_action(args.key_file, lambda store: store.ids(),
+                        lambda ids: json.dumps({"key_file": str(Path(args.key_file)),
+                                                "meters": ids}))
+
+
+def _keys_action(key_file: str, action: Callable[[KeyStore], Any],
+                 done: str | Callable[[Any], str]) -> int:
     try:
-        ids = KeyStore(args.key_file).ids()
+        result = action(KeyStore(key_file))
     except DriverError as exc:
         _err(str(exc))
         return EXIT_FAILURE
-    _out(json.dumps({"key_file": str(Path(args.key_file)), "meters": ids}))
-    return EXIT_OK
-
-
-def _keys_action(key_file: str, action: Callable[[KeyStore], object], done: str) -> int:
-    try:
-        action(KeyStore(key_file))
-    except DriverError as exc:
-        _err(str(exc))
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, no permission
+        _err(f"key file {key_file}: cannot use it: {_reason(exc)}")
         return EXIT_FAILURE
-    _out(done)
+    _out(done(result) if callable(done) else done)
     return EXIT_OK
+
+
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not a text file"
+    return f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
