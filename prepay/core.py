@@ -22,6 +22,10 @@ MAX_PRICE = 10**6 * MONEY_SCALE  # a price per register unit or a standing charg
 MAX_POWER_W = 10**9  # a maximum-power limit (1 GW: no single supply is larger)
 MAX_DELAY_S = 31 * 86400  # a max-power trip or retry delay: at most 31 days
 MAX_TRIPS = 1000  # max-power trips before the lock-out
+# A register value (|milli| stored as the charging mark) and the digits parsed for it: longer
+# text is refused before int(), which CPython refuses itself above 4300 digits.
+MAX_REGISTER_MILLI = 10**18
+MAX_REGISTER_DIGITS = 16  # whole digits of a register value: 10^16 units would exceed the max
 
 MODE_OPERATOR = "operator"
 MODE_AUTOMATIC = "automatic"
@@ -49,12 +53,16 @@ def parse_milli(text: str) -> int:
     whole, _, frac = s.partition(".")
     digits = whole + frac
     if not digits or any(c not in "0123456789" for c in digits):
-        raise PrepayError("not a decimal number: " + repr(text))
+        raise PrepayError("not a decimal number: " + repr(text[:40]))
+    if len(whole.lstrip("0")) > MAX_REGISTER_DIGITS:
+        raise PrepayError("register value out of range: " + repr(text[:40]))
     kept = (frac + "000")[:3]
     value = int(whole or "0") * MILLI + int(kept)
     rest_nonzero = frac[3:].strip("0") != ""
     if neg:
         value = -value - (1 if rest_nonzero else 0)
+    if value > MAX_REGISTER_MILLI or value < -MAX_REGISTER_MILLI:
+        raise PrepayError("register value out of range: " + repr(text[:40]))
     return value
 
 
@@ -72,6 +80,9 @@ def charge_for(delta_milli: int, price: int, carry: int) -> tuple:
     if carry < 0 or carry >= MILLI:
         raise PrepayError(f"carry out of range {carry}")
     total = delta_milli * price + carry
+    if total // MILLI > MAX_AMOUNT:
+        # refused, not stored: beyond this a ledger row would overflow a 64-bit integer
+        raise PrepayError(f"charge for {delta_milli} milli-units at {price} above the maximum")
     return total // MILLI, total % MILLI
 
 

@@ -37,6 +37,33 @@ def check_parse_milli():
         raise AssertionError("accepted " + repr(bad))
 
 
+def check_bounds():
+    top = "1" + "0" * 15  # 10^15 units = MAX_REGISTER_MILLI
+    assert core.parse_milli(top) == core.MAX_REGISTER_MILLI
+    assert core.parse_milli("-" + top) == -core.MAX_REGISTER_MILLI
+    assert core.parse_milli("0" * 40 + "1") == 1000  # leading zeros are not digits of value
+    for bad in (top + ".001", "-" + top + ".001", "9" * 17, "9" * 5000):
+        try:
+            core.parse_milli(bad)
+        except core.PrepayError:
+            continue
+        raise AssertionError("accepted " + bad[:20])
+    most = core.MAX_AMOUNT * core.MILLI  # delta * price at exactly the charge maximum
+    assert core.charge_for(most, 1, 0) == (core.MAX_AMOUNT, 0)
+    for bad in ((most + core.MILLI, 1, 0), (core.MAX_REGISTER_MILLI, core.MAX_PRICE, 0)):
+        try:
+            core.charge_for(bad[0], bad[1], bad[2])
+        except core.PrepayError:
+            continue
+        raise AssertionError("accepted " + repr(bad))
+    assert core.split_topup(core.MAX_AMOUNT, 0, 0, 0) == (0, 0, core.MAX_AMOUNT)
+    try:
+        core.split_topup(core.MAX_AMOUNT + 1, 0, 0, 0)
+    except core.PrepayError:
+        return
+    raise AssertionError("accepted a top-up above the maximum")
+
+
 def check_charge_exact():
     rnd = _lcg(7)
     carry = 0
@@ -162,6 +189,7 @@ def check_trip_reset():
 
 CHECKS = (
     check_parse_milli,
+    check_bounds,
     check_charge_exact,
     check_splits,
     check_windows,

@@ -238,3 +238,30 @@ def test_stored_tariff_beyond_bounds_is_skipped_at_start(rig: Rig) -> None:
     rig.advance(60)
     rig.read("shop-1", "1")
     assert rig.account("shop-1").charged_total == 3000  # 1 kWh at the config's 0.30
+
+
+# --- register values and charges (bounded in the portable core) -------------------------------
+
+def test_register_beyond_bound_is_unreadable_not_an_overflow(rig: Rig) -> None:
+    """A 22-digit register value once overflowed the SQLite mark and aborted the readings'
+    transaction; now it is `register_unreadable` and charging goes on from the last mark."""
+    rig.read("shop-1", "0")
+    rig.advance(60)
+    rig.read("shop-1", "1" + "0" * 21)
+    assert "register_unreadable" in rig.kinds("shop-1")
+    rig.advance(60)
+    rig.read("shop-1", "1")
+    assert rig.account("shop-1").charged_total == 3000
+
+
+def test_register_at_bound_accepted(rig: Rig) -> None:
+    rig.read("shop-1", "1" + "0" * 15)  # 10^15 kWh = core.MAX_REGISTER_MILLI: the baseline
+    assert "register_unreadable" not in rig.kinds("shop-1")
+
+
+def test_charge_above_maximum_fails_without_aborting(rig: Rig) -> None:
+    rig.read("shop-1", "0")
+    rig.advance(60)
+    rig.read("shop-1", "1" + "0" * 14)  # 10^14 kWh at 0.30: far above MAX_AMOUNT
+    assert "prepay_charge_failed" in rig.kinds("shop-1")
+    assert rig.account("shop-1").charged_total == 0
