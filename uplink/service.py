@@ -59,6 +59,9 @@ class Uplink:
         self._up = asyncio.Event()
         self._link: MqttLink | None = None
         self._connected = False
+        # Counts connections: a batch taken for one connection is not sent on the next, where
+        # it would go before the older batches that the reconnect makes due again.
+        self._epoch = 0
         self._in_flight: dict[int, float] = {}  # seq -> monotonic time sent
         self._sizes: dict[int, int] = {}
         self._mids: dict[int, int] = {}  # MQTT message id -> seq
@@ -138,6 +141,7 @@ class Uplink:
 
     def _on_connected(self, max_packet: int | None) -> None:
         self._connected = True
+        self._epoch += 1
         self._in_flight.clear()
         self._up.set()
         self._broker_max = max_packet
@@ -199,6 +203,7 @@ class Uplink:
         if any(now - sent > self.settings.ack_timeout_s for sent in self._in_flight.values()):
             LOGGER.warning("ack_timeout", extra={"in_flight": sorted(self._in_flight)})
             self._in_flight.clear()
+        epoch = self._epoch
         while (len(self._in_flight) < self.settings.max_in_flight and self._connected
                and self._held is None):
             try:
@@ -207,8 +212,12 @@ class Uplink:
                 self.last_error = str(exc)
                 LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
                 return
-            if batch is None or not self._connected or self._held is not None:
-                return  # a batch taken while the link dropped (or a hold began) goes later
+            if (batch is None or not self._connected or self._epoch != epoch
+                    or self._held is not None):
+                # A batch taken while the link dropped or reconnected (or a hold began) goes
+                # later, in seq order: sent first on a new connection it would reset the
+                # refusal count of the oldest batch, and the head-end would see a gap.
+                return
             self._send(batch)
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:

@@ -1,12 +1,14 @@
 """Broker killed and restarted mid-stream; MQTT 3.1.1; a broker packet limit below the cap."""
 
 import asyncio
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hil.uplink_support.site import GW, Site
+from storage.batches import StoredBatch
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 from uplink.localbroker import Mosquitto
@@ -138,3 +140,49 @@ async def test_puback_refusal_holds_batch(tmp_path: Path, store: Store,
         strict.stop()
     denied = strict.log.read_text().count("Denied PUBLISH from gw-test")
     assert denied == 1  # held at the first refusal: not re-sent in a loop
+
+
+async def test_batch_taken_before_a_reconnect_waits_for_the_oldest(
+        tmp_path: Path, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey) -> None:
+    # Under load the pump's build of batch 2 can outlast a refusal disconnect and the reconnect
+    # that follows (the flaky run of the test above counted 5 oversize disconnects). This makes
+    # that interleaving certain: the second build waits until the uplink saw the new connection.
+    limited = Mosquitto(tmp_path, extra_conf="max_packet_size 8192").start()
+    try:
+        site = Site(limited.url, store, gw_key, server_key, tmp_path / "he.db",
+                    mqtt_version="3.1.1", compress=False, max_batch_bytes=32768)
+        uplink = site.uplink
+        connects, reconnected = [0], threading.Event()
+        real_connected, real_next = uplink._on_connected, uplink._next_batch
+
+        def on_connected(max_packet: int | None) -> None:
+            real_connected(max_packet)
+            connects[0] += 1
+            if connects[0] >= 2:
+                reconnected.set()
+
+        builds = [0]
+
+        def next_batch(exclude: set[int]) -> StoredBatch | None:
+            builds[0] += 1
+            if builds[0] == 2:  # the build right after batch 1 went out on connection 1
+                assert reconnected.wait(30), "the uplink never reconnected"
+            return real_next(exclude)
+
+        uplink._on_connected = on_connected  # type: ignore[method-assign]
+        uplink._next_batch = next_batch  # type: ignore[method-assign]
+        await site.start()
+        try:
+            store.add_readings(readings(0, 2000))
+            uplink.wake()
+            async with asyncio.timeout(30):
+                while uplink.state()["held"] is None:
+                    await asyncio.sleep(0.05)
+            assert uplink.state()["held"] == 1
+        finally:
+            await site.stop()
+    finally:
+        limited.stop()
+    log = limited.log.read_text()
+    assert log.count("oversize packet") == REFUSAL_DISCONNECTS, log[-3000:]
