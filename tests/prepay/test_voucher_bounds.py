@@ -16,8 +16,10 @@ from typing import Any
 
 import cbor2
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from prepay import vouchers
+from prepay import core, vouchers
 from prepay.errors import VoucherRefused
 from prepay.vouchers import MAX_EXP_S, VoucherReader
 from tests.prepay.rig import Rig
@@ -158,3 +160,22 @@ def test_parse_payload_bad_amount_reason() -> None:
     with pytest.raises(VoucherRefused) as err:
         vouchers.parse_payload(payload, "k")
     assert err.value.reason == "bad_amount"
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(max_size=45), st.integers(), st.floats(), st.none(),
+                 st.from_regex(r"\A[0-9]{1,12}(\.[0-9]{0,6})?([eE][+-]?[0-9]{1,7})?\Z")))
+@example("1E+999999")
+@example("1e30")
+@example(10**5000)
+@example("0.0000")
+def test_any_signed_amount_is_redeemable_or_bad_amount(amount: Any) -> None:
+    """Whatever amount a validly signed voucher holds: a bounded voucher or `bad_amount`."""
+    payload = cbor2.dumps({"id": b"\x01" * 16, "gw": GW, "meter": "m", "amount": amount,
+                           "currency": "EUR", "exp": 1})
+    try:
+        parsed = vouchers.parse_payload(payload, "k")
+    except VoucherRefused as refused:
+        assert refused.reason == "bad_amount"
+        return
+    assert 0 < parsed.amount <= core.MAX_AMOUNT
