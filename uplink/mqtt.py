@@ -27,6 +27,8 @@ LOGGER = logging.getLogger(__name__)
 LOOP_TICK_S: Final = 0.2
 # Jitter spreads reconnects of a fleet of gateways after a broker restart.
 JITTER_FRACTION: Final = 0.5
+# stop() waits this long for the broker to acknowledge the `offline` status before giving up.
+OFFLINE_PUBACK_WAIT_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +119,25 @@ class MqttLink:
         self._thread.start()
 
     async def stop(self) -> None:
-        """Disconnect cleanly (no last will) and join the network thread without blocking."""
+        """Publish the will's payload, disconnect cleanly, join the network thread."""
+        if self.cfg.will and self._connected.is_set():
+            await self._publish_offline(*self.cfg.will)
         self._stop.set()
         if self._connected.is_set():
             self._client.disconnect()
         await asyncio.to_thread(self._thread.join)
+
+    async def _publish_offline(self, topic: str, payload: bytes) -> None:
+        # A clean disconnect discards the last will: without this the retained status would
+        # stay `online` after the gateway stopped.
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        try:
+            await asyncio.to_thread(info.wait_for_publish, OFFLINE_PUBACK_WAIT_S)
+        except (RuntimeError, ValueError) as exc:  # paho: not connected / not queued
+            LOGGER.warning("mqtt_offline_not_published", extra={"reason": str(exc)})
+            return
+        if not info.is_published():
+            LOGGER.warning("mqtt_offline_not_published", extra={"reason": "no puback"})
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
         """Queue a publish; returns its message id. UplinkError when paho refuses it."""
