@@ -125,8 +125,13 @@ def cmd_argv(site: Site, key_file: Path, *extra: str) -> list[str]:
 
 
 async def test_cmd_waits_for_the_result_and_takes_no_batches(
-        site: Site, store: Store, server_key: Ed25519PrivateKey, tmp_path: Path,
+        broker: Mosquitto, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
+    # Small uncompressed batches, several in flight at once: a second subscriber in the shared
+    # group would take some of them and the serving head-end would see later seqs first (gaps).
+    site = await Site(broker.url, store, gw_key, server_key, tmp_path / "headend.db",
+                      max_batch_bytes=1024, compress=False).start()
     started, release = asyncio.Event(), asyncio.Event()
 
     async def hold(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -136,23 +141,29 @@ async def test_cmd_waits_for_the_result_and_takes_no_batches(
 
     site.commands.register("hold", hold)
     key_file = write_key(server_key, tmp_path / "headend.pem")
-    running = asyncio.create_task(asyncio.to_thread(cli.main, cmd_argv(
-        site, key_file, "--gw", GW, "--op", "hold", "--args", '{"n": 7}', "--id", "c-hold")))
-    await started.wait()
-    for i in range(12):  # one batch each, all while cmd waits for its result
-        store.add_event("probe", meter_id=None, data={"i": i}, ts_ms=1_700_000_000_000 + i)
+    try:
+        running = asyncio.create_task(asyncio.to_thread(cli.main, cmd_argv(
+            site, key_file, "--gw", GW, "--op", "hold", "--args", '{"n": 7}', "--id", "c-hold")))
+        await started.wait()
+        for i in range(12):  # about one batch each, all while cmd waits for its result
+            store.add_event("probe", meter_id=None, data={"i": i, "pad": "x" * 700},
+                            ts_ms=1_700_000_000_000 + i)
         site.uplink.wake()
         await site.drained()
-    release.set()
-    assert await running == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["gw"] == GW and result["id"] == "c-hold" and result["op"] == "hold"
-    assert result["ok"] is True and result["r"] == {"held": 7}
-    await site.drained()
-    assert site.hstore.anomalies() == []  # no false gap: every batch reached the serving head-end
-    assert site.headend.stats.refused == 0
-    probes = [r for r in site.hstore.export(GW) if r["kind"] == "event"]
-    assert [r["body"]["d"]["i"] for r in probes] == list(range(12))
+        release.set()
+        assert await running == 0
+        await site.drained()
+        result = json.loads(capsys.readouterr().out)
+        assert result["gw"] == GW and result["id"] == "c-hold" and result["op"] == "hold"
+        assert result["ok"] is True and result["r"] == {"held": 7}
+        assert site.hstore.anomalies() == []  # no false gap: all batches reached the head-end
+        assert site.headend.stats.refused == 0
+        assert site.headend.stats.stored >= 12
+        probes = [r for r in site.hstore.export(GW) if r["kind"] == "event"]
+        assert [r["body"]["d"]["i"] for r in probes] == list(range(12))
+    finally:
+        release.set()
+        await site.stop()
 
 
 async def test_cmd_refused_by_the_gateway_prints_it_and_exits_1(

@@ -1,4 +1,5 @@
-"""`gateway-headend`: keys init|show, serve, cmd, export (the reference back office)."""
+"""`gateway-headend`: keys init|show, serve, cmd, export, voucher issue|receipts (the
+reference back office)."""
 
 import argparse
 import asyncio
@@ -16,6 +17,8 @@ from uplink.errors import UplinkError
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
 from uplink.headend.store import HeadendStore
+from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, UsageError
+from uplink.headend.voucher_cli import register as register_voucher
 from uplink.keys import (
     HEADEND_KEY_FILE,
     create_private_key,
@@ -25,21 +28,18 @@ from uplink.keys import (
 )
 
 LOGGER = logging.getLogger(__name__)
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_TIMEOUT = 3
 # A gateway online answers within seconds; longer usually means it is offline.
 DEFAULT_RESULT_TIMEOUT_S = 60.0
 
 
-def parse_enrolment(items: Sequence[str]) -> dict[str, Ed25519PublicKey]:
+def parse_enrolment(items: Sequence[str], option: str = "--enrol"
+                    ) -> dict[str, Ed25519PublicKey]:
     """`GW=PUBKEY.pem` items to {gateway id: public key}; UplinkError naming the bad item."""
     enrolled: dict[str, Ed25519PublicKey] = {}
     for item in items:
         gw, sep, path = item.partition("=")
         if not sep or not gw or not path:
-            raise UplinkError(f"--enrol {item!r}: expected GW=PUBKEY.pem")
+            raise UsageError(f"{option} {item!r}: expected GW=PUBKEY.pem")
         enrolled[gw] = load_public_key(Path(path))
     return enrolled
 
@@ -149,14 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--db", required=True, help="an existing head-end database")
     export.add_argument("--gw")
     export.set_defaults(func=cmd_export)
+    register_voucher(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    # serve is a service and logs its work; the one-shot commands keep stderr for problems
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        sys.stderr.write(f"gateway-headend {args.command}: {exc}\n")
+        return EXIT_USAGE
     except UplinkError as exc:
         sys.stderr.write(f"gateway-headend {args.command}: {exc}\n")
         return EXIT_FAILURE
