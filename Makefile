@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_PACKAGES := mosquitto
 
-.PHONY: run demo test lint bench debian-deps install-dev clean
+.PHONY: run demo test lint bench fuzz debian-deps install-dev clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: $(STAMP)
 
 bench: $(STAMP) debian-deps
 	$(BIN)/python -m hil.bench
+
+# Fuzz every parser reachable from outside (docs/fuzzing.md); never part of `make test`.
+# FUZZ_INPUTS, FUZZ_PER_TARGET, FUZZ_TARGETS, FUZZ_SEED, FUZZ_JOBS, FUZZ_TIMEOUT_S tune it.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz
 
 # On the Pi, as root: lays down the service user, unit, udev rules and config template (idempotent).
 PREFIX ?= /opt/gateway
