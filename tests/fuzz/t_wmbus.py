@@ -23,6 +23,8 @@ FIX_L: Final = 0x04
 ENCRYPT: Final = 0x08
 WIRED: Final = 0x10
 PREFIX: Final = 0x20  # the body starts with a full frame decoded first (compact formats)
+ELL: Final = 0x40  # ELL payload CRC recomputed, then AES-CTR encrypted with the corpus key
+ELL_CIS: Final = {0x8D: 8, 0x8F: 16}
 TOKENS: Final = (
     b"\x2f\x2f", b"\x7a", b"\x72", b"\x78", b"\x79", b"\x7b", b"\x8c", b"\x8d", b"\x8f", b"\x90",
     b"\x0c\x13", b"\x04\x13", b"\x0d\xfd", b"\x0f", b"\x1f", b"\x04\x6d", b"\x02\x6c", b"\xfd",
@@ -51,6 +53,46 @@ def _mode5(frame: bytes, key_of: dict[str, bytes]) -> bytes:
     return (frame[:head - 2] + config.to_bytes(2, "little") + cipher + payload[16 * blocks:])
 
 
+def _ell_parts(frame: bytes) -> tuple[int, bytes, bytes, bytes] | None:
+    """(CRC position, M, A, session) of an ELL 8D / 8F frame, or None."""
+    if len(frame) < 11 or frame[10] not in ELL_CIS:
+        return None
+    end = 11 + ELL_CIS[frame[10]]
+    if len(frame) < end:
+        return None
+    m, a = (frame[13:15], frame[15:21]) if frame[10] == 0x8F else (frame[2:4], frame[4:10])
+    return end - 2, m, a, frame[end - 6:end - 2]
+
+
+def _ell(frame: bytes, key_of: dict[str, bytes]) -> bytes:
+    parts = _ell_parts(frame)
+    if parts is None:
+        return frame
+    crc_at, m, a, session = parts
+    if not int.from_bytes(session, "little") >> 29:  # mark the session as encrypted
+        session = session[:3] + bytes([session[3] | 0x20])
+        frame = frame[:crc_at - 4] + session + frame[crc_at:]
+    body = frame[crc_at + 2:]
+    plain = crc_en13757(body).to_bytes(2, "little") + body
+    key = key_of.get(frame[4:8][::-1].hex().upper())
+    if key is not None:
+        plain = sec.ctr_crypt(key, sec.ell_iv(m, a, frame[11], session), plain)
+    return frame[:crc_at] + plain
+
+
+def _ell_plaintext(frame: bytes, key: bytes | None) -> bytes | None:
+    parts = _ell_parts(frame)
+    if parts is None or not int.from_bytes(parts[3], "little") >> 29:
+        return None
+    crc_at, m, a, session = parts
+    body = frame[crc_at:]
+    if key is not None:
+        body = sec.ctr_crypt(key, sec.ell_iv(m, a, frame[11], session), body)
+    if crc_en13757(body[2:]) != int.from_bytes(body[:2], "little"):
+        return None
+    return frame[:crc_at] + body
+
+
 def _format_b(frame: bytes) -> bytes:
     body = bytearray(frame)
     total = len(body) + (2 if len(body) <= 126 else 4)
@@ -75,6 +117,8 @@ def link_frame(flags: int, frame: bytes) -> bytes:
         return _wired(frame)
     if flags & ENCRYPT:
         frame = _mode5(frame, corpus.wmbus_keys())
+    if flags & ELL:
+        frame = _ell(frame, corpus.wmbus_keys())
     if flags & FIX_L and frame:
         frame = bytes([(len(frame) - 1) & 0xFF]) + frame[1:]
     link = flags & LINK_MASK
@@ -151,6 +195,9 @@ def _seeds() -> list[bytes]:
         plain = _plaintext(frame, key) if key and stripped else None
         if plain is not None:
             seeds.append(bytes([ENCRYPT | 1]) + plain)
+        ell = _ell_plaintext(frame, key) if stripped else None
+        if ell is not None:
+            seeds.append(bytes([ELL | 1]) + ell)
     seeds += [bytes([WIRED]) + f for f in corpus.mbus_frames()]
     for sequence in corpus.wmbus_sequences():
         seeds.append(bytes([PREFIX | 1]) + sequence[0] + sequence[-1])
