@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.schema import Problems
+from gateway.schema import Problems, time_zone
 
 UPLINK_PATH_KEYS = ("key_file", "server_public_key", "tls_ca", "tls_cert", "tls_key")
 # Where a wireless M-Bus bus keeps its AES keys unless `key_file` says otherwise.
@@ -51,6 +51,12 @@ def prepay_section(section: Any, meter_ids: set[str], problems: Problems) -> Any
     from prepay.errors import PrepayError
     from prepay.settings import settings_from_config
 
+    zone = section.get("timezone") if isinstance(section, dict) else None
+    if isinstance(zone, str) and (why := time_zone(zone)) is not None:
+        # the one time zone check of the file, also for a name the prepay parser chokes on
+        # ('Europe', a directory of the tz database)
+        problems.add("prepay.timezone", why)
+        return None
     try:
         settings = settings_from_config(section)
     except PrepayError as exc:

@@ -4,6 +4,7 @@ the file and the key, exit status 2, never a traceback (the real CLI, with broke
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from uplink.keys import create_private_key, public_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_ROOT = os.geteuid() == 0
+UNSHARE = shutil.which("unshare")
 
 BASE = """
 gateway_id = "gw-t"
@@ -142,6 +144,8 @@ def test_missing_or_broken_file_named_by_its_key(tmp_path: Path,
         (BASE + UPLINK.replace("mqtt://127.0.0.1:1883", "http://broker"), "uplink.broker_url",
          "expected mqtt://host"),
         (BASE.replace('"data/gw.db"', '" "'), "storage.path", "must not be empty"),
+        (BASE + PREPAY.replace('"Europe/Paris"', '"Europe"').replace("voucher_keys", "# "),
+         "prepay.timezone", "unknown time zone 'Europe'"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
@@ -224,6 +228,37 @@ def test_read_only_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (tmp_path / directory).chmod(0o755)
     assert status == 2
     assert_one_problem(lines, config, key, "not writable")
+
+
+def read_only_mount_works(directory: Path) -> bool:
+    if not AS_ROOT or UNSHARE is None:
+        return False
+    probe = subprocess.run([UNSHARE, "-m", "sh", "-c",
+                            f"mount --bind -o ro '{directory}' '{directory}'"],
+                           capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize(("directory", "key"), [("data/board", "board.state_dir"),
+                                                ("data", "storage.path")])
+def test_read_only_mount_from_the_real_cli(tmp_path: Path, directory: str, key: str) -> None:
+    """As a worn SD card does: the directory is there, on a file system mounted read-only."""
+    config = site(tmp_path)
+    target = tmp_path / directory
+    target.mkdir(parents=True)
+    if not read_only_mount_works(target):
+        pytest.skip("needs root and unshare to make a read-only mount")
+    command = (f"mount --bind -o ro '{target}' '{target}' && "
+               f"exec '{sys.executable}' -m gateway.cli run --config '{config}'")
+    done = subprocess.run([str(UNSHARE), "-m", "sh", "-c", command], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith(f"config error: {config}: key `{key}`: ") and
+               f"directory {target} is not writable" in line for line in lines), lines
+    assert len(lines) == (2 if directory == "data" else 1), lines  # data/board is inside data
 
 
 def test_board_state_dir_failure_is_a_board_error(tmp_path: Path) -> None:
