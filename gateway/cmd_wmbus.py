@@ -77,7 +77,9 @@ def telegram_json(telegram: Telegram) -> dict[str, Any]:
     document["records"] = [
         {"storage": r.storage, "tariff": r.tariff, "subunit": r.subunit, "function": r.function,
          "quantity": r.kind, "unit": r.unit, "value": _jsonable(r.value),
-         "modifiers": list(r.modifiers)}
+         "modifiers": list(r.modifiers),
+         # no value (invalid date, out of range): what the meter sent, and why
+         **({"raw": r.raw.hex(), "error": r.error} if r.raw is not None else {})}
         for r in telegram.records
     ]
     document["samples"] = [

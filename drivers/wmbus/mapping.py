@@ -1,11 +1,18 @@
-"""Map decoded EN 13757-3 records onto the gateway's quantities (drivers.quantities)."""
+"""Map decoded EN 13757-3 records onto the gateway's quantities (drivers.quantities).
+
+Unit conversions run under core.numbers.BOUNDED: a converted value out of range is a FrameError
+for that record (reported to the caller, counted per meter), never an exception that leaves
+the driver. Records without a value (invalid date, value out of range) give no sample.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, DecimalException, Inexact, Rounded
 from typing import Final
 
+from core.numbers import BOUNDED, OutOfRange
+from drivers.errors import FrameError
 from drivers.readings import Sample
 from drivers.wmbus.records import Record
 
@@ -27,6 +34,10 @@ _DIRECT: Final = {  # kind -> (quantity, unit the record must have)
 }
 _TEXT: Final = {"datetime": "meter_datetime", "fabrication_number": "serial_number",
                 "error_flags": "error_flags"}
+# J -> kWh and J/h -> W divide by 3600000 / 3600: rarely exact, so the quotient is rounded to
+# BOUNDED's 34 significant digits (half even); same exponent bounds, every other trap kept.
+_QUOTIENT: Final = BOUNDED.copy()
+_QUOTIENT.traps[Inexact] = _QUOTIENT.traps[Rounded] = False
 
 
 Convert = Callable[[Decimal], Decimal]
@@ -37,15 +48,15 @@ def _same(value: Decimal) -> Decimal:
 
 
 def _times(factor: Decimal | int) -> Convert:
-    return lambda value: value * factor
+    return lambda value: BOUNDED.multiply(value, factor)
 
 
 def _divided(divisor: Decimal | int) -> Convert:
-    return lambda value: _plain(value / divisor)   # 28 significant digits: exact enough for J
+    return lambda value: _plain(_QUOTIENT.divide(value, divisor))
 
 
 def _kilo(value: Decimal) -> Decimal:
-    return value.scaleb(-3)
+    return value.scaleb(-3, BOUNDED)
 
 
 _ENERGY_TO_KWH: Final[dict[str, Convert]] = {"Wh": _kilo, "J": _divided(_J_PER_KWH)}
@@ -104,7 +115,7 @@ def records_to_samples(records: list[Record], device_type: int) -> list[Sample]:
     seen: set[str] = set()
     memo = _MEMO
     for record in records:
-        key = (*record[:2], *record[3:], device_type)
+        key = (*record[:2], *record[3:8], device_type)   # the header, not value / raw / error
         if key in memo:
             plan = memo[key]
         else:
@@ -114,17 +125,29 @@ def records_to_samples(records: list[Record], device_type: int) -> list[Sample]:
         if plan is None or plan[0] in seen:   # the first record of a quantity is the register
             continue
         quantity, unit, convert = plan
-        value = record.value
-        if convert is None:
-            if not isinstance(value, str):
-                continue
-        elif isinstance(value, Decimal):
-            value = convert(value)
-        else:
-            continue    # invalid BCD and the like: no reading rather than a wrong one
+        value = _converted(record.value, convert)
+        if value is None or isinstance(value, FrameError):
+            continue    # invalid BCD, no value, out of range: no reading rather than a wrong one
         seen.add(quantity)
         samples.append(Sample(quantity, value, unit))
     return samples
+
+
+def _converted(value: Decimal | str | None, convert: Convert | None
+               ) -> Decimal | str | FrameError | None:
+    """The sample value for a record value (None: not a reading); FrameError: out of range."""
+    if convert is None:
+        return value if isinstance(value, str) else None
+    if not isinstance(value, Decimal):
+        return None
+    try:
+        return convert(value)
+    except (DecimalException, OutOfRange):
+        return _conversion_error(value)
+
+
+def _conversion_error(value: Decimal) -> FrameError:
+    return FrameError(f"value {value!s:.40} out of range after unit conversion")
 
 
 _LAYOUTS: dict[tuple[int, int], tuple[object, list[tuple[int, str, str, Convert | None]]]] = {}
@@ -132,6 +155,13 @@ _LAYOUTS: dict[tuple[int, int], tuple[object, list[tuple[int, str, str, Convert 
 
 def telegram_samples(records: list[Record], device_type: int, layout: object) -> list[Sample]:
     """Like records_to_samples, but reuses the selection made for the same record layout."""
+    return telegram_readings(records, device_type, layout)[0]
+
+
+def telegram_readings(records: list[Record], device_type: int, layout: object
+                      ) -> tuple[list[Sample], list[FrameError]]:
+    """The samples of a telegram and a FrameError per record whose value is out of range
+    (in the record itself, or after the unit conversion): the caller counts them per meter."""
     cached = _LAYOUTS.get((id(layout), device_type))
     if cached is None or cached[0] is not layout:
         if len(_LAYOUTS) >= _MEMO_LIMIT:
@@ -139,14 +169,18 @@ def telegram_samples(records: list[Record], device_type: int, layout: object) ->
         cached = (layout, _select(records, device_type))
         _LAYOUTS[(id(layout), device_type)] = cached    # holds `layout`, so its id stays unique
     samples = []
-    for index, quantity, unit, convert in cached[1]:
+    errors = [FrameError(record.error) for record in records if record.error]
+    for index, quantity, unit, convert in cached[1]:   # inlined _converted: the hot path
         value = records[index].value
         if convert is None:
             if isinstance(value, str):
                 samples.append(Sample(quantity, value, unit))
         elif isinstance(value, Decimal):
-            samples.append(Sample(quantity, convert(value), unit))
-    return samples
+            try:
+                samples.append(Sample(quantity, convert(value), unit))
+            except (DecimalException, OutOfRange):
+                errors.append(_conversion_error(value))
+    return samples, errors
 
 
 def _select(records: list[Record], device_type: int) -> list[tuple[int, str, str, Convert | None]]:
@@ -163,4 +197,6 @@ def _select(records: list[Record], device_type: int) -> list[tuple[int, str, str
 def _plain(value: Decimal) -> Decimal:
     """Drop exponent notation (5.2E+3 -> 5200) without changing the value."""
     exponent = value.as_tuple().exponent
-    return value.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else value
+    if isinstance(exponent, int) and exponent > 0:
+        return value.quantize(Decimal(1), context=BOUNDED)
+    return value

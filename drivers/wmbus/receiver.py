@@ -21,7 +21,7 @@ from drivers.wmbus import dongles as D
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.mapping import telegram_samples
+from drivers.wmbus.mapping import telegram_readings
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder
 
 LOGGER = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class WmbusReceiver:
         self._heard: dict[str, HeardMeter] = {}
         self._recent: dict[bytes, float] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._value_errors: dict[str, int] = {}   # meter -> records with a value out of range
         self._counters = dict.fromkeys(
             ("frames", "telegrams", "duplicates", "unknown", "decode_errors", "wrong_key",
              "plaintext_refused", "no_key", "type_mismatch", "dropped", "resets",
@@ -133,6 +134,10 @@ class WmbusReceiver:
 
     def unknown_meters(self) -> list[HeardMeter]:
         return sorted(self._heard.values(), key=lambda h: (-h.count, h.meter))
+
+    def meter_counters(self, meter: str) -> dict[str, int]:
+        """Per-meter counts: `value_errors`, records whose value was out of range (FrameError)."""
+        return {"value_errors": self._value_errors.get(meter.upper(), 0)}
 
     def counters(self) -> dict[str, int]:
         framer = self._framer
@@ -284,7 +289,12 @@ class WmbusReceiver:
             LOGGER.debug("wmbus_decode_error", extra={"meter": meter, "error": str(exc)})
             return
         self._warned -= {(meter, "wrong_key"), (meter, "plaintext_from_keyed_meter")}
-        samples = telegram_samples(telegram.records, telegram.device_type, telegram.layout)
+        samples, errors = telegram_readings(telegram.records, telegram.device_type,
+                                            telegram.layout)
+        if errors:  # those records give no sample; the rest of the telegram is stored
+            self._value_errors[meter] = self._value_errors.get(meter, 0) + len(errors)
+            self._warn_once(meter, "wmbus_value_out_of_range", records=len(errors),
+                            error=str(errors[0]))
         item = MeterTelegram(meter, self._now_ms(), rssi, samples, telegram.manufacturer,
                              telegram.device_type)
         if self._queue.full():

@@ -3,40 +3,49 @@
 Meters send the same record layout in every telegram, so the first walk over a payload records a
 *plan* (where each value sits and how to convert it); later payloads with the same DIF/VIF bytes
 skip the walk and only slice and convert.
+
+Values are computed under core.numbers.BOUNDED. A value it cannot hold exactly (an extreme VIF
+exponent, a 36-digit LVAR integer) becomes a record with `value=None`, its bytes in `raw` and a
+FrameError message in `error`; it never raises out of the decoder. An invalid date or time
+(all FF, all zero, month 15, day 0, the IV bit set...) is `value=None` with `raw` too.
 """
 
 from __future__ import annotations
 
-import decimal
-import struct
-from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Final, NamedTuple
 
+from core.numbers import BOUNDED, OutOfRange
 from drivers.errors import FrameError
+from drivers.wmbus import values as X
 from drivers.wmbus import vif as V
+from drivers.wmbus.values import date_g, datetime_f, time_j
+
+__all__ = ["Record", "RecordDecoder", "RecordSpec", "date_g", "datetime_f", "decode_records",
+           "encode_record", "time_j"]
 
 FUNCTIONS: Final = ("instantaneous", "maximum", "minimum", "error")
 # Data length per DIF low nibble (0x0D is variable, 0x0F special).
 _DATA_LEN: Final = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, 8)
-_BCD_NIBBLES: Final = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
 _MAX_DIFE: Final = 10   # EN 13757-3 allows at most 10 DIFE / VIFE bytes
-# Wide enough for any record (15-byte binary LVAR, float32 x 10^7) so scaling never rounds.
-_WIDE: Final = decimal.Context(prec=80)
 _MAX_PLANS: Final = 256  # bound on cached layouts (a busy block has a few dozen meter types)
 
 
 class Record(NamedTuple):
-    """One decoded data record. `value` is exact: Decimal, or str for dates / text / raw hex."""
+    """One decoded data record. `value` is exact: Decimal, or str for dates / text / raw hex;
+    None when the meter sent no usable value (invalid date, value out of range), with the data
+    bytes in `raw` and, for a value out of range, the FrameError message in `error`."""
 
     kind: str
     unit: str
-    value: Decimal | str
+    value: Decimal | str | None
     storage: int = 0
     tariff: int = 0
     subunit: int = 0
     function: str = "instantaneous"
     modifiers: tuple[str, ...] = ()
+    raw: bytes | None = None
+    error: str = ""
 
 
 class RecordSpec(NamedTuple):
@@ -52,126 +61,23 @@ class RecordSpec(NamedTuple):
     vifes: tuple[int, ...] = ()
 
 
-# ---- value converters: (raw bytes, exponent) -> value ----------------------------------
-
-def _scaled(number: int, exponent: int) -> Decimal:
-    """number x 10^exponent, written without exponent notation when exponent > 0."""
-    if exponent > 0:
-        return Decimal(number * 10**exponent)
-    return Decimal(number).scaleb(exponent, _WIDE)
-
-
-def _int_value(raw: bytes, exponent: int) -> Decimal:
-    return _scaled(int.from_bytes(raw, "little", signed=True), exponent)
-
-
-def _int_value_fast(raw: bytes, exponent: int) -> Decimal:
-    """Marker for the decode loop, which inlines this for exponent <= 0 (the common case)."""
-    return Decimal(int.from_bytes(raw, "little", signed=True)).scaleb(exponent)
-
-
-def _bcd_value(raw: bytes, exponent: int) -> Decimal | str:
-    digits = raw[::-1].hex()
-    negative = digits[:1] == "f"
-    if negative:
-        digits = digits[1:]
-    if not digits.isdigit():
-        return "invalid_bcd:" + raw.hex()
-    number = int(digits)
-    return _scaled(-number if negative else number, exponent)
-
-
-def _negative_bcd_value(raw: bytes, exponent: int) -> Decimal | str:
-    value = _bcd_value(raw, exponent)
-    return -value if isinstance(value, Decimal) else value
-
-
-def _real_value(raw: bytes, exponent: int) -> Decimal | str:
-    (number,) = struct.unpack("<f", raw)
-    if number != number or number in (float("inf"), float("-inf")):
-        return "invalid_real:" + raw.hex()   # NaN / infinity: no value, and no exception
-    for precision in range(1, 10):  # shortest decimal that maps back to the same 32 bits
-        text = f"{number:.{precision}g}"
-        if struct.pack("<f", float(text)) == raw:
-            return _plain_scaleb(Decimal(text), exponent)
-    return _plain_scaleb(Decimal(repr(number)), exponent)
-
-
-def _plain_scaleb(value: Decimal, exponent: int) -> Decimal:
-    scaled = value.scaleb(exponent, _WIDE)
-    digits_exponent = scaled.as_tuple().exponent
-    if isinstance(digits_exponent, int) and digits_exponent > 0:
-        return scaled.quantize(Decimal(1), context=_WIDE)
-    return scaled
-
-
-def date_g(raw: bytes) -> str:
-    """Type G date (2 bytes) as ISO `YYYY-MM-DD`."""
-    day, month = raw[0] & 0x1F, raw[1] & 0x0F
-    year = ((raw[0] & 0xE0) >> 5) | ((raw[1] & 0xF0) >> 1)
-    return f"{2000 + year:04d}-{month:02d}-{day:02d}"
-
-
-def datetime_f(raw: bytes) -> str:
-    """Type F (4 bytes, minutes) or type I (6 bytes, seconds) date-time as ISO 8601."""
-    seconds = ""
-    if len(raw) == 6:
-        seconds = f":{raw[0] & 0x3F:02d}"
-        raw = raw[1:]
-    minute, hour = raw[0] & 0x3F, raw[1] & 0x1F
-    date = date_g(raw[2:4])
-    return f"{date}T{hour:02d}:{minute:02d}{seconds}"
-
-
-def _date_value(raw: bytes, exponent: int) -> str:
-    if len(raw) == 2:
-        return date_g(raw)
-    if len(raw) in (4, 6):
-        return datetime_f(raw)
-    return raw.hex()
-
-
-def _ident_value(raw: bytes, exponent: int, bcd: bool = False) -> str:
-    # Binary identifiers (parameter set, versions) are conventionally shown in hex, like BCD ones.
-    return raw[::-1].hex().upper()
-
-
-def _text_value(raw: bytes, exponent: int) -> str:
-    return raw[::-1].decode("latin-1")
-
-
-def _raw_value(raw: bytes, exponent: int) -> str:
-    return raw.hex()
-
-
-Converter = Callable[[bytes, int], "Decimal | str"]
-
-
-def _converter(data_field: int, interpret: str) -> Converter:
-    is_bcd = data_field in _BCD_NIBBLES
-    if interpret == V.NUMBER:
-        if data_field == 0x5:
-            return _real_value
-        return _bcd_value if is_bcd else _int_value
-    if interpret in (V.DATE, V.DATETIME):
-        return _date_value
-    if interpret == V.IDENT:
-        return (lambda raw, exp: _ident_value(raw, exp, True)) if is_bcd else _ident_value
-    return _raw_value
-
-
 class _Step(NamedTuple):
     start: int
     end: int
-    convert: Converter
+    convert: X.Converter
     exponent: int
     template: tuple   # Record fields except value, in order (kind, unit, storage, ...)
+
+
+# Record fields after `modifiers` for a record that has its value: no raw bytes, no error.
+_VALUE_OK: Final = (None, "")
 
 
 class _Plan(NamedTuple):
     spans: tuple[tuple[int, int], ...]
     signature: bytes
     steps: tuple[_Step, ...]
+    dates: tuple[int, ...]   # steps that may give no value (invalid date): raw bytes kept
 
 
 # ---- the walk: bytes -> plan ---------------------------------------------------
@@ -243,15 +149,15 @@ def _apply_vifes(info: V.VifInfo, vifes: list[int]) -> tuple[int, tuple[str, ...
     return exponent, tuple(modifiers)
 
 
-def _variable_length(lvar: int, pos: int) -> tuple[int, Converter]:
+def _variable_length(lvar: int, pos: int) -> tuple[int, X.Converter]:
     if lvar < 0xC0:
-        return lvar, _text_value
+        return lvar, X.text_value
     if 0xC0 <= lvar <= 0xC9:
-        return lvar - 0xC0, _bcd_value
+        return lvar - 0xC0, X.bcd_value
     if 0xD0 <= lvar <= 0xD9:
-        return lvar - 0xD0, _negative_bcd_value
+        return lvar - 0xD0, X.negative_bcd_value
     if 0xE0 <= lvar <= 0xEF:
-        return lvar - 0xE0, _int_value
+        return lvar - 0xE0, X.int_value
     raise FrameError(f"unsupported LVAR {lvar:02X}", pos)
 
 
@@ -263,8 +169,9 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
     if dif == 0x2F:
         return pos, None
     if dif in (0x0F, 0x1F):
-        return len(payload), _Step(pos, len(payload), _raw_value, 0,
-                                   ("manufacturer_data", "", 0, 0, 0, "instantaneous", ()))
+        return len(payload), _Step(pos, len(payload), X.raw_value, 0,
+                                   ("manufacturer_data", "", 0, 0, 0, "instantaneous", (),
+                                    *_VALUE_OK))
     difes, pos = _read_extensions(payload, pos, "DIFE")
     if pos >= len(payload):
         raise FrameError("record has no VIF", pos)
@@ -272,22 +179,34 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
     exponent, modifiers = _apply_vifes(info, vifes)
     data_field = dif & 0x0F
     size = _DATA_LEN[data_field]
-    convert = _converter(data_field, info.interpret)
+    convert = X.converter(data_field, info.interpret)
     if size < 0:
         if pos >= len(payload):
             raise FrameError("variable-length record without LVAR", pos)
         size, convert = _variable_length(payload[pos], pos)
+        if info.interpret in (V.DATE, V.DATETIME):
+            convert = X.date_value   # a date in an LVAR is no text: one we cannot read is null
         pos += 1
     if data_field == 0x0F:
         raise FrameError(f"special DIF {dif:02X} not allowed here", head)
     if pos + size > len(payload):
         raise FrameError(f"record data ({size} bytes) runs past the payload", pos)
-    if convert is _int_value and exponent <= 0:
-        convert = _int_value_fast
+    if convert is X.int_value and exponent <= 0:
+        convert = X.int_value_fast
     storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
     function = FUNCTIONS[(dif >> 4) & 0x03]
-    template = (info.kind, info.unit, storage, tariff, subunit, function, modifiers)
+    template = (_time_kind(info, size), info.unit, storage, tariff, subunit, function, modifiers,
+                *_VALUE_OK)
     return pos + size, _Step(pos, pos + size, convert, exponent, template)
+
+
+def _time_kind(info: V.VifInfo, size: int) -> str:
+    """A date/time VIF names what the data size says it holds: type G date, type J time."""
+    if info.interpret == V.DATETIME and size == 2:
+        return "date"
+    if info.interpret in (V.DATE, V.DATETIME) and size == 3:
+        return "time"
+    return info.kind
 
 
 def _build_plan(payload: bytes) -> _Plan:
@@ -301,8 +220,9 @@ def _build_plan(payload: bytes) -> _Plan:
         except (FrameError, IndexError) as exc:
             # Meters append manufacturer data without a 0x0F marker; keep it raw, do not guess.
             where = exc.offset if isinstance(exc, FrameError) else head
-            step = _Step(head, len(payload), _raw_value, 0,
-                         ("unparsed", "", 0, 0, 0, "instantaneous", (f"error_at_{where}",)))
+            step = _Step(head, len(payload), X.raw_value, 0,
+                         ("unparsed", "", 0, 0, 0, "instantaneous", (f"error_at_{where}",),
+                          *_VALUE_OK))
             pos = len(payload)
         if step is None:
             spans.append((head, pos))
@@ -310,7 +230,23 @@ def _build_plan(payload: bytes) -> _Plan:
             spans.append((head, step.start))
             steps.append(step)
     signature = b"".join([payload[s:e] for s, e in spans])
-    return _Plan(tuple(spans), signature, tuple(steps))
+    dates = tuple(i for i, step in enumerate(steps) if step.convert is X.date_value)
+    return _Plan(tuple(spans), signature, tuple(steps), dates)
+
+
+def _record(step: _Step, payload: bytes) -> Record:
+    """One record; a value out of range or an invalid date gives value None, raw bytes kept."""
+    data = payload[step.start:step.end]
+    kind, unit, storage, tariff, subunit, function, modifiers = step.template[:7]
+    try:
+        value = step.convert(data, step.exponent)
+    except (DecimalException, OutOfRange):
+        error = FrameError(f"{kind} record value out of range ({data.hex()})", step.start)
+        return Record(kind, unit, None, storage, tariff, subunit, function, modifiers, data,
+                      str(error))
+    if value is None:
+        return Record(kind, unit, None, storage, tariff, subunit, function, modifiers, data)
+    return Record(kind, unit, value, storage, tariff, subunit, function, modifiers)
 
 
 class RecordDecoder:
@@ -334,14 +270,22 @@ class RecordDecoder:
             except IndexError as exc:  # a length byte promised more than there is
                 raise FrameError("record truncated", len(payload)) from exc
             self._remember(len(payload), plan)
-        new, from_bytes, fast = tuple.__new__, int.from_bytes, _int_value_fast
-        records = [
-            new(Record, (kind, unit,
-                         Decimal(from_bytes(payload[a:b], "little", signed=True)).scaleb(exp)
-                         if convert is fast else convert(payload[a:b], exp),
-                         *tail))
-            for a, b, convert, exp, (kind, unit, *tail) in plan.steps
-        ]
+        new, from_bytes, fast, bounded = tuple.__new__, int.from_bytes, X.int_value_fast, BOUNDED
+        try:
+            records = [
+                new(Record, (kind, unit,
+                             Decimal(from_bytes(payload[a:b], "little", signed=True))
+                             .scaleb(exp, bounded)
+                             if convert is fast else convert(payload[a:b], exp),
+                             *tail))
+                for a, b, convert, exp, (kind, unit, *tail) in plan.steps
+            ]
+        except (DecimalException, OutOfRange):  # rare: find the record(s) one by one
+            records = [_record(step, payload) for step in plan.steps]
+        for index in plan.dates:
+            if records[index].value is None:  # an invalid date: keep what the meter sent
+                step = plan.steps[index]
+                records[index] = records[index]._replace(raw=payload[step.start:step.end])
         return records, plan, fresh
 
     def layout(self, payload: bytes) -> tuple[tuple[bytes, int], ...]:
@@ -399,7 +343,7 @@ def _encode_difes(storage: int, tariff: int, subunit: int) -> list[int]:
 
 
 def _encode_value(data_field: int, size: int, raw: int) -> bytes:
-    if data_field in _BCD_NIBBLES:
+    if data_field in X.BCD_NIBBLES:
         digits = f"{abs(raw):0{size * 2}d}"
         if raw < 0:
             digits = "f" + digits[1:]

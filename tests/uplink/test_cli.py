@@ -3,6 +3,7 @@ real Mosquitto with a serving head-end."""
 
 import asyncio
 import json
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,25 @@ async def test_demo_helpers(tmp_path: Path, broker: Mosquitto, store: Store) -> 
         stop.set()
         await asyncio.gather(task, runner, return_exceptions=True)
         headend.store.close()
+
+
+def test_result_reader_ignores_results_stored_before_the_command(tmp_path: Path) -> None:
+    HeadendStore(tmp_path / "headend.db").close()
+
+    def store_result(rid: int, cmd_id: str, ok: bool) -> None:
+        body = json.dumps({"cmd": cmd_id, "op": "ping", "ok": ok, "r": {"n": rid}})
+        with sqlite3.connect(tmp_path / "headend.db") as db:
+            db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                       ("g1", rid, 1, "cmd_result", rid, body))
+
+    store_result(1, "c-again", True)  # an answer to an earlier command with the same id
+    reader = command.ResultReader(tmp_path / "headend.db")
+    try:
+        assert reader.find("g1", "c-again") is None
+        store_result(2, "c-other", True)
+        store_result(3, "c-again", False)  # e.g. the gateway refusing the re-used id
+        result = reader.find("g1", "c-again")
+        assert result is not None and (result.ok, result.r, result.t_ms) == (False, {"n": 3}, 3)
+        assert reader.find("g2", "c-again") is None
+    finally:
+        reader.close()

@@ -71,8 +71,10 @@ class ResultReader:
 
     def find(self, gw: str, cmd_id: str) -> CommandResult | None:
         try:
+            # `+gw`: walk only the rows stored since the command (rowid range), never the
+            # gateway's whole history through the (gw, id) index, on every poll.
             row = self._db.execute(
-                "SELECT ts_ms, body FROM records WHERE gw = ? AND kind = ? AND rowid > ? "
+                "SELECT ts_ms, body FROM records WHERE +gw = ? AND kind = ? AND rowid > ? "
                 "AND json_extract(body, '$.cmd') = ? ORDER BY rowid LIMIT 1",
                 (gw, RESULT_KIND, self._after, cmd_id)).fetchone()
         except sqlite3.Error as exc:

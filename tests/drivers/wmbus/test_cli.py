@@ -90,3 +90,19 @@ def test_keys_add_rejects_bad_meter_id(tmp_path: Path, bad: str) -> None:
     done = run("keys", "--key-file", str(tmp_path / "k"), "add", bad, OMS_KEY)
     assert done.returncode == 1
     assert OMS_KEY not in done.stderr
+
+
+def test_decode_shows_null_and_the_bytes_for_an_invalid_date_and_a_huge_value() -> None:
+    payload = build_payload([RecordSpec(0xC, 0x13, 12345),
+                             RecordSpec(0x1, 0x0F, 1, vifes=(0x7D,) * 10)]) + bytes.fromhex(
+        "426CFFFF")
+    frame = build_frame("KAM", "11111111", 0x1B, 0x07, payload, access_number=1)
+    document = cmd_wmbus.decode_hex(frame.hex(), None)
+    volume, energy, date = document["records"]
+    assert volume["value"] == "12.345" and "raw" not in volume
+    assert (date["quantity"], date["value"], date["raw"], date["error"]) == (
+        "date", None, "ffff", "")
+    assert energy["value"] is None and energy["raw"] == "01"
+    assert "out of range" in energy["error"]
+    assert json.loads(json.dumps(document))["records"][2]["value"] is None
+    assert document["samples"] == [{"quantity": "volume", "value": "12.345", "unit": "m3"}]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import check_entry, load_corpus
+from conformance import INVALID_IN_TELEGRAM, check_entry, load_corpus
 
 MFR_CI = "manufacturer-specific CI field (A0-A3, B6): proprietary payload, not EN 13757-3"
 MFR_SECURITY = "manufacturer-specific security mode (DES mode 2, modes 16/24/29)"
@@ -83,15 +83,20 @@ def _entry_id(index: int) -> str:
 def test_corpus_entry_standard_values(index: int) -> None:
     entry = ENTRIES[index]
     results = check_entry(entry)
+    # INVALID_IN_TELEGRAM: the reference prints a date the telegram marks invalid; the gateway
+    # gives null with the very bytes the reference printed (checked by the matcher)
     wrong = {field: why for field, why in results.items()
-             if why != "ok" and (entry["meter_driver"], field) not in KNOWN_UNSUPPORTED}
+             if why not in ("ok", INVALID_IN_TELEGRAM)
+             and (entry["meter_driver"], field) not in KNOWN_UNSUPPORTED}
     assert not wrong, f"{entry['source_file']}: {wrong}"
 
 
 def test_corpus_reproduces_most_standard_values() -> None:
     results = [r for entry in ENTRIES for r in check_entry(entry).values()]
     assert len(results) > 800
-    assert sum(r == "ok" for r in results) >= 690
+    assert sum(r == "ok" for r in results) >= 689
+    # the 5 the reference prints from invalid dates (2000-00-00, IV bit set) are null here
+    assert sum(r in ("ok", INVALID_IN_TELEGRAM) for r in results) >= 694
 
 
 def test_known_unsupported_still_needed() -> None:

@@ -134,3 +134,16 @@ async def test_garbling_dongle_is_reset(make, tmp_path) -> None:
     await receiver.start()
     await until(lambda: receiver.counters()["resets"] >= 1, "garble reset")
     assert receiver.counters()["bad_frames"] > 0
+
+
+async def test_value_out_of_range_counted_for_the_meter_and_the_rest_delivered(
+        make, tmp_path) -> None:
+    # 10^37 J (VIF 0x0F with ten x10^3 VIFEs) raised decimal.InvalidOperation in mapping.py
+    payload = build_payload([RecordSpec(0xC, 0x13, 12345),
+                             RecordSpec(0x1, 0x0F, 1, vifes=(0x7D,) * 10)])
+    frame = build_frame("KAM", "11111111", 0x1B, 0x07, payload, access_number=5, key=KEY)
+    _sim, receiver = await make("lines", [frame], keystore(tmp_path))
+    telegram = await first_telegram(receiver)
+    assert {s.quantity: s.value for s in telegram.samples} == {"volume": Decimal("12.345")}
+    assert receiver.meter_counters("11111111")["value_errors"] >= 1
+    assert receiver.meter_counters("99999999")["value_errors"] == 0
