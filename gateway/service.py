@@ -122,6 +122,9 @@ class Service:
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
+        # Set by the console's `restart`: `gateway run` execs itself again after a clean stop.
+        self.restart_requested = False
+        self.stop_event: asyncio.Event | None = None
         self.clock = ClockState(_clock_probe(config))
         self.clock_synced: Callable[[], bool] = self.clock
         self.supervisor = Supervisor(self.board)
@@ -170,6 +173,7 @@ class Service:
         return self.config.storage.path.parent / "gateway_ed25519.pem"
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.stop_event = stop
         if self.store is None:
             self.open()
         assert self.store is not None and self.writer is not None

@@ -87,7 +87,9 @@ def bounded_plain(value: Decimal) -> Decimal:
     Raises FrameError when it cannot be held exactly (too many digits, exponent out of range).
     """
     try:
-        checked = BOUNDED.plus(value)
+        # plus() applies the bounds; it also turns -0 into 0, so the sign is put back (exact):
+        # a float32 -0.0 must round-trip to the same bits
+        checked = BOUNDED.plus(value).copy_sign(value)
         exponent = checked.as_tuple().exponent
         if not isinstance(exponent, int):  # NaN or infinity: no number to store
             raise FrameError(f"value {value!s:.40} is not finite")

@@ -83,6 +83,7 @@ def in_bounded_range(as_float: float) -> bool | None:
 @example(0x7F7FFFFF)  # FLT_MAX: OverflowError before
 @example(0x7F7FFFFE)  # a short candidate ("3.403e+38") overflows float32 packing
 @example(0x00000001)  # smallest subnormal, 1E-45: below the bounded range
+@example(0x80000000)  # -0.0: BOUNDED.plus() alone gave 0, which re-encodes to other bits
 def test_float32_shortest_round_trip(bits: int) -> None:
     (as_float,) = struct.unpack(">f", bits.to_bytes(4, "big"))
     if not math.isfinite(as_float) or abs(as_float) == 3.4028234663852886e38:
