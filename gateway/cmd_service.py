@@ -112,7 +112,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAILURE
     asyncio.run(_serve(service))
+    if service.restart_requested:
+        _exec_again()
     return 0
+
+
+def _exec_again() -> None:
+    """The console's `restart`: after the clean stop, the same command line in this process.
+
+    Same PID, so systemd (Type=notify, READY=1 sent again) and a shell see one service; works
+    the same without systemd (gateway demo, a technician's terminal).
+    """
+    LOGGER.warning("restarting", extra={"argv": sys.orig_argv})
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 async def _serve(service: Service) -> None:

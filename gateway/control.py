@@ -65,6 +65,7 @@ METHOD_ROLES: dict[str, Role] = {
     "scan_bus": Role.TECHNICIAN, "set_relay": Role.TECHNICIAN, "topup": Role.TECHNICIAN,
     "emergency": Role.TECHNICIAN, "keys_show": Role.TECHNICIAN,
     "uplink_flush": Role.TECHNICIAN, "set_time": Role.TECHNICIAN, "export": Role.TECHNICIAN,
+    "restart": Role.TECHNICIAN,
     "config_set": Role.ADMIN,
 }
 
@@ -317,6 +318,9 @@ class RemoteApi:
 
     async def set_time(self, when: datetime) -> datetime:
         return typing.cast(datetime, await self._do("set_time", when=when))
+
+    async def restart(self) -> str:
+        return typing.cast(str, await self._do("restart"))
 
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         result = await self._do("export", EXPORT_TIMEOUT_S, directory=directory, start=start,

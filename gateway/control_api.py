@@ -41,6 +41,7 @@ from gateway.console.api import (
     RelayState,
     ScanHit,
 )
+from gateway.console.config_keys import expected_types
 from prepay.errors import PrepayError
 from storage import ledger
 from storage.errors import StorageError
@@ -53,6 +54,7 @@ LOGGER = logging.getLogger(__name__)
 MODBUS_ADDRESSES = range(1, 248)  # every unicast slave id (0 is broadcast, 248+ reserved)
 SCAN_PROBE_TIMEOUT_S = 0.1  # a Modbus meter answers within ~50 ms; 247 ids stay under 40 s
 UPLINK_FLUSH_TIMEOUT_S = 30.0  # the console waits this long; the uplink keeps sending after
+RESTART_DELAY_S = 0.5  # the restart answer goes out to the console before the service stops
 MONEY_SCALE = Decimal(10000)  # ledger units are 1/10000 of the currency unit
 MAX_MONEY_DECIMALS = 2  # a technician types cents, never tenths of a cent
 SECRET_WORDS = ("password", "secret", "token", "psk", "hash")  # config keys never shown
@@ -305,9 +307,15 @@ class ServiceControlApi:
     async def config_set(self, key: str, value: str) -> ConfigEntry:
         source = self.service.config.source
         try:
-            new_text = config_edit.set_value(source.read_text(encoding="utf-8"), key, value)
+            text = source.read_text(encoding="utf-8")
+            parts = config_edit.parse_key(key)
+            current = tomllib.loads(text)
+            typed = config_edit.typed_value(value, expected_types(parts, current), key)
+            new_text = config_edit.set_value(text, key, typed)
         except config_edit.ConfigEditError as exc:
             raise ControlError(str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ControlError(f"{source}: the config does not parse ({exc})") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ControlError(f"{source}: cannot read the config ({exc})") from None
         await asyncio.to_thread(_validate_text, source, new_text)
@@ -316,7 +324,7 @@ class ServiceControlApi:
         except OSError as exc:
             raise ControlError(f"{source}: cannot write ({exc}); is the disk read-only?") from None
         LOGGER.info("config_changed", extra={"key": key, "file": str(source)})
-        return ConfigEntry(key, _shown(key, config_edit.parse_value(value, key)))
+        return ConfigEntry(key, _shown(key, typed))
 
     async def keys_show(self) -> list[KeyInfo]:
         return await asyncio.to_thread(self._key_ids)
@@ -376,6 +384,17 @@ class ServiceControlApi:
                                " use 'timedatectl set-time' as root") from None
         self.service.record_event("clock_set", None, data, "warning")
         return datetime.now(UTC)
+
+    async def restart(self) -> str:
+        stop = self.service.stop_event
+        if stop is None:
+            raise ControlError("the service is not running its main loop; nothing to restart")
+        self.service.record_event("restart_requested", None, {}, "warning")
+        self.service.restart_requested = True
+        # Later, so that this answer reaches the console before the connection closes.
+        asyncio.get_running_loop().call_later(RESTART_DELAY_S, stop.set)
+        LOGGER.warning("restart_requested", extra={"in_s": RESTART_DELAY_S})
+        return "Restarting the service; relays keep their state. Log in again in a few seconds."
 
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         if end < start:

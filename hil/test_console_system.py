@@ -104,3 +104,77 @@ relay = "relay-shop-01"
     with sqlite3.connect(tmp_path / "gateway.db") as conn:
         audits = conn.execute("SELECT data FROM events WHERE kind = 'audit'").fetchall()
     assert any("relay" in data for (data,) in audits)
+
+
+def _login(config: Path, transcript: Path) -> pexpect.spawn:
+    console = pexpect.spawn(sys.executable, ["-m", "gateway.cli", "console", "--config",
+                                             str(config)], timeout=EXPECT_TIMEOUT_S,
+                            encoding="utf-8")
+    console.logfile_read = transcript.open("a")
+    console.sendline("")
+    console.expect("login:")
+    console.sendline("ana")
+    console.expect("password:")
+    console.sendline(PASSWORD)
+    console.expect("ana> ")
+    return console
+
+
+def _started_events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(
+            "SELECT count(*) FROM events WHERE kind = 'gateway_started'").fetchone()[0])
+
+
+def test_config_set_as_typed_then_restart_applies_it(sim: RunningSim, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(site_config(sim, tmp_path, poll_interval_s=2, extra=f"""
+# the technician's console
+[console]
+socket = "{tmp_path / 'control.sock'}"
+"""))
+    made = subprocess.run([sys.executable, "-m", "gateway.cli", "console", "passwd", "--config",
+                           str(config), "ana", "--role", "admin", "--password-stdin"],
+                          input=PASSWORD + "\n", text=True, capture_output=True, timeout=60,
+                          check=False)
+    assert made.returncode == 0, made.stderr
+    log = tmp_path / "gateway.log"
+    service = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
+                                str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    socket = tmp_path / "control.sock"
+    try:
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        console = _login(config, tmp_path / "console.txt")
+        console.sendline("config set log.level debug")  # a bare word, as a technician types
+        console.expect("Saved log.level = \"debug\"")
+        console.expect("ana> ")
+        console.sendline("restart")
+        console.expect("Type yes to confirm")
+        console.sendline("yes")
+        console.expect("Restarting the service")
+        console.expect("ana> ")
+        deadline = time.monotonic() + EXPECT_TIMEOUT_S
+        while _started_events(tmp_path / "gateway.db") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _started_events(tmp_path / "gateway.db") == 2, log.read_text()[-2000:]
+        assert service.poll() is None  # the same process serves again (exec in place)
+        assert "# the technician's console" in config.read_text()
+        assert 'level = "debug"' in config.read_text()
+        console.sendline("status")  # this session's connection ended with the old process
+        console.expect("lost the gateway service")
+        console.sendline("quit")
+        console.expect(pexpect.EOF)
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        console = _login(config, tmp_path / "console.txt")  # the console answers again
+        console.sendline("quit")
+        console.expect(pexpect.EOF)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-2000:]
+    # The new level is in force after the restart: DEBUG lines appear only in the second run.
+    runs = log.read_text().split('"restarting"')
+    assert len(runs) == 2 and '"level":"debug"' not in runs[0]
+    assert '"level":"debug"' in runs[1]

@@ -193,6 +193,11 @@ class ControlApi(Protocol):
 
     async def set_time(self, when: datetime) -> datetime: ...
 
+    async def restart(self) -> str:
+        """Stop the service cleanly and start it again (relays keep their state); returns a
+        line for the technician before the stop begins."""
+        ...
+
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         """Readings, events and ledger of [start, end] as CSV files in `directory`."""
         ...

@@ -193,10 +193,12 @@ async def cmd_config(ctx: Context, args: list[str]) -> None:
         for p in problems:
             ctx.say(fmt.wrap(f"{p.key}: {p.message}"))
         ctx.say("Config OK." if not problems else f"{len(problems)} problems; fix, then check.")
-    elif len(args) == 3 and args[0] == "set":
+    elif len(args) >= 3 and args[0] == "set":
         ctx.require(Role.ADMIN, "config set")
-        entry = await ctx.audited("config set", args[1:], lambda: ctx.api.config_set(*args[1:]))
-        ctx.say(f"Saved {entry.key} = {entry.value}. Restart the service to apply it.")
+        key, value = args[1], " ".join(args[2:])  # a text value may hold spaces
+        entry = await ctx.audited("config set", [key, value],
+                                  lambda: ctx.api.config_set(key, value))
+        ctx.say(f"Saved {entry.key} = {entry.value}. Type 'restart' to apply it.")
     else:
         raise UsageError("config show | config check | config set KEY VALUE")
 
@@ -224,6 +226,16 @@ def _parse_time(text: str) -> datetime:
     if when.tzinfo is None:
         raise UsageError("add the zone: end the time with Z (UTC) or +01:00")
     return when.astimezone(UTC)
+
+
+async def cmd_restart(ctx: Context, args: list[str]) -> None:
+    if args:
+        raise UsageError("restart")
+    if not await ctx.confirm("Restart the gateway service? Meters are not read for a few "
+                             "seconds; relays keep their state."):
+        ctx.say("Not restarted.")
+        return
+    ctx.say(await ctx.audited("restart", [], ctx.api.restart))
 
 
 async def cmd_time(ctx: Context, args: list[str]) -> None:
@@ -294,9 +306,14 @@ COMMANDS: dict[str, Command] = {
                 f"Shows the last {LOG_DEFAULT_LINES} lines (up to {LOG_MAX_LINES}). With -f new"
                 " lines keep coming until you press Ctrl-C.", Role.VIEWER, cmd_log, ("-f",)),
         Command("config", "config show|check|set KEY VALUE", "show, check or change config",
-                "set needs the admin role; VALUE is a TOML value (\"text\" in quotes, 9600,"
-                " true). The change is validated, written atomically and applies after a"
-                " restart. Audited.", Role.VIEWER, cmd_config, ("show check set",)),
+                "set needs the admin role. Type VALUE as you would write it (debug, 9600, yes,"
+                " 3.00): the key's type says what it is; quotes are optional. KEY is dotted:"
+                " log.level, meter[0].address, bus[1].rs485.enabled; a missing section is"
+                " added. The change is validated, written atomically and applies after"
+                " 'restart'. Audited.", Role.VIEWER, cmd_config, ("show check set",)),
+        Command("restart", "restart", "restart the service (asks to confirm)",
+                "Stops cleanly and starts again, e.g. to apply 'config set'. Relays keep"
+                " their state. Audited.", Role.TECHNICIAN, cmd_restart),
         Command("keys", "keys show", "list key ids (never the keys themselves)",
                 "Shows which keys are installed and what they are for.", Role.TECHNICIAN,
                 cmd_keys, ("show",)),

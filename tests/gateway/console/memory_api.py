@@ -44,6 +44,7 @@ class InMemoryApi:
         self.log: list[LogLine] = []
         self.audits: list[tuple[str, str, list[str], str]] = []
         self.clock = T0
+        self.restarts = 0
         self.backlog = 7
         self._add_log("info", "service_started", None, "version=0.1.0")
 
@@ -137,6 +138,10 @@ class InMemoryApi:
     async def set_time(self, when: datetime) -> datetime:
         self.clock = when
         return when
+
+    async def restart(self) -> str:
+        self.restarts += 1
+        return "Restarting the service."
 
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         folder = Path(directory)

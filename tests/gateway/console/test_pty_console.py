@@ -210,3 +210,18 @@ def test_a_bug_behind_a_command_brings_back_the_login(console: ConsoleProcess) -
     console.child.expect("Reading bug")
     console.login("tech")  # the session restarted; the service did not stop
     assert "tech (technician)" in console.run("whoami")
+
+
+def test_restart_needs_technician_and_confirmation(console: ConsoleProcess) -> None:
+    console.login("viewer")
+    assert "needs the technician role" in console.run("restart")
+    console.child.send("logout\r")
+    console.child.expect("Logged out")
+    console.login("tech")
+    console.child.send("restart\r")
+    console.child.expect("Type yes to confirm: ")
+    assert "Not restarted" in console.run("no")
+    console.child.send("restart\r")
+    console.child.expect("Type yes to confirm: ")
+    assert "Restarting the service" in console.run("yes")
+    assert "command=restart outcome=ok" in console.run("log 5")
