@@ -97,14 +97,58 @@ def mark_held(tx: Transaction, seq: int, reason: str | None) -> None:
 
 
 def mark_acked_through(tx: Transaction, seq: int, ts_ms: int) -> int:
-    """Record an ack: batches up to `seq` acked (bytes dropped); returns the new acked seq."""
+    """Record an ack: batches up to `seq` acked (their bytes stay until `prune_acked`);
+    returns the new acked seq."""
     previous = acked_seq(tx)
     if seq <= previous:
         return previous
-    tx.execute("UPDATE uplink_batches SET acked_ms = ?, bytes = x'' "
-               "WHERE seq <= ? AND acked_ms IS NULL", (ts_ms, seq))
+    if _get_state(tx, "retained_from") is None:
+        # Stores from before retention emptied the bytes of every acked batch.
+        _set_state(tx, "retained_from", previous + 1)
+    tx.execute("UPDATE uplink_batches SET acked_ms = ? WHERE seq <= ? AND acked_ms IS NULL",
+               (ts_ms, seq))
     _set_state(tx, "acked_seq", seq)
     return seq
+
+
+def retained_from(tx: Transaction) -> int:
+    """Lowest acked seq whose bytes are still kept (acked seq + 1 when none is)."""
+    value = _get_state(tx, "retained_from")
+    return acked_seq(tx) + 1 if value is None else int(value)
+
+
+def prune_acked(tx: Transaction, keep_bytes: int, keep_since_ms: int) -> int:
+    """Drop the bytes of acked batches beyond the newest `keep_bytes` or acked before
+    `keep_since_ms` (oldest first, so the kept ones are the seqs just below the ack);
+    returns the new `retained_from`."""
+    start, acked = retained_from(tx), acked_seq(tx)
+    rows = tx.execute("SELECT seq, length(bytes), acked_ms FROM uplink_batches "
+                      "WHERE seq BETWEEN ? AND ? ORDER BY seq DESC", (start, acked)).fetchall()
+    keep, total = acked + 1, 0
+    for seq, size, acked_ms in rows:
+        total += size
+        if total > keep_bytes or acked_ms < keep_since_ms:
+            break
+        keep = seq
+    if keep > start:
+        tx.execute("UPDATE uplink_batches SET bytes = x'' WHERE seq >= ? AND seq < ?",
+                   (start, keep))
+    _set_state(tx, "retained_from", keep)
+    return keep
+
+
+def acked_batches(tx: Transaction, first: int, last: int) -> list[StoredBatch]:
+    """Acked batches `first`..`last` whose bytes are kept, by seq."""
+    rows = tx.execute("SELECT seq, bytes, sha256, n_records, created_ms, sent_ms, held "
+                      "FROM uplink_batches WHERE seq BETWEEN ? AND ? AND acked_ms IS NOT NULL "
+                      "AND seq >= ? ORDER BY seq", (first, last, retained_from(tx))).fetchall()
+    return [_row_to_batch(r) for r in rows]
+
+
+def batch_sha256(tx: Transaction, seq: int) -> bytes | None:
+    """SHA-256 of batch `seq`'s bytes (kept after the bytes are dropped)."""
+    row = tx.execute("SELECT sha256 FROM uplink_batches WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def get_state(tx: Transaction, key: str) -> Any:

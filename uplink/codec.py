@@ -54,6 +54,17 @@ class Ack:
 
 
 @dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The gateway no longer holds batches `first`..`last`; `sha256` is batch `last`'s hash
+    (the `prev` of batch last + 1), so the chain can be checked across the gap."""
+
+    gw: str
+    first: int
+    last: int
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     id: str
     gw: str
@@ -230,6 +241,24 @@ def decode_ack(data: bytes) -> Ack:
         raise BadMessage("ack payload: `resend` is not an integer")
     return Ack(_require(body, "gw", str, "ack payload"), _require(body, "ack", int, "ack payload"),
                resend)
+
+
+def encode_unavailable(gone: Unavailable) -> bytes:
+    return cbor2.dumps({"v": FORMAT_VERSION, "gw": gone.gw, "from": gone.first,
+                        "to": gone.last, "sha": gone.sha256})
+
+
+def decode_unavailable(data: bytes) -> Unavailable:
+    """Decode an unavailable record; BadMessage unless 1 <= from <= to and sha is 32 bytes."""
+    body = loads_strict(data, "unavailable payload")
+    what = "unavailable payload"
+    if not isinstance(body, dict) or body.get("v") != FORMAT_VERSION:
+        raise BadMessage(f"{what}: not a version {FORMAT_VERSION} CBOR map")
+    first, last = _require(body, "from", int, what), _require(body, "to", int, what)
+    sha = _require(body, "sha", bytes, what)
+    if not 1 <= first <= last or len(sha) != len(ZERO_HASH):
+        raise BadMessage(f"{what}: bad range {first}..{last} or hash length")
+    return Unavailable(_require(body, "gw", str, what), first, last, sha)
 
 
 def encode_command(cmd: Command) -> bytes:

@@ -13,11 +13,12 @@ from storage.batches import StoredBatch, load_command_results
 from storage.errors import StorageError
 from storage.store import Store
 from uplink.batcher import Batcher
-from uplink.codec import decode_ack
+from uplink.codec import decode_ack, encode_unavailable
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry, screen_command
-from uplink.cose import parse_sign1, verify_sign1
+from uplink.cose import parse_sign1, sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature, UplinkError
 from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
+from uplink.resend import MS_PER_DAY, ResendGuard, ResendPlan, plan_resend
 from uplink.settings import UplinkSettings, topics
 
 LOGGER = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class Uplink:
         commands.register("status", self._status_command)
         self._batcher = Batcher(store, self.gw, signing_key, compress=settings.compress,
                                 clock=clock)
+        self._signing_key = signing_key
+        self._resend_guard = ResendGuard(settings.ack_timeout_s)
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
         self._link: MqttLink | None = None
@@ -281,17 +284,47 @@ class Uplink:
                 self._sizes.pop(seq, None)
         if ack.resend is not None:
             LOGGER.info("resend_requested", extra={"from_seq": ack.resend})
-            if ack.resend <= self._acked:  # acked bytes are dropped: the server lost data
-                LOGGER.error("resend_unavailable", extra={"from_seq": ack.resend,
-                                                          "acked": self._acked})
-            for seq in [s for s in self._in_flight if s >= ack.resend]:
-                del self._in_flight[seq]
+            if ack.resend <= self._acked:  # the server lost batches it had acked
+                await self._serve_acked_resend(ack.resend)
+            else:
+                for seq in [s for s in self._in_flight if s >= ack.resend]:
+                    del self._in_flight[seq]
         self._wake.set()
 
     def _commit_ack(self, seq: int) -> None:
+        now_ms = int(self.clock() * 1000)
+        keep_since_ms = now_ms - self.settings.retain_acked_days * MS_PER_DAY
         with self.store.transaction() as tx:
-            batches.mark_acked_through(tx, seq, int(self.clock() * 1000))
+            batches.mark_acked_through(tx, seq, now_ms)
             self.store.mark_delivered_through(tx, seq)
+            batches.prune_acked(tx, self.settings.retain_acked_bytes, keep_since_ms)
+
+    async def _serve_acked_resend(self, from_seq: int) -> None:
+        """Publish the kept acked batches from `from_seq` on; declare the dropped ones gone."""
+        if self._link is None or not self._resend_guard.allow(from_seq, self._acked,
+                                                              time.monotonic()):
+            return  # answered recently: the request is repeated with every ack until it lands
+        plan = await asyncio.to_thread(plan_resend, self.store, self.gw, from_seq)
+        try:
+            self._publish_resend(plan)
+        except UplinkError as exc:
+            LOGGER.warning("resend_publish_failed", extra={"from_seq": from_seq,
+                                                           "reason": str(exc)})
+
+    def _publish_resend(self, plan: ResendPlan) -> None:
+        assert self._link is not None
+        if plan.gone is not None:
+            LOGGER.error("resend_unavailable", extra={"first": plan.gone.first,
+                                                      "last": plan.gone.last,
+                                                      "acked": self._acked})
+            signed = sign1(encode_unavailable(plan.gone), self._signing_key,
+                           self.gw.encode("utf-8"))
+            self._link.publish(self.topics["unavailable"], signed)
+        for batch in plan.batches:
+            self._link.publish(self.topics["batch"], batch.data)
+        if plan.batches:
+            LOGGER.info("resend_replayed", extra={"first": plan.batches[0].seq,
+                                                  "last": plan.batches[-1].seq})
 
     # --- commands ---
 

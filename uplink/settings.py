@@ -11,6 +11,9 @@ from uplink.errors import UplinkError
 MQTT_PORT: Final = 1883
 MQTTS_PORT: Final = 8883
 MQTT_VERSIONS: Final = ("5", "3.1.1")
+# Retention of acknowledged batches: beyond these it would crowd out readings on the SD card.
+MAX_RETAIN_BYTES: Final = 1024 * 1024 * 1024
+MAX_RETAIN_DAYS: Final = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,10 @@ class UplinkSettings:
     max_in_flight: int = 4
     compress: bool = True
     session_expiry_s: int = 7 * 24 * 3600
+    # Acknowledged batches are kept this long (the newest, within both bounds) so that a
+    # head-end restored from a backup can ask for them again.
+    retain_acked_bytes: int = 8 * 1024 * 1024
+    retain_acked_days: int = 7
 
     def __post_init__(self) -> None:
         if self.mqtt_version not in MQTT_VERSIONS:
@@ -48,6 +55,12 @@ class UplinkSettings:
             raise UplinkError("[uplink] backoff_min_s/backoff_max_s: need 0 < min <= max")
         if self.max_in_flight < 1:
             raise UplinkError("[uplink] max_in_flight: must be at least 1")
+        if not 0 <= self.retain_acked_bytes <= MAX_RETAIN_BYTES:
+            raise UplinkError(f"[uplink] retain_acked_bytes: {self.retain_acked_bytes} out of "
+                              f"range (0 .. {MAX_RETAIN_BYTES})")
+        if not 0 <= self.retain_acked_days <= MAX_RETAIN_DAYS:
+            raise UplinkError(f"[uplink] retain_acked_days: {self.retain_acked_days} out of "
+                              f"range (0 .. {MAX_RETAIN_DAYS})")
         try:
             broker_address(self.broker_url)
         except UplinkError as exc:  # name the key: the config check reports it as uplink.broker_url
@@ -83,10 +96,10 @@ def broker_address(url: str) -> BrokerAddress:
 
 
 def topics(prefix: str, gw: str) -> dict[str, str]:
-    """The gateway's topics: batch (up), ack and cmd (down), status (retained)."""
+    """The gateway's topics: batch and unavailable (up), ack and cmd (down), status."""
     base = f"{prefix}/{gw}"
     return {"batch": f"{base}/up/batch", "ack": f"{base}/down/ack", "cmd": f"{base}/down/cmd",
-            "status": f"{base}/status"}
+            "status": f"{base}/status", "unavailable": f"{base}/up/unavailable"}
 
 
 # TOML type of each `[uplink]` key (gateway_id comes from the gateway section, not from here).

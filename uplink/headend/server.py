@@ -14,7 +14,7 @@ from uplink.codec import Ack, Command, encode_ack, encode_command
 from uplink.cose import sign1
 from uplink.errors import UplinkError
 from uplink.headend.store import HeadendStore
-from uplink.headend.verify import verify_batch
+from uplink.headend.verify import verify_batch, verify_unavailable
 from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
 from uplink.settings import topics
 
@@ -32,6 +32,7 @@ class HeadendStats:
     stored: int = 0
     duplicates: int = 0
     forks: int = 0
+    known_gaps: int = 0
     refused: int = 0
     acks_sent: int = 0
     records: int = 0
@@ -58,7 +59,8 @@ class HeadEnd:
     def _link_config(self) -> LinkConfig:
         return LinkConfig(url=self.broker_url, client_id=self.client_id, mqtt_version="5",
                           clean_start=True, backoff_min_s=0.2, backoff_max_s=5.0,
-                          subscriptions=(f"$share/{SHARE_GROUP}/{self.prefix}/+/up/batch",))
+                          subscriptions=(f"$share/{SHARE_GROUP}/{self.prefix}/+/up/batch",
+                                         f"$share/{SHARE_GROUP}/{self.prefix}/+/up/unavailable"))
 
     async def run(self) -> None:
         """Serve until cancelled."""
@@ -78,6 +80,9 @@ class HeadEnd:
             await self._up.wait()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/up/unavailable"):
+            self._on_unavailable(topic, payload)
+            return
         try:
             batch = verify_batch(payload, self.enrolled)
             result = self.store.ingest(batch)
@@ -91,6 +96,20 @@ class HeadEnd:
         LOGGER.debug("batch_ingested", extra={"gw": gw, "seq": batch.payload.seq,
                                               "status": result.status, "ack": result.ack})
         self._publish_ack(Ack(gw, result.ack, result.resend))
+
+    def _on_unavailable(self, topic: str, payload: bytes) -> None:
+        """The gateway declares batches gone: a known gap, then the chain goes on past it."""
+        try:
+            gone = verify_unavailable(payload, self.enrolled)
+            result = self.store.record_unavailable(gone)
+        except UplinkError as exc:
+            self.stats.refused += 1
+            self.stats.last_error = str(exc)
+            LOGGER.warning("unavailable_refused", extra={"topic": topic, "reason": str(exc)})
+            return
+        if result.status == "known_gap":
+            self.stats.known_gaps += 1
+        self._publish_ack(Ack(gone.gw, result.ack, result.resend))
 
     def _count(self, status: str, gw: str, n_records: int) -> None:
         if status == "stored":

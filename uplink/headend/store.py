@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
-from uplink.codec import WireRecord, reading_values
+from uplink.codec import Unavailable, WireRecord, reading_values
 from uplink.errors import UplinkError
 from uplink.headend.verify import VerifiedBatch
 
@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS gateways (gw TEXT PRIMARY KEY, contiguous INTEGER NOT
 CREATE TABLE IF NOT EXISTS anomalies (
     gw TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
     ts_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_gaps (
+    gw TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, sha256 BLOB NOT NULL,
+    PRIMARY KEY (gw, first, last));
 """
 
 
@@ -39,7 +42,7 @@ CREATE TABLE IF NOT EXISTS anomalies (
 class IngestResult:
     """What the chain check made of a batch and what to ack."""
 
-    status: str  # "stored", "duplicate", "fork"
+    status: str  # "stored", "duplicate", "fork"; for unavailable records "known_gap", "held"
     ack: int
     resend: int | None
     gap: bool
@@ -128,6 +131,55 @@ class HeadendStore:
             raise
         return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
 
+    def record_unavailable(self, gone: Unavailable) -> IngestResult:
+        """The gateway no longer holds `first`..`last`: record a known gap once and move the
+        chain on past it (a batch held beyond it must chain to the declared hash)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            status = self._check_gap(gone)
+            contiguous = self._advance(gone.gw)
+            gap = db.execute("SELECT 1 FROM batches WHERE gw = ? AND seq > ? LIMIT 1",
+                             (gone.gw, contiguous)).fetchone() is not None
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
+
+    def _check_gap(self, gone: Unavailable) -> str:
+        gw = gone.gw
+        if gone.last <= self.contiguous(gw) or self._db.execute(
+                "SELECT 1 FROM known_gaps WHERE gw = ? AND first = ? AND last = ?",
+                (gw, gone.first, gone.last)).fetchone() is not None:
+            return "held"  # nothing missing there, or already recorded: said once
+        row = self._db.execute("SELECT prev FROM batches WHERE gw = ? AND seq = ?",
+                               (gw, gone.last + 1)).fetchone()
+        if row is not None and bytes(row[0]) != gone.sha256:
+            return self._anomaly(gw, gone.first, "fork",
+                                 f"seq {gone.last + 1} does not chain to the declared gap end")
+        self._db.execute("INSERT INTO known_gaps VALUES (?, ?, ?, ?)",
+                         (gw, gone.first, gone.last, gone.sha256))
+        return self._anomaly(gw, gone.first, "known_gap",
+                             f"seq {gone.first}..{gone.last} unavailable from the gateway")
+
+    def _gap_end(self, gw: str, seq: int) -> tuple[int, bytes] | None:
+        """(last seq, its hash) of a known gap holding `seq`, else None."""
+        row = self._db.execute("SELECT last, sha256 FROM known_gaps WHERE gw = ? AND first <= ? "
+                               "AND last >= ? ORDER BY last DESC LIMIT 1",
+                               (gw, seq, seq)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def _prev_sha(self, gw: str, seq: int) -> bytes | None:
+        """The hash batch `seq` must name as prev: a held batch's, or a known gap's end."""
+        if seq == 1:
+            return bytes(32)
+        held = self._sha_of(gw, seq - 1)
+        if held is not None:
+            return held
+        end = self._gap_end(gw, seq - 1)
+        return end[1] if end is not None and end[0] == seq - 1 else None
+
     def _sha_of(self, gw: str, seq: int) -> bytes | None:
         row = self._db.execute("SELECT sha256 FROM batches WHERE gw = ? AND seq = ?",
                                (gw, seq)).fetchone()
@@ -140,7 +192,7 @@ class HeadendStore:
             if same == batch.sha256:
                 return "duplicate"
             return self._anomaly(p.gw, p.seq, "fork", "a different batch holds this seq")
-        before = bytes(32) if p.seq == 1 else self._sha_of(p.gw, p.seq - 1)
+        before = self._prev_sha(p.gw, p.seq)
         if before is not None and before != p.prev:
             return self._anomaly(p.gw, p.seq, "fork", "prev differs from the stored seq-1")
         row = self._db.execute("SELECT prev FROM batches WHERE gw = ? AND seq = ?",
@@ -170,8 +222,13 @@ class HeadendStore:
     def _advance(self, gw: str) -> int:
         row = self._db.execute("SELECT contiguous FROM gateways WHERE gw = ?", (gw,)).fetchone()
         contiguous = 0 if row is None else int(row[0])
-        while self._sha_of(gw, contiguous + 1) is not None:
-            contiguous += 1
+        while True:
+            if self._sha_of(gw, contiguous + 1) is not None:
+                contiguous += 1
+            elif (end := self._gap_end(gw, contiguous + 1)) is not None:
+                contiguous = end[0]  # a known gap: nothing more will come for it
+            else:
+                break
         self._db.execute("INSERT OR REPLACE INTO gateways VALUES (?, ?)", (gw, contiguous))
         return contiguous
 

@@ -6,12 +6,14 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from uplink.codec import BatchPayload, decode_batch_payload
+from uplink.codec import BatchPayload, Unavailable, decode_batch_payload, decode_unavailable
 from uplink.cose import parse_sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature
 
 # Above any gateway's configurable cap (64 KiB default) with room; larger is refused unread.
 MAX_BATCH_BYTES: Final = 1024 * 1024
+# An unavailable record is a range and a hash: anything larger is refused unread.
+MAX_UNAVAILABLE_BYTES: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +23,29 @@ class VerifiedBatch:
     raw: bytes
 
 
-def verify_batch(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> VerifiedBatch:
-    """Check signature (key chosen by kid), payload shape and that payload gw equals kid."""
-    msg = parse_sign1(raw, max_bytes=MAX_BATCH_BYTES)
+def _verified_payload(raw: bytes, enrolled: dict[str, Ed25519PublicKey], max_bytes: int,
+                      what: str) -> tuple[str, bytes]:
+    msg = parse_sign1(raw, max_bytes=max_bytes)
     gw = msg.kid.decode("utf-8", errors="replace")
     key = enrolled.get(gw)
     if key is None:
-        raise BadSignature(f"batch from gateway {gw!r}: not enrolled")
-    payload = decode_batch_payload(verify_sign1(msg, key))
+        raise BadSignature(f"{what} from gateway {gw!r}: not enrolled")
+    return gw, verify_sign1(msg, key)
+
+
+def verify_batch(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> VerifiedBatch:
+    """Check signature (key chosen by kid), payload shape and that payload gw equals kid."""
+    gw, data = _verified_payload(raw, enrolled, MAX_BATCH_BYTES, "batch")
+    payload = decode_batch_payload(data)
     if payload.gw != gw:
         raise BadMessage(f"batch signed by {gw!r} claims gateway {payload.gw!r}")
     return VerifiedBatch(payload, hashlib.sha256(raw).digest(), raw)
+
+
+def verify_unavailable(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> Unavailable:
+    """Same checks for a gateway's `unavailable` record."""
+    gw, data = _verified_payload(raw, enrolled, MAX_UNAVAILABLE_BYTES, "unavailable record")
+    gone = decode_unavailable(data)
+    if gone.gw != gw:
+        raise BadMessage(f"unavailable record signed by {gw!r} claims gateway {gone.gw!r}")
+    return gone
