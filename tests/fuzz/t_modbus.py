@@ -1,14 +1,15 @@
-"""Modbus RTU responses (pymodbus framing, the master's fault classifier) and register decoding
-for every bundled profile, with the CRC recomputed after mutation so decoding is reached."""
+"""Modbus RTU and TCP responses (pymodbus framing, the master's fault classifier) and register
+decoding for every bundled profile, with the CRC (RTU) or MBAP length (TCP) recomputed after
+mutation so decoding is reached."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from pymodbus.exceptions import ModbusException
-from pymodbus.framer import FramerRTU
+from pymodbus.framer import FramerRTU, FramerSocket
 from pymodbus.pdu import DecodePDU
 
 from drivers.modbus.decode import EncodeError, apply_ratio, decode_register, encode_register
@@ -25,7 +26,9 @@ SLAVE: Final = 1
 RATIOS: Final = (Decimal(1), Decimal(5), Decimal(200), Decimal("0.5"), Decimal(4000))
 SEED_VALUES: Final = (Decimal("230.1"), Decimal(0), Decimal("12345.67"), Decimal("-1.5"),
                       Decimal("49.98"), Decimal(1))
-FLAG_FIX_CRC: Final = 0x01
+FLAG_FIX_CRC: Final = 0x01  # RTU: CRC-16 recomputed; TCP: MBAP length recomputed
+FLAG_TCP: Final = 0x02  # the frame is a Modbus TCP (MBAP) response, not RTU
+TID: Final = 1
 
 
 def _words_of(profile: Profile, value: Decimal) -> dict[tuple[int, int], int]:
@@ -96,15 +99,26 @@ def _rtu_seeds() -> list[bytes]:
                 body = bytes([SLAVE, fn, 2 * len(words)]) + b"".join(
                     w.to_bytes(2, "big") for w in words)
                 seeds.append(bytes([index, number, FLAG_FIX_CRC]) + body + crc16(body))
+                mbap = TID.to_bytes(2, "big") + bytes(2) + len(body).to_bytes(2, "big")
+                seeds.append(bytes([index, number, FLAG_FIX_CRC | FLAG_TCP]) + mbap + body)
         seeds.append(bytes([index, 0, FLAG_FIX_CRC, SLAVE, 0x84, 0x02]) + b"\0\0")
     return seeds
 
 
 def rtu_wire(data: bytes) -> bytes:
-    frame = data[3:]
-    if data[2:3] and data[2] & FLAG_FIX_CRC and len(frame) >= 2:
+    flags, frame = (data[2] if len(data) > 2 else 0), data[3:]
+    if flags & FLAG_FIX_CRC and flags & FLAG_TCP and len(frame) >= 6:
+        frame = frame[:4] + (len(frame) - 6).to_bytes(2, "big") + frame[6:]
+    elif flags & FLAG_FIX_CRC and len(frame) >= 2:
         frame = frame[:-2] + crc16(frame[:-2])
     return frame
+
+
+def _unframe(data: bytes, frame: bytes) -> Any:
+    """pymodbus' decoding of the response (the framer the bus is configured with)."""
+    tcp = len(data) > 2 and data[2] & FLAG_TCP
+    framer = FramerSocket(DecodePDU(False)) if tcp else FramerRTU(DecodePDU(False))
+    return framer.handleFrame(frame, SLAVE, TID if tcp else 0)[1]
 
 
 def run_rtu(data: bytes) -> str:
@@ -116,7 +130,7 @@ def run_rtu(data: bytes) -> str:
     fault = classify_rx(frame, SLAVE, req.function)
     response_length(frame)
     try:
-        _, pdu = FramerRTU(DecodePDU(False)).handleFrame(frame, SLAVE, 0)
+        pdu = _unframe(data, frame)
     except ModbusException:  # ModbusBus._exchange turns these into DriverErrors
         return f"modbus_exception/{fault.value}"
     if pdu is None or pdu.isError() or not hasattr(pdu, "registers"):
