@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import random
 import signal
@@ -24,10 +25,21 @@ from uplink.errors import UplinkError
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 HARNESS_DIR: Final = Path(__file__).resolve().parent
-# The roots of the project's exception tree (docs/architecture.md, "Exceptions").
-PROJECT_ERRORS: Final[tuple[type[BaseException], ...]] = (
-    DriverError, StorageError, UplinkError, PrepayError, ConfigError, BoardError, OutOfRange,
-)
+
+
+def _project_errors() -> tuple[type[BaseException], ...]:
+    """The roots of the project's exception tree (docs/architecture.md, "Exceptions"), with
+    core.errors.MeterGatewayError (the one root above them) where the tree has it."""
+    roots: list[type[BaseException]] = [
+        DriverError, StorageError, UplinkError, PrepayError, ConfigError, BoardError, OutOfRange]
+    try:
+        common = importlib.import_module("core.errors").MeterGatewayError
+    except (ImportError, AttributeError):
+        return tuple(roots)
+    return (common, *roots)
+
+
+PROJECT_ERRORS: Final = _project_errors()
 TIMEOUT_S: Final = float(os.environ.get("FUZZ_TIMEOUT_S", "2"))
 MAX_CRASHES_PER_TARGET: Final = 40
 MAX_POOL: Final = 4000
