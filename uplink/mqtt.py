@@ -84,6 +84,10 @@ class MqttLink:
         self._max_packet: int | None = None
         self._addr = broker_address(cfg.url)
         self._client = self._make_client()
+        # The client and its generation change together; a publish reads both under the lock.
+        self._swap = threading.Lock()
+        self._generation = 0  # one per connection (each has its own paho client)
+        self._announced = -1  # the generation whose on_connected the loop has delivered
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{cfg.client_id}",
                                         daemon=True)
 
@@ -139,9 +143,18 @@ class MqttLink:
         if not info.is_published():
             LOGGER.warning("mqtt_offline_not_published", extra={"reason": "no puback"})
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Queue a publish; returns its message id. UplinkError when paho refuses it."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                announced_only: bool = False) -> int:
+        """Queue a publish; returns its message id. UplinkError when paho refuses it, and with
+        `announced_only` unless the connection last announced by on_connected is still up."""
+        with self._swap:
+            # A loop lagging behind the network thread would otherwise hand a publish to the
+            # next connection's fresh client, which paho sends by itself at CONNACK, before
+            # the consumer knows of that connection (and resends the same batch there).
+            if announced_only and (self._announced != self._generation
+                                   or not self._connected.is_set()):
+                raise UplinkError(f"publish to {topic}: the announced connection is gone")
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise UplinkError(f"publish to {topic}: paho refused it ({info.rc.name})")
         return info.mid
@@ -161,7 +174,9 @@ class MqttLink:
             # A fresh paho client per connection: paho would otherwise re-send its unacked
             # publishes on reconnect by itself, and a batch the broker refuses would loop.
             # The uplink re-sends unacked batches itself; the broker keeps our session.
-            self._client = self._make_client()
+            client = self._make_client()
+            with self._swap:
+                self._client, self._generation = client, self._generation + 1
         if cfg.mqtt_version == "5":
             self._client.connect(self._addr.host, self._addr.port, cfg.keepalive_s,
                                  clean_start=cfg.clean_start,
@@ -212,7 +227,7 @@ class MqttLink:
         mids = (client.subscribe(t, qos=1)[1] for t in self.cfg.subscriptions)
         self._pending_subs = {mid for mid in mids if mid is not None}
         if not self._pending_subs:
-            self._hand_off(self._handlers.on_connected, self._max_packet)
+            self._hand_off(self._announce, self._generation, self._max_packet)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any,
                       properties: Any) -> None:
@@ -220,7 +235,12 @@ class MqttLink:
             LOGGER.warning("mqtt_subscribe_refused", extra={"reasons": [str(r) for r in reasons]})
         self._pending_subs.discard(mid)
         if not self._pending_subs:
-            self._hand_off(self._handlers.on_connected, self._max_packet)
+            self._hand_off(self._announce, self._generation, self._max_packet)
+
+    def _announce(self, generation: int, max_packet: int | None) -> None:
+        """On the loop: the consumer learns of connection `generation`."""
+        self._announced = generation
+        self._handlers.on_connected(max_packet)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

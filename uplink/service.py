@@ -221,7 +221,8 @@ class Uplink:
                 # later, in seq order: sent first on a new connection it would reset the
                 # refusal count of the oldest batch, and the head-end would see a gap.
                 return
-            self._send(batch)
+            if not self._send(batch):
+                return  # the connection is gone: on_disconnected is on its way
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
         """The oldest unacked batch not in flight, else a new one (runs in a worker thread)."""
@@ -238,18 +239,19 @@ class Uplink:
             batches.mark_sent(tx, built.batch.seq, int(self.clock() * 1000))
         return built.batch
 
-    def _send(self, batch: StoredBatch) -> None:
+    def _send(self, batch: StoredBatch) -> bool:
         assert self._link is not None
         try:
-            mid = self._link.publish(self.topics["batch"], batch.data)
+            mid = self._link.publish(self.topics["batch"], batch.data, announced_only=True)
         except UplinkError as exc:
             self.last_error = str(exc)
             LOGGER.warning("batch_publish_failed", extra={"seq": batch.seq, "reason": str(exc)})
-            return
+            return False
         self._mids[mid] = batch.seq
         self._in_flight[batch.seq] = time.monotonic()
         self._sizes[batch.seq] = len(batch.data)
         LOGGER.debug("batch_sent", extra={"seq": batch.seq, "bytes": len(batch.data)})
+        return True
 
     def _hold(self, seq: int, reason: str) -> None:
         if self._held is not None:

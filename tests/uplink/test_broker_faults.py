@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -186,3 +187,47 @@ async def test_batch_taken_before_a_reconnect_waits_for_the_oldest(
         limited.stop()
     log = limited.log.read_text()
     assert log.count("oversize packet") == REFUSAL_DISCONNECTS, log[-3000:]
+
+
+def wait_for_log(broker: Mosquitto, text: str, count: int) -> None:
+    """Block (the event loop too, on purpose) until the broker logged `text` `count` times."""
+    deadline = time.monotonic() + 30
+    while broker.log.read_text().count(text) < count:
+        assert time.monotonic() < deadline, f"broker never logged {text!r} {count} times"
+        time.sleep(0.01)
+
+
+async def test_publish_while_the_loop_lags_a_reconnect_is_not_sent_twice(
+        tmp_path: Path, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey) -> None:
+    # A busy event loop can publish after the network thread already replaced the connection:
+    # paho queued that publish on the fresh client and sent it at CONNACK by itself, and the
+    # uplink then sent the batch again on that connection.
+    verbose = Mosquitto(tmp_path, extra_conf="log_type all").start()
+    try:
+        # A long ack timeout: a duplicate here can only come from the double send.
+        site = Site(verbose.url, store, gw_key, server_key, tmp_path / "he.db",
+                    ack_timeout_s=120.0)
+        real_send, sends = site.uplink._send, [0]
+
+        def lagging_send(batch: StoredBatch) -> bool:
+            sends[0] += 1
+            if sends[0] == 1:  # the loop stalls here while the link drops and comes back
+                verbose.stop()
+                verbose.start()
+                wait_for_log(verbose, f"as {GW} ", 2)
+                wait_for_log(verbose, "mtr/+/up/batch (QoS 1)", 2)  # head-end is back
+            return real_send(batch)
+
+        site.uplink._send = lagging_send  # type: ignore[method-assign]
+        await site.start()
+        try:
+            store.add_readings(readings(0, 5))
+            site.uplink.wake()
+            await site.drained()
+            assert_exactly_once(site, 5)
+            assert site.headend.stats.duplicates == 0
+        finally:
+            await site.stop()
+    finally:
+        verbose.stop()
