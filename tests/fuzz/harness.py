@@ -7,11 +7,13 @@ import importlib
 import os
 import random
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, Final
 
 from board.interface import BoardError
@@ -44,6 +46,7 @@ TIMEOUT_S: Final = float(os.environ.get("FUZZ_TIMEOUT_S", "2"))
 MAX_CRASHES_PER_TARGET: Final = 40
 MAX_POOL: Final = 4000
 KEEP_ANY: Final = 0.01
+TRACE_EVERY: Final = 8  # one input in 8 runs under the call-edge tracer
 SHRINK_EXECS: Final = 4000
 SHRINK_SECONDS: Final = 30.0
 HEX_LIMIT: Final = 4096  # reproducer hex is cut beyond this many bytes (the file keeps all)
@@ -97,6 +100,7 @@ class TargetResult:
     rss_end_kb: int = 0
     crashes: dict[str, Crash] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    edges: set[tuple[int, int, int]] = field(default_factory=set)
 
 
 def rss_kb() -> int:
@@ -134,8 +138,27 @@ def classify(target: Target, exc: BaseException) -> tuple[str, Crash | None]:
     return "crash", crash
 
 
-def execute(target: Target, data: bytes) -> tuple[str, Crash | None]:
+class CallEdges:
+    """Call-site coverage of one traced input: (callee, caller, caller line) of every call.
+
+    Only "call" events reach it (it returns None, so no line tracing): cheap enough to trace
+    one input in TRACE_EVERY and keep those that reach a call site never seen before.
+    """
+
+    def __init__(self) -> None:
+        self.edges: set[tuple[int, int, int]] = set()
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        back = frame.f_back
+        if back is not None:
+            self.edges.add((id(frame.f_code), id(back.f_code), back.f_lineno))
+
+
+def execute(target: Target, data: bytes, tracer: CallEdges | None = None,
+            ) -> tuple[str, Crash | None]:
     signal.setitimer(signal.ITIMER_REAL, TIMEOUT_S)
+    if tracer is not None:
+        sys.settrace(tracer)
     try:
         outcome = target.run(data)
     except KeyboardInterrupt:
@@ -143,6 +166,7 @@ def execute(target: Target, data: bytes) -> tuple[str, Crash | None]:
     except BaseException as exc:  # every other escape is judged by classify
         return classify(target, exc)
     finally:
+        sys.settrace(None)
         signal.setitimer(signal.ITIMER_REAL, 0)
     return (outcome if isinstance(outcome, str) else "ok"), None
 
@@ -201,15 +225,19 @@ class Runner:
 
     def _one(self, data: bytes, pool: list[bytes]) -> None:
         res = self.result
+        tracer = CallEdges() if res.inputs % TRACE_EVERY == 0 else None
         t0 = time.perf_counter()
-        outcome, crash = execute(self.target, data)
+        outcome, crash = execute(self.target, data, tracer)
         elapsed = (time.perf_counter() - t0) * 1000
         res.inputs += 1
-        if elapsed > res.slowest_ms:
+        if tracer is None and elapsed > res.slowest_ms:  # traced runs are slower: not counted
             res.slowest_ms, res.slowest_input = elapsed, data
-        # a new kind of answer (and now and then any answer): keep the input to mutate
+        new_edges = tracer.edges - res.edges if tracer is not None else set()
+        res.edges |= new_edges
+        # new call sites, a new kind of answer, and now and then any input: kept to mutate
         fresh = outcome not in res.outcomes
-        if (fresh or self.rng.random() < KEEP_ANY) and len(pool) < MAX_POOL:
+        keep = new_edges or fresh or self.rng.random() < KEEP_ANY
+        if keep and len(pool) < MAX_POOL:
             pool.append(data)
         if fresh:
             res.outcomes[outcome] = 0
@@ -256,6 +284,7 @@ def result_report(target: Target, res: TargetResult) -> dict[str, Any]:
         "slowest_input_size": len(res.slowest_input),
         "rss_start_kb": res.rss_start_kb,
         "rss_growth_kb": res.rss_end_kb - res.rss_start_kb,
+        "call_edges": len(res.edges),
         "outcomes": dict(sorted(res.outcomes.items(), key=lambda kv: -kv[1])[:12]),
     }
 
