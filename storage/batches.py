@@ -105,8 +105,12 @@ def mark_acked_through(tx: Transaction, seq: int, ts_ms: int) -> int:
     if _get_state(tx, "retained_from") is None:
         # Stores from before retention emptied the bytes of every acked batch.
         _set_state(tx, "retained_from", previous + 1)
+        _set_state(tx, "retained_bytes", 0)
     tx.execute("UPDATE uplink_batches SET acked_ms = ? WHERE seq <= ? AND acked_ms IS NULL",
                (ts_ms, seq))
+    added = tx.execute("SELECT coalesce(sum(length(bytes)), 0) FROM uplink_batches "
+                       "WHERE seq > ? AND seq <= ?", (previous, seq)).fetchone()[0]
+    _set_state(tx, "retained_bytes", int(_get_state(tx, "retained_bytes") or 0) + added)
     _set_state(tx, "acked_seq", seq)
     return seq
 
@@ -119,21 +123,21 @@ def retained_from(tx: Transaction) -> int:
 
 def prune_acked(tx: Transaction, keep_bytes: int, keep_since_ms: int) -> int:
     """Drop the bytes of acked batches beyond the newest `keep_bytes` or acked before
-    `keep_since_ms` (oldest first, so the kept ones are the seqs just below the ack);
-    returns the new `retained_from`."""
+    `keep_since_ms`, oldest first (so the kept ones are the seqs just below the ack); returns
+    the new `retained_from`. Reads only the rows it drops, plus one."""
     start, acked = retained_from(tx), acked_seq(tx)
+    total, keep = int(_get_state(tx, "retained_bytes") or 0), start
     rows = tx.execute("SELECT seq, length(bytes), acked_ms FROM uplink_batches "
-                      "WHERE seq BETWEEN ? AND ? ORDER BY seq DESC", (start, acked)).fetchall()
-    keep, total = acked + 1, 0
+                      "WHERE seq BETWEEN ? AND ? ORDER BY seq", (start, acked))
     for seq, size, acked_ms in rows:
-        total += size
-        if total > keep_bytes or acked_ms < keep_since_ms:
+        if total <= keep_bytes and acked_ms >= keep_since_ms:
             break
-        keep = seq
+        total, keep = total - size, seq + 1
     if keep > start:
         tx.execute("UPDATE uplink_batches SET bytes = x'' WHERE seq >= ? AND seq < ?",
                    (start, keep))
-    _set_state(tx, "retained_from", keep)
+        _set_state(tx, "retained_from", keep)
+        _set_state(tx, "retained_bytes", total)
     return keep
 
 

@@ -321,9 +321,9 @@ class Uplink:
                                                       "acked": self._acked})
             signed = sign1(encode_unavailable(plan.gone), self._signing_key,
                            self.gw.encode("utf-8"))
-            self._link.publish(self.topics["unavailable"], signed)
+            self._link.publish(self.topics["unavailable"], signed, announced_only=True)
         for batch in plan.batches:
-            self._link.publish(self.topics["batch"], batch.data)
+            self._link.publish(self.topics["batch"], batch.data, announced_only=True)
         if plan.batches:
             LOGGER.info("resend_replayed", extra={"first": plan.batches[0].seq,
                                                   "last": plan.batches[-1].seq})

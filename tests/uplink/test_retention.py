@@ -132,3 +132,15 @@ def test_batch_after_a_known_gap_must_chain_to_its_hash(tmp_path: Path) -> None:
     assert store.ingest(verify_batch(other, ENROLLED)).status == "fork"
     assert store.ingest(verify_batch(good[3], ENROLLED)).ack == 4
     store.close()
+
+
+def test_a_store_from_before_retention_keeps_from_its_next_ack(store: Store) -> None:
+    add_acked(store, [100] * 2, DAY0_MS)
+    with store.transaction() as tx:  # what the earlier code left: acked bytes emptied, no state
+        tx.execute("UPDATE uplink_batches SET bytes = x''")
+        tx.execute("DELETE FROM uplink_state WHERE key IN ('retained_from', 'retained_bytes')")
+    add_acked(store, [100], DAY0_MS)
+    with store.transaction() as tx:
+        assert batches.prune_acked(tx, 10**6, DAY0_MS) == 3
+    assert kept(store) == [3]
+    assert [b.seq for b in plan_resend(store, "g", 1).batches] == [3]
