@@ -111,12 +111,21 @@ class Iec62056MeterBus:
         await self.driver.close()
 
 
+def dsmr_sub_meters(meter: MeterConfig) -> dict[int, str]:
+    """The P1 meter's `mbus_meters`: M-Bus channel -> id of the gas / water / heat meter on it."""
+    return {int(channel): str(sub_id)
+            for channel, sub_id in (meter.options.get("mbus_meters") or {}).items()}
+
+
 class DsmrSource:
-    """A DSMR P1 port: the meter pushes a telegram every 1-10 s; one meter per port."""
+    """A DSMR P1 port: the meter pushes a telegram every 1-10 s; one meter per port, plus the
+    sub-meters on its M-Bus channels, each stored under its own configured meter id."""
 
     def __init__(self, bus: BusConfig, meter: MeterConfig, board: Board) -> None:
         self.bus_id = bus.id
         self._meter_id = meter.id
+        self._sub_meters = dsmr_sub_meters(meter)  # M-Bus channel -> meter id
+        self._utc_offset_min = int(meter.options.get("utc_offset_min", 60))
         self._spec = SerialSpec(bus.port, bus.baudrate, bytesize=bus.bytesize,
                                 parity=bus.parity, stopbits=bus.stopbits)
         self._board = board
@@ -129,8 +138,13 @@ class DsmrSource:
             try:
                 port = _opener(self._board, self._spec)
                 try:
-                    async for telegram in telegrams(port, name=self.bus_id):
+                    async for telegram in telegrams(port, name=self.bus_id, meter=self._meter_id,
+                                                    utc_offset_min=self._utc_offset_min,
+                                                    channels=self._sub_meters):
                         accept(self._meter_id, list(telegram.mapped.samples), _now_ms())
+                        for sub in telegram.submeters:
+                            # at the capture time the sub-meter gave, not the telegram's arrival
+                            accept(self._sub_meters[sub.channel], list(sub.samples), sub.ts_ms)
                         pause = PUSH_REOPEN_MIN_S
                 finally:
                     port.close()
@@ -152,6 +166,7 @@ class WmbusSource:
         from drivers.wmbus.receiver import MeterConfig as RadioMeter
 
         self.bus_id = bus.id
+        self._port = bus.port
         self._events = events
         self._by_radio_id = {str(m.address).upper(): m.id for m in meters}
         radio = {str(m.address).upper(): RadioMeter(m.options.get("manufacturer") or None,
@@ -165,18 +180,31 @@ class WmbusSource:
 
     async def run(self, accept: Accept) -> None:
         relay = asyncio.create_task(self._relay_events())
+        receive = asyncio.create_task(self._receive(accept))
         try:
-            async for telegram in self.receiver.telegrams():
-                meter_id = self._by_radio_id.get(telegram.meter.upper())
-                if meter_id is not None:
-                    accept(meter_id, list(telegram.samples), telegram.ts_ms)
+            done, _ = await asyncio.wait({relay, receive}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # either one failing fails the source: the supervisor restarts it
         finally:
             relay.cancel()
+            receive.cancel()
+            await asyncio.gather(relay, receive, return_exceptions=True)
             await self.receiver.close()
+
+    async def _receive(self, accept: Accept) -> None:
+        # a dongle missing at start (USB enumerating after the service) is waited for
+        async for telegram in self.receiver.telegrams(wait_for_port=True):
+            meter_id = self._by_radio_id.get(telegram.meter.upper())
+            if meter_id is not None:
+                accept(meter_id, list(telegram.samples), telegram.ts_ms)
 
     async def _relay_events(self) -> None:
         while True:
             event = await self.receiver.events.get()
+            if event.kind == "port_unavailable":  # the name any bus uses for a missing port
+                self._events("port_unavailable", None, {"bus": self.bus_id, "port": self._port,
+                                                        "detail": event.detail}, "warning")
+                continue
             meter_id = self._by_radio_id.get((event.meter or "").upper(), event.meter)
             self._events(f"wmbus_{event.kind}", meter_id, {"detail": event.detail}, "warning")
 

@@ -12,6 +12,7 @@ from typing import Any
 from board.interface import BoardError, SerialSpec
 from drivers.errors import DriverError
 from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.p1 import map_telegram
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.readings import Sample
@@ -53,11 +54,21 @@ def _samples_json(samples: list[Sample]) -> list[dict[str, str]]:
 
 
 def readout_json(readout: Readout) -> dict[str, Any]:
-    """The readout as printed: identification, datasets, checksum verdict, problems, samples."""
+    """The readout as printed: identification, datasets, checksum verdict, problems, samples;
+    a DSMR telegram (CRC16) adds its M-Bus sub-meters, mapped as the P1 port maps them."""
     document = readout.to_json_dict()
-    mapped = map_datasets(readout.datasets)
+    if readout.checksum_kind == "crc16":
+        mapped, submeters, refused = map_telegram(readout)
+        document["submeters"] = [
+            {"channel": s.channel, "captured_utc": s.captured_utc.isoformat(), "dst": s.dst,
+             "device_type": s.device_type, "samples": _samples_json(list(s.samples))}
+            for s in submeters]
+    else:
+        mapped = map_datasets(readout.datasets)
+        refused = mapped.errors
     document["samples"] = _samples_json(mapped.samples)
     document["max_demand_time"] = mapped.max_demand_time
+    document["refused"] = [str(error) for error in refused]
     return document
 
 

@@ -184,6 +184,16 @@ BUS_FIELDS = {
     "key_file": opt(str, ""),
 }
 
+def _mbus_channels(value: dict[str, Any]) -> str | None:
+    """`{1 = "home-gas"}`: channels 1..4 of the P1 meter, each with a meter id of its own."""
+    for channel, meter_id in value.items():
+        if channel not in ("1", "2", "3", "4"):
+            return f"{channel!r} is not an M-Bus channel (1, 2, 3 or 4)"
+        if not isinstance(meter_id, str) or identifier(meter_id) is not None:
+            return f"channel {channel}: the meter id {meter_id!r} {identifier('')}"
+    return None
+
+
 METER_COMMON = {
     "id": req(str, identifier),
     "bus": req(str),
@@ -211,13 +221,29 @@ METER_BY_PROTOCOL: dict[str, dict[str, Field]] = {
         "read_command": opt(str, "R1", one_of("R1", "R5")),
         "utc_offset_min": opt(int, None, in_range(-720, 840)),
     },
-    "dsmr": {"address": opt(str, "")},
+    "dsmr": {
+        "address": opt(str, ""),
+        # the meter clock's winter-time (W) offset from UTC; DSMR is Dutch: CET, S is one more hour
+        "utc_offset_min": opt(int, 60, in_range(-720, 840)),
+        # M-Bus channel n (0-n:24.2.1) -> the meter id its gas / water / heat readings are stored as
+        "mbus_meters": opt(dict, {}, _mbus_channels),
+    },
     "wmbus": {
         "address": req(str),
         "manufacturer": opt(str, ""),
         "device_type": opt(int, None, in_range(0, 255)),
     },
 }
+
+
+def _claim_sub_meters(values: dict[str, Any], where: str, seen: set[str],
+                      problems: Problems) -> None:
+    """A P1 meter's sub-meter ids are meter ids too: unique among all of them."""
+    for channel, sub_id in (values.get("mbus_meters") or {}).items():
+        if isinstance(sub_id, str) and sub_id in seen:
+            problems.add(f"{where}.mbus_meters.{channel}", f"duplicate meter id {sub_id!r}")
+        if isinstance(sub_id, str):
+            seen.add(sub_id)
 
 
 def load_config(path: str | Path) -> GatewayConfig:
@@ -318,6 +344,7 @@ def _meters(raw: Any, buses: dict[str, BusConfig], problems: Problems) -> list[M
         if meter_id in seen:
             problems.add(f"{where}.id", f"duplicate meter id {meter_id!r}")
         seen.add(meter_id)
+        _claim_sub_meters(values, where, seen, problems)
         if values["bus"] not in buses:
             declared = ", ".join(sorted(buses)) or "none"
             problems.add(f"{where}.bus", f"bus {values['bus']!r} is not declared "

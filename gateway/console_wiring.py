@@ -1,16 +1,17 @@
 """Starts the technician console inside the service: the control socket and the serial line.
 
-`start_console(service)` returns asyncio tasks the service adds to its own; cancelling them (the
-service's shutdown) closes the socket and the line. A console failure is logged and retried,
-never raised: metering must go on without a console.
+`start_console(service)` starts them through the service's supervisor (not critical: metering
+must go on without a console); its shutdown cancels them, which closes the socket and the line.
+A console failure is logged and retried, never raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from board.interface import BoardError, SerialSpec
 from gateway.console.api import ControlError
@@ -33,17 +34,18 @@ PORT_RETRY_MAX_S = 300.0
 SOCKET_RETRY_S = 30.0
 
 
-def start_console(service: Service) -> list[asyncio.Task[Any]]:
-    """Tasks serving the control socket and, with `[console] port`, a login on that line."""
+def start_console(service: Service) -> None:
+    """Serve the control socket and, with `[console] port`, a login on that line."""
     settings: ConsoleSettings | None = service.config.console
     if settings is None:
-        return []
+        return
     api = ServiceControlApi(service)
-    tasks = [asyncio.create_task(_serve_socket(api, settings), name="console-socket")]
+    service.supervisor.spawn("console-socket", functools.partial(_serve_socket, api, settings),
+                             critical=False)
     if settings.port:
-        tasks.append(asyncio.create_task(_serve_port(service, api, settings),
-                                         name="console-port"))
-    return tasks
+        service.supervisor.spawn("console-port",
+                                 functools.partial(_serve_port, service, api, settings),
+                                 critical=False)
 
 
 async def _serve_socket(api: ServiceControlApi, settings: ConsoleSettings) -> None:

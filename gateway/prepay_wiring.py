@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from board.interface import Board, InputSpec, OutputSpec, SafeState
 from prepay.commands import PrepayCommands
@@ -18,7 +18,11 @@ from prepay.errors import CommandRefusedError, PrepayError, VoucherRefused
 from prepay.settings import PrepaySettings
 from prepay.vouchers import MAX_VOUCHER_BYTES, VoucherReader
 from storage import ledger
+from storage.errors import StorageError
 from storage.store import Store
+
+if TYPE_CHECKING:
+    from gateway.supervision import Supervisor
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ TICK_S = 10.0
 MOUNT_POLL_S = 3.0
 
 Handler = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
+EventSink = Callable[[str, str | None, dict[str, Any], str], None]  # kind, meter, data, severity
 
 
 def declare_prepay_io(board: Board, settings: PrepaySettings) -> None:
@@ -80,11 +85,13 @@ def receipt_signer(key_file: Path, gateway_id: str) -> Callable[[bytes], bytes]:
 
 class PrepayWiring:
     def __init__(self, settings: PrepaySettings, store: Store, board: Board, gateway_id: str,
-                 key_file: Path | None, wall: Callable[[], float] = time.time) -> None:
+                 key_file: Path | None, wall: Callable[[], float] = time.time, *,
+                 events: EventSink | None = None) -> None:
         store.register_outbox_kind(ledger.OUTBOX_KIND, ledger.OUTBOX_PRIORITY,
                                    ledger.outbox_bodies)
         declare_prepay_io(board, settings)
         self.board = board
+        self._events = events
         self.engine = PrepayEngine(settings, store, board, clock=lambda: int(wall() * 1000))
         self.engine.restore_relays()
         self.vouchers: VoucherReader | None = None
@@ -112,16 +119,29 @@ class PrepayWiring:
 
         return {op: wrap(h) for op, h in PrepayCommands(self.engine).handlers().items()}
 
-    def tasks(self) -> list[Callable[[], Awaitable[None]]]:
-        return [self._ticks, self._inputs, self._mounts]
+    def start(self, supervisor: Supervisor) -> None:
+        """The tick is critical (standing charges and max-power trips are metering); inputs and
+        vouchers are not: a broken stick reader must not get the gateway restarted."""
+        supervisor.spawn("prepay-tick", self._ticks)
+        supervisor.spawn("prepay-inputs", self._inputs, critical=False)
+        supervisor.spawn("prepay-mounts", self._mounts, critical=False)
 
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            try:
-                self.engine.tick()
-            except PrepayError as exc:
-                LOGGER.error("prepay_tick_failed", extra={"reason": str(exc)})
+            self.tick()
+
+    def tick(self) -> None:
+        """One tick; a refusing disk or a refused rule is recorded and the next tick tries again
+        (the engine works from the ledger, so nothing is lost by a skipped tick)."""
+        try:
+            self.engine.tick()
+        except (PrepayError, StorageError) as exc:
+            data = {"error_type": type(exc).__name__, "reason": str(exc)}
+            if self._events is None:
+                LOGGER.error("prepay_tick_failed", extra=data)
+            else:
+                self._events("prepay_tick_failed", None, data, "error")
 
     async def _inputs(self) -> None:
         async for change in self.board.input_changes():

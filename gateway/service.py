@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,11 +20,12 @@ from typing import Any
 from board.interface import Board, BoardError
 from drivers.errors import DriverError
 from drivers.readings import Sample
-from gateway.buses import MeterBus, PushSource, open_buses
-from gateway.config import PUSH_PROTOCOLS, GatewayConfig, MeterConfig
+from gateway.buses import MeterBus, PushSource, dsmr_sub_meters, open_buses
+from gateway.config import PUSH_PROTOCOLS, GatewayConfig
 from gateway.scheduler import BusScheduler, PollPlan
-from gateway.supervision import ClockState, Supervisor
+from gateway.supervision import ClockState, Failure, Supervisor
 from gateway.writer import ReadingWriter
+from storage.errors import StorageError
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 
@@ -127,7 +129,7 @@ class Service:
         self.stop_event: asyncio.Event | None = None
         self.clock = ClockState(_clock_probe(config))
         self.clock_synced: Callable[[], bool] = self.clock
-        self.supervisor = Supervisor(self.board)
+        self.supervisor = Supervisor(self.board, on_failure=self._component_failed)
 
     # -- life cycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -145,6 +147,9 @@ class Service:
         for meter in cfg.meters:
             self.store.upsert_meter(meter.id, protocol=meter.protocol, bus=meter.bus,
                                     address=str(meter.address), profile=meter.profile)
+            for channel, sub_id in dsmr_sub_meters(meter).items():  # gas / water / heat on P1
+                self.store.upsert_meter(sub_id, protocol=meter.protocol, bus=meter.bus,
+                                        address=f"mbus-{channel}")
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
         # -- console (log command): keep the last log records in memory ------------------
@@ -157,7 +162,7 @@ class Service:
             from gateway.prepay_wiring import PrepayWiring
 
             self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
-                                       self.key_file(), self.wall)
+                                       self.key_file(), self.wall, events=self.record_event)
             self.writer.in_transaction_hooks.append(self.prepay.charge)
         if cfg.uplink is not None:
             from gateway.uplink_wiring import build_uplink
@@ -180,41 +185,45 @@ class Service:
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
         self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event)
-        writer = self.writer
-        tasks = [asyncio.create_task(writer.run(), name="writer"),
-                 asyncio.create_task(self.clock.run(), name="clock")]
-        self.supervisor.alive_checks["storage"] = lambda: writer.last_ok_mono
-        for sched in self._schedulers():
-            tasks.append(asyncio.create_task(sched.run(), name=f"poll-{sched.bus_id}"))
-            self.supervisor.alive_checks[f"bus-{sched.bus_id}"] = \
-                lambda s=sched: s.last_step_mono  # type: ignore[misc]
-        tasks += self._modem_tasks()
-        tasks += [asyncio.create_task(p.run(self._pushed), name=f"push-{p.bus_id}")
-                  for p in self.push_sources]
-        if self.prepay is not None:
-            tasks += [asyncio.create_task(run(), name=run.__name__) for run in self.prepay.tasks()]
-        # -- console: control socket and [console] port -----------------------------------
-        from gateway.console_wiring import start_console
-
-        tasks += start_console(self)
-        # -- end console -----------------------------------------------------------------
-        if self.uplink is not None:
-            tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
-            self.supervisor.tasks["uplink"] = tasks[-1]
-        tasks.append(asyncio.create_task(self.supervisor.run(), name="watchdog"))
+        self._start_components()
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
                                               "buses": len(self.buses)})
         try:
             await stop.wait()
         finally:
-            await self._shutdown(tasks)
+            await self._shutdown()
 
-    async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+    def _start_components(self) -> None:
+        """Every long-lived task, through the supervisor (restarted on failure); critical ones
+        are what metering needs: while one is down the watchdogs are not fed."""
+        sup, writer = self.supervisor, self.writer
+        assert writer is not None
+        sup.spawn("writer", writer.run)
+        sup.alive_checks["storage"] = lambda: writer.last_ok_mono
+        sup.spawn("clock", self.clock.run, critical=False)
+        for sched in self._schedulers():
+            sup.spawn(f"poll-{sched.bus_id}", sched.run)
+            sup.alive_checks[f"bus-{sched.bus_id}"] = \
+                lambda s=sched: s.last_step_mono  # type: ignore[misc]
+        for source in self.push_sources:
+            sup.spawn(f"push-{source.bus_id}", functools.partial(source.run, self._pushed))
+        self._start_modem()
+        if self.prepay is not None:
+            self.prepay.start(sup)
+        # -- console: control socket and [console] port -----------------------------------
+        from gateway.console_wiring import start_console
+
+        start_console(self)
+        # -- end console -----------------------------------------------------------------
+        if self.uplink is not None:
+            # a network down for weeks is normal and a restart would not bring it back
+            sup.spawn("uplink", self.uplink.run, critical=False)
+        sup.spawn("watchdog", sup.run, critical=False)
+
+    async def _shutdown(self) -> None:
         self.supervisor.stopping()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.supervisor.stop()
         for bus in self.buses.values():
             with contextlib.suppress(Exception):
                 await bus.close()
@@ -238,10 +247,10 @@ class Service:
         return [BusScheduler(bus_id, plans, self._poll, on_clock_jump=self._clock_jumped)
                 for bus_id, plans in by_bus.items()]
 
-    def _modem_tasks(self) -> list[asyncio.Task[Any]]:
+    def _start_modem(self) -> None:
         """4G modem supervision, on a real board only (it never touches an Ethernet uplink)."""
         if self.config.board.get("kind") != "rpi":
-            return []
+            return
         from board.modem import Action, ModemPolicy
         from board.rpi import build_modem_watch
 
@@ -254,13 +263,18 @@ class Service:
                 if action is not Action.NONE:
                     self.record_event("modem_recovery", None, {"action": action.value}, "warning")
                 await asyncio.sleep(MODEM_CHECK_S)
-        return [asyncio.create_task(supervise(), name="modem")]
+        self.supervisor.spawn("modem", supervise, critical=False)
 
     # -- polling ---------------------------------------------------------------------------
     async def _poll(self, meter_id: str, slot: float) -> None:
         # a failure is counted by the bus, logged once, and turned into an event by MeterHealth
         with contextlib.suppress(DriverError):
             await self.read_now(meter_id)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # the driver swallowed our cancellation (a pymodbus request can finish or fail
+            # instead): carrying on would keep this poller running through the shutdown
+            raise asyncio.CancelledError
 
     async def read_now(self, meter_id: str) -> ReadingSet:
         """Read a meter at once (scheduler, `read` command, console); the reading is stored."""
@@ -272,7 +286,7 @@ class Service:
         except DriverError as exc:
             self.health.failed(meter_id, exc, self._now_ms())
             raise
-        reading = self._reading(meter, samples)
+        reading = self._reading(meter.id, samples)
         self.health.ok(meter_id, reading.ts_ms)
         self.accept(reading)
         return reading
@@ -289,7 +303,8 @@ class Service:
 
     def _pushed(self, meter_id: str, samples: list[Sample], ts_ms: int) -> None:
         assert self.health is not None
-        reading = self._reading(self.config.meter(meter_id), samples, ts_ms)
+        # meter_id may be a P1 meter's sub-meter, which has no [[meter]] of its own
+        reading = self._reading(meter_id, samples, ts_ms)
         self.health.ok(meter_id, reading.ts_ms)
         self.accept(reading)
 
@@ -298,17 +313,38 @@ class Service:
         """An event from a driver or component: stored with its outbox row, and logged."""
         LOGGER.log(logging.WARNING if severity in ("warning", "error", "critical")
                    else logging.INFO, kind, extra={"meter": meter_id, **data})
-        if self.store is not None:
+        self._store_event(kind, meter_id, data, severity)
+
+    def _component_failed(self, failure: Failure) -> None:
+        """A supervised task failed: stored (the supervisor already logged it) so it goes up in
+        the next batch."""
+        self._store_event("component_failed", None, {
+            "component": failure.component, "error_type": failure.error_type,
+            "error": failure.error, "failures": failure.failures,
+            "restart_in_s": failure.restart_in_s,
+        }, "error" if failure.critical else "warning")
+
+    def _store_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
+                     severity: str) -> None:
+        if self.store is None:
+            return
+        try:
             self.store.add_event(kind, meter_id=meter_id, data=data, ts_ms=self._now_ms(),
                                  severity=severity)
-            if self.uplink is not None:
-                self.uplink.wake()
+        except StorageError as exc:
+            # a refusing disk must not stop the component reporting; the writer's stalled
+            # commits withhold the watchdog if it lasts
+            LOGGER.error("event_not_stored", extra={"kind": kind, "meter": meter_id,
+                                                    "reason": str(exc)})
+            return
+        if self.uplink is not None:
+            self.uplink.wake()
 
-    def _reading(self, meter: MeterConfig, samples: list[Sample],
+    def _reading(self, meter_id: str, samples: list[Sample],
                  ts_ms: int | None = None) -> ReadingSet:
         values = tuple(StoredValue(s.quantity, s.value, s.unit) for s in samples)
         flags = 0 if self.clock_synced() else 1
-        return ReadingSet(meter.id, ts_ms if ts_ms is not None else self._now_ms(), values, flags)
+        return ReadingSet(meter_id, ts_ms if ts_ms is not None else self._now_ms(), values, flags)
 
     def _clock_jumped(self, jump_s: float) -> None:
         if self.store is not None:

@@ -73,6 +73,34 @@ def test_dsmr_p1_telegrams_are_stored_exactly(tmp_path: Path) -> None:
     assert values["import_active_energy_t1"] == Decimal("4.426")
 
 
+def test_dsmr_p1_gas_sub_meter_is_stored_under_its_id_at_the_capture_time(
+    tmp_path: Path,
+) -> None:
+    telegrams = json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())
+    ziv = next(t for t in telegrams if "ZIV 5CTA3" in t["version"])["telegram"]
+    with P1Sim([ziv.encode("latin-1")], interval_s=0.3) as sim:
+        config = tmp_path / "site.toml"
+        config.write_text(config_text(
+            tmp_path,
+            f'[[bus]]\nid = "p1"\nport = "{sim.port_path}"\nbaudrate = 115200',
+            '[[meter]]\nid = "home-1"\nbus = "p1"\nprotocol = "dsmr"\n'
+            '[meter.mbus_meters]\n1 = "home-gas"'))
+        run_until_stored(config, tmp_path / "gw.db", "home-1", tmp_path / "gw.log")
+    store = Store.open(tmp_path / "gw.db", create=False)
+    try:
+        gas = store.last_readings("home-gas", 10)
+        home = store.last_readings("home-1", 1)
+    finally:
+        store.close()
+    # one reading per capture (the telegram repeats it every push), at 230925160000S = 14:00 UTC
+    assert [r.ts_ms for r in gas] == [1_695_650_400_000]
+    values = {v.quantity: (v.value, v.unit) for v in gas[0].values}
+    assert values["volume"] == (Decimal("4611.403"), "m3")
+    assert values["meter_datetime"] == ("2023-09-25T16:00:00+02:00", "")
+    assert values["serial_number"] == ("G0072004001819220", "")
+    assert "volume" not in {v.quantity for v in home[0].values}
+
+
 def test_wireless_mbus_telegrams_are_decrypted_and_stored(tmp_path: Path) -> None:
     keys = KeyStore(tmp_path / "wmbus.keys")
     keys.add("33333333", KEY)

@@ -27,7 +27,7 @@ from drivers.errors import (
     ProfileError,
 )
 from drivers.iec62056.framing import INITIAL_BAUD, MODE_C_BAUD, Identification
-from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.obis import MappedReadout, map_datasets
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.iec62056.serialio import SerialLine
 from drivers.iec62056.session import Session
@@ -126,7 +126,7 @@ class Iec62056Bus:
 
     def counters(self, meter_id: str) -> dict[str, int]:
         """reads_ok, timeouts, checksum_errors, frame_errors, rejected, port_errors,
-        baud_fallbacks (only the non-zero ones)."""
+        baud_fallbacks, dataset_errors (only the non-zero ones)."""
         return dict(self._counters[meter_id])
 
     def last_meter_clock_drift_s(self, meter_id: str) -> int | None:
@@ -204,6 +204,7 @@ class Iec62056Bus:
                 address, max_baud, opts.password, list(opts.obis), opts.read_command
             )
             mapped = map_datasets(list(reads.values.values()))
+            self._count_refused(meter_id, mapped)
             return ReadResult(meter_id, mapped.samples, ident, session.line.baud,
                               meter_time=mapped.meter_time, register_errors=reads.errors,
                               max_demand_time=mapped.max_demand_time)
@@ -211,8 +212,16 @@ class Iec62056Bus:
         readout = decode_message(raw)
         readout.raise_if_damaged(f"meter {meter_id}")
         mapped = map_datasets(readout.datasets)
+        self._count_refused(meter_id, mapped)
         return ReadResult(meter_id, mapped.samples, readout.identification, baud, readout,
                           meter_time=mapped.meter_time, max_demand_time=mapped.max_demand_time)
+
+    def _count_refused(self, meter_id: str, mapped: MappedReadout) -> None:
+        """Data sets refused by the mapping (out of range, no unit): counted, logged, and the
+        rest of the readout is still returned."""
+        for error in mapped.errors:
+            self._counters[meter_id]["dataset_errors"] += 1
+            LOGGER.warning("iec_dataset_refused", extra={"meter": meter_id, "error": str(error)})
 
     def _check_clock(self, result: ReadResult, opts: MeterOptions) -> None:
         if result.meter_time is None:

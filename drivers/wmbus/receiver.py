@@ -76,7 +76,7 @@ class HeardMeter:
 @dataclass(frozen=True, slots=True)
 class WmbusEvent:
     """Something the service must record: kind is plaintext_from_keyed_meter, wrong_key,
-    dongle_reset or dongle_reconnected."""
+    dongle_reset, dongle_reconnected or port_unavailable (at start, waiting for the dongle)."""
 
     kind: str
     meter: str | None
@@ -120,15 +120,25 @@ class WmbusReceiver:
         self._closed = False
 
     # ---- public API --------------------------------------------------------------------
-    async def start(self) -> None:
-        """Open the port and set the link mode; raises PortUnavailable / DeviceTimeout."""
-        await self._connect()
+    async def start(self, *, wait_for_port: bool = False) -> None:
+        """Open the port and set the link mode; raises PortUnavailable / DeviceTimeout, or with
+        `wait_for_port` (a USB stick enumerating after the service) pushes one `port_unavailable`
+        event and leaves the opening to the supervisor's reconnect backoff."""
+        self._closed = False
+        try:
+            await self._connect()
+        except DriverError as exc:
+            if not wait_for_port:
+                raise
+            LOGGER.warning("wmbus_port_unavailable", extra={
+                "dongle": self._dongle, "error": str(exc), "retry_s": RECONNECT_FIRST_S})
+            self._push_event(WmbusEvent("port_unavailable", None, self._now_ms(), str(exc)))
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
-    async def telegrams(self) -> AsyncIterator[MeterTelegram]:
+    async def telegrams(self, *, wait_for_port: bool = False) -> AsyncIterator[MeterTelegram]:
         """Decoded telegrams of configured meters, as they arrive (starts the receiver)."""
         if self._supervisor is None:
-            await self.start()
+            await self.start(wait_for_port=wait_for_port)
         while not self._closed:
             yield await self._queue.get()
 
@@ -144,11 +154,13 @@ class WmbusReceiver:
         return self._counters | {"bad_frames": framer.bad_frames if framer else 0}
 
     async def close(self) -> None:
+        """Stop receiving; `start()` / `telegrams()` start again (a restarted source)."""
         self._closed = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+                await supervisor
         self._disconnect()
 
     # ---- port handling -----------------------------------------------------------------

@@ -50,19 +50,24 @@ async def test_kicks_stop_when_a_bus_hangs_and_resume_when_it_steps(tmp_path: Pa
     server.close()
 
 
-async def test_a_crashed_uplink_task_is_stale_but_a_running_one_is_not(tmp_path: Path) -> None:
-    sup = Supervisor(SimulatedBoard(tmp_path), notifier=SystemdNotifier(None))
+async def test_a_crashed_critical_task_is_stale_but_a_running_one_is_not(tmp_path: Path) -> None:
+    held = asyncio.Event()  # the crashed one stays in its restart pause
+
+    async def pause(_seconds: float) -> None:
+        await held.wait()
+
+    sup = Supervisor(SimulatedBoard(tmp_path), notifier=SystemdNotifier(None), sleep=pause)
 
     async def crash() -> None:
         raise RuntimeError("bug")
 
-    running = asyncio.create_task(asyncio.sleep(10))
-    crashed = asyncio.create_task(crash())
-    await asyncio.sleep(0)
-    sup.tasks = {"uplink": running, "other": crashed}
+    sup.spawn("uplink", lambda: asyncio.sleep(10), critical=False)
+    crashed = sup.spawn("other", crash)
+    async with asyncio.timeout(5):
+        while not crashed.down:
+            await asyncio.sleep(0)
     assert sup.stale() == ["other"]
-    running.cancel()
-    await asyncio.gather(running, crashed, return_exceptions=True)
+    await sup.stop()
 
 
 async def test_clock_state_flags_until_the_probe_says_synced(

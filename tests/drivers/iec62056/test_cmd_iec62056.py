@@ -90,3 +90,20 @@ def test_read_of_a_silent_meter_exits_non_zero() -> None:
     with MeterSim([e650(faults={"silent"})]) as sim:
         code = main(["iec62056", "read", "--port", sim.port_path, "--timeout", "30"])
     assert code == 1
+
+
+def test_parse_of_a_dsmr_telegram_uses_the_p1_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_mbus = next(t for t in TELEGRAMS if "TWO_MBUS" in t["source"])
+    path = _write(tmp_path, "p1.txt", two_mbus["telegram"].encode("latin-1"))
+    assert main(["iec62056", "parse", path]) == 0
+    document = json.loads(capsys.readouterr().out)
+    (gas,) = document["submeters"]
+    assert (gas["channel"], gas["captured_utc"], gas["dst"]) == (2, "2020-04-26T20:30:01+00:00",
+                                                                 True)
+    assert {"quantity": "volume", "value": "246.138", "unit": "m3"} in gas["samples"]
+    assert document["refused"] == [
+        "0-1:24.2.1: no value with a known unit in '(00000000)'"]  # the empty channel
+    samples = {s["quantity"]: s["value"] for s in document["samples"]}
+    assert samples["meter_datetime"] == "2020-04-26T22:33:25+02:00"

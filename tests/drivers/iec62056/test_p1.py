@@ -32,7 +32,8 @@ async def test_telegrams_are_parsed_and_a_bad_crc_is_dropped() -> None:
     assert [t.readout.identification.model for t in received] == ["MT382-1000", "53769484_A"]
     first = {s.quantity: s.value for s in received[0].mapped.samples}
     assert first["import_active_energy_t1"] == Decimal("4.426")
-    assert p1.counters == {"telegrams_ok": 2, "crc_errors": 1, "frame_errors": 0}
+    assert p1.counters == {"telegrams_ok": 2, "crc_errors": 1, "frame_errors": 0,
+                           "dataset_errors": 0}
 
 
 def test_telegram_end_waits_for_the_crc_line() -> None:
