@@ -14,6 +14,7 @@ SRC="$(cd "$HERE/../.." && pwd)"
 USER_NAME=gateway
 CONFIG=/etc/gateway/gateway.toml
 DATA=/var/lib/gateway
+BIN_LINK=/usr/local/bin/gateway
 
 say() { printf 'install: %s\n' "$*"; }
 
@@ -55,6 +56,42 @@ install_config() {
     fi
 }
 
+# live COMMAND...: run it on the live system; under DESTDIR only say what would be run (the
+# user and group gateway exist only on the target).
+live() {
+    if [ -z "$DESTDIR" ]; then
+        "$@"
+    else
+        say "would run: $*"
+    fi
+}
+
+# The service rewrites its config (console `config set`, `console passwd`: temp file + rename in
+# /etc/gateway), so it owns the directory and the file; group gateway (technicians logging in
+# over SSH for `gateway console`) may read them, nobody else. Applied again on every install.
+config_permissions() {
+    chmod 0750 "$DESTDIR/etc/gateway"
+    chmod 0640 "$DESTDIR$CONFIG"
+    live chown "$USER_NAME:$USER_NAME" /etc/gateway "$CONFIG"
+    live chown -R "$USER_NAME:$USER_NAME" "$DATA"
+}
+
+# `gateway` on PATH for SSH users (gateway console, check-config, readings): a symlink into the
+# virtualenv, whose script runs the virtualenv's python. Anything else already there is kept.
+path_link() {
+    link="$DESTDIR$BIN_LINK"
+    want="$PREFIX/venv/bin/gateway"
+    if [ -L "$link" ] && [ "$(readlink "$link")" = "$want" ]; then
+        say "unchanged $BIN_LINK"
+    elif [ -e "$link" ] && [ ! -L "$link" ]; then
+        say "WARNING: $BIN_LINK exists and is not a symlink: left alone; run $want instead"
+    else
+        install -d -m 0755 "$(dirname "$link")"
+        ln -sfn "$want" "$link"
+        say "installed $BIN_LINK -> $want"
+    fi
+}
+
 live_system() {
     getent group gpio >/dev/null || groupadd --system gpio
     if ! id "$USER_NAME" >/dev/null 2>&1; then
@@ -63,8 +100,7 @@ live_system() {
         say "created user $USER_NAME"
     fi
     usermod -a -G dialout,gpio "$USER_NAME"
-    chown -R "$USER_NAME:$USER_NAME" "$DATA"
-    chown "root:$USER_NAME" /etc/gateway "$CONFIG"
+    config_permissions
     if [ ! -x "$PREFIX/venv/bin/python" ]; then
         "$PYTHON" -m venv "$PREFIX/venv"
     fi
@@ -72,6 +108,8 @@ live_system() {
     say "installed the gateway package into $PREFIX/venv"
     systemctl daemon-reexec  # picks up RuntimeWatchdogSec from system.conf.d
     systemctl restart systemd-journald
+    systemctl restart systemd-modules-load.service \
+        || say "WARNING: usbserial/cdc_acm not loaded now; they load at the next boot"
     udevadm control --reload-rules
     udevadm trigger --subsystem-match=tty --subsystem-match=gpio --subsystem-match=leds
     systemctl enable gateway.service
@@ -85,8 +123,12 @@ fi
 install_system_files
 install_tree
 install_config
+path_link
 if [ -z "$DESTDIR" ]; then
     live_system
 else
+    config_permissions
     say "DESTDIR set: skipped user, virtualenv, systemctl and udevadm"
 fi
+say "SSH users who run 'gateway console' must be in group $USER_NAME:" \
+    "usermod -a -G $USER_NAME USER, then log in again"

@@ -23,6 +23,12 @@ grep -v '^#' "$HERE/files.txt" | while read -r src dst mode; do
         say "removed $dst"
     fi
 done
+# The PATH symlink install.sh made; a different file of that name is not ours.
+link="$DESTDIR/usr/local/bin/gateway"
+if [ -L "$link" ] && [ "$(readlink "$link")" = "$PREFIX/venv/bin/gateway" ]; then
+    rm -f "$link"
+    say "removed /usr/local/bin/gateway"
+fi
 rm -rf "$DESTDIR$PREFIX"
 say "removed $PREFIX"
 if [ "$PURGE" = 1 ]; then

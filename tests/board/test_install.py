@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ EXPECTED = {
     "etc/systemd/journald.conf.d/60-gateway.conf": 0o644,
     "etc/systemd/system.conf.d/60-gateway-watchdog.conf": 0o644,
     "etc/polkit-1/rules.d/60-gateway-modemmanager.rules": 0o644,
+    "etc/modules-load.d/gateway.conf": 0o644,
     "etc/gateway/gateway.toml": 0o640,
     "opt/gateway/board/profiles/waveshare-rpi-relay-board.json": 0o644,
 }
@@ -76,6 +78,56 @@ def test_purge_removes_config_and_data(tmp_path: Path) -> None:
     run("uninstall.sh", tmp_path, PURGE="1")
     remaining = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert remaining == []
+
+
+def test_installed_config_serves_the_console_in_run_gateway(tmp_path: Path) -> None:
+    from gateway.console.accounts import DEFAULT_SOCKET
+
+    run("install.sh", tmp_path)
+    text = (tmp_path / "etc/gateway/gateway.toml").read_text()
+    console = tomllib.loads(text)["console"]
+    assert Path(console["socket"]).parent == Path("/run/gateway")
+    assert console["socket"] == DEFAULT_SOCKET  # `gateway console` without a config agrees
+    assert "usermod -a -G gateway" in text  # the comment says who may connect
+
+
+def test_config_owned_by_the_service_and_group_readable(tmp_path: Path) -> None:
+    out = run("install.sh", tmp_path)
+    assert stat.S_IMODE((tmp_path / "etc/gateway").stat().st_mode) == 0o750
+    # the live install makes both the service's (config set renames in the directory)
+    assert "would run: chown gateway:gateway /etc/gateway /etc/gateway/gateway.toml" in out
+    config = tmp_path / "etc/gateway/gateway.toml"
+    config.chmod(0o644)  # e.g. after an edit: password hashes readable by everyone
+    out = run("install.sh", tmp_path)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert "would run: chown gateway:gateway /etc/gateway /etc/gateway/gateway.toml" in out
+    assert "usermod -a -G gateway USER" in out
+
+
+def test_gateway_command_on_path(tmp_path: Path) -> None:
+    out = run("install.sh", tmp_path)
+    link = tmp_path / "usr/local/bin/gateway"
+    assert link.is_symlink()
+    assert os.readlink(link) == "/opt/gateway/venv/bin/gateway"
+    assert "installed /usr/local/bin/gateway" in out
+    assert "unchanged /usr/local/bin/gateway" in run("install.sh", tmp_path)
+    run("uninstall.sh", tmp_path)
+    assert not link.is_symlink()
+
+
+def test_path_link_follows_prefix_and_spares_a_foreign_file(tmp_path: Path) -> None:
+    run("install.sh", tmp_path, PREFIX="/opt/gw2")
+    link = tmp_path / "usr/local/bin/gateway"
+    assert os.readlink(link) == "/opt/gw2/venv/bin/gateway"
+    run("uninstall.sh", tmp_path)  # default PREFIX: not its link, kept
+    assert link.is_symlink()
+    run("uninstall.sh", tmp_path, PREFIX="/opt/gw2")
+    assert not link.is_symlink()
+    link.write_text("#!/bin/sh\n# someone else's gateway\n")
+    out = run("install.sh", tmp_path)
+    assert "not a symlink" in out
+    run("uninstall.sh", tmp_path)
+    assert link.read_text().startswith("#!/bin/sh")
 
 
 def test_template_config_validates(tmp_path: Path) -> None:
