@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import MeterGatewayError
 
-class BoardError(Exception):
+
+class BoardError(MeterGatewayError):
     """A hardware operation failed; the message names the output, input or device."""
 
 

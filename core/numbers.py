@@ -27,6 +27,8 @@ from decimal import (
 )
 from typing import Final
 
+from core.errors import MeterGatewayError
+
 # 34 significant digits (IEEE decimal128): far beyond any register (a 64-bit counter has 20
 # digits) and any money amount, small enough that no operation allocates without bound.
 PRECISION: Final = 34
@@ -42,7 +44,7 @@ BOUNDED: Final[Context] = Context(
 )
 
 
-class OutOfRange(ValueError):
+class OutOfRange(MeterGatewayError, ValueError):
     """A number from outside that the bounded context cannot hold exactly."""
 
 

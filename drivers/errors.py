@@ -1,7 +1,9 @@
 """The drivers' exception tree: every protocol error a meter or dongle can cause."""
 
+from core.errors import MeterGatewayError
 
-class DriverError(Exception):
+
+class DriverError(MeterGatewayError):
     """Base of every error raised by a driver; always names the meter or port where known."""
 
 

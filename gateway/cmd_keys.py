@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uplink.errors import KeyFileError
+from uplink.errors import SigningKeyFileError
 from uplink.keys import GATEWAY_KEY_FILE, create_private_key, load_private_key, public_pem
 
 EXIT_OK = 0
@@ -19,11 +19,11 @@ def key_path(state_dir: Path) -> Path:
 def _make_state_dir(state_dir: Path) -> None:
     """`init` makes the state directory; a path through a file or a read-only one is refused."""
     if state_dir.exists() and not state_dir.is_dir():
-        raise KeyFileError(f"{state_dir}: not a directory")
+        raise SigningKeyFileError(f"{state_dir}: not a directory")
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise KeyFileError(f"{state_dir}: cannot create the state directory "
+        raise SigningKeyFileError(f"{state_dir}: cannot create the state directory "
                            f"({exc.strerror or exc})") from None
 
 
@@ -42,7 +42,7 @@ def _run(action: str, args: argparse.Namespace) -> int:
         if action == "init":
             _make_state_dir(args.state)
         pem = keys_init(args.state) if action == "init" else keys_show(args.state)
-    except KeyFileError as exc:
+    except SigningKeyFileError as exc:
         sys.stderr.write(f"gateway keys {action}: {exc}\n")
         return EXIT_FAILURE
     if action == "init":

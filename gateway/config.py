@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.errors import MeterGatewayError
 from drivers.modbus.profiles import profile_names
 from gateway.config_sections import (
     console_section,
@@ -46,7 +47,7 @@ PUSH_PROTOCOLS = ("dsmr", "wmbus")  # the meter talks when it wants; nothing to 
 COMMODITIES = ("electricity", "water", "heat")
 
 
-class ConfigError(Exception):
+class ConfigError(MeterGatewayError):
     """The config file is unusable; `problems` holds one line per problem.
 
     `partial` is what could be built despite the problems (None when not even the database path

@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core.errors import Refused
 from gateway.console.api import (
     ConfigEntry,
     ConfigProblem,
@@ -70,7 +71,7 @@ METHOD_ROLES: dict[str, Role] = {
 }
 
 
-class _RoleRefused(Exception):
+class _RoleRefused(Refused):
     """Not logged in, or the logged-in role is too low for the method."""
 
 

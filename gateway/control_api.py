@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.money import MONEY_SCALE
 from drivers.errors import DriverError
 from gateway.config import PUSH_PROTOCOLS, ConfigError, load_config
 from gateway.console import config_edit
@@ -55,7 +56,6 @@ MODBUS_ADDRESSES = range(1, 248)  # every unicast slave id (0 is broadcast, 248+
 SCAN_PROBE_TIMEOUT_S = 0.1  # a Modbus meter answers within ~50 ms; 247 ids stay under 40 s
 UPLINK_FLUSH_TIMEOUT_S = 30.0  # the console waits this long; the uplink keeps sending after
 RESTART_DELAY_S = 0.5  # the restart answer goes out to the console before the service stops
-MONEY_SCALE = Decimal(10000)  # ledger units are 1/10000 of the currency unit
 MAX_MONEY_DECIMALS = 2  # a technician types cents, never tenths of a cent
 SECRET_WORDS = ("password", "secret", "token", "psk", "hash")  # config keys never shown
 COUNTERS_OK = {"modbus": "reads_ok", "iec62056": "reads_ok", "wmbus": "telegrams"}

@@ -86,16 +86,16 @@ def _check_uplink(config: GatewayConfig, problems: Problems) -> None:
     settings = config.uplink
     if settings is None:
         return
-    from uplink.errors import KeyFileError
+    from uplink.errors import SigningKeyFileError
     from uplink.keys import load_private_key, load_public_key
 
     try:
         load_private_key(settings.key_file)
-    except KeyFileError as exc:
+    except SigningKeyFileError as exc:
         problems.add("uplink.key_file", f"gateway key: {exc} ({GATEWAY_KEY_HINT})")
     try:
         load_public_key(settings.server_public_key)
-    except KeyFileError as exc:
+    except SigningKeyFileError as exc:
         problems.add("uplink.server_public_key", f"server public key: {exc}")
     _check_tls(settings, problems)
 
@@ -127,13 +127,13 @@ def _check_prepay(config: GatewayConfig, problems: Problems) -> None:
     settings = config.prepay
     if settings is None or not settings.voucher_keys:
         return
-    from uplink.errors import KeyFileError
+    from uplink.errors import SigningKeyFileError
     from uplink.keys import load_private_key, load_public_key
 
     for kid, path in settings.voucher_keys.items():
         try:
             load_public_key(Path(path))
-        except KeyFileError as exc:
+        except SigningKeyFileError as exc:
             problems.add(f"prepay.voucher_keys.{kid}", f"voucher public key: {exc}")
     # Receipts are signed with the gateway key; without [uplink] it lives beside the database
     # and is optional (vouchers are then disabled), but a damaged one stops the start.
@@ -141,7 +141,7 @@ def _check_prepay(config: GatewayConfig, problems: Problems) -> None:
     if config.uplink is None and default_key.exists():
         try:
             load_private_key(default_key)
-        except KeyFileError as exc:
+        except SigningKeyFileError as exc:
             problems.add("prepay.voucher_keys", f"gateway key signing receipts: {exc}")
 
 

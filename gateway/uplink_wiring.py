@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import MeterGatewayError
 from drivers.errors import DriverError
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry
 from uplink.errors import UplinkError
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from gateway.service import Service
 
 
-class UplinkSetupError(Exception):
+class UplinkSetupError(MeterGatewayError):
     """The uplink cannot start (a key missing or unreadable): the service stops at start-up."""
 
 
@@ -72,7 +73,7 @@ def _read_command(service: Service) -> Any:
 def _wmbus_key_command(service: Service, *, remove: bool) -> Any:
     """Set or remove a wireless meter's AES key; the result never carries the key."""
     async def key_command(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
-        from drivers.wmbus.keys import KeyFileError
+        from drivers.wmbus.keys import MeterKeyFileError
 
         meter_id = args.get("meter")
         source = next((s for s in service.push_sources
@@ -88,7 +89,7 @@ def _wmbus_key_command(service: Service, *, remove: bool) -> Any:
             if not isinstance(key_hex, str):
                 raise CommandRefused("bad_key: give the 16-byte AES key as 32 hex digits")
             keys.add(radio_id, key_hex)
-        except (KeyFileError, ValueError) as exc:
+        except (MeterKeyFileError, ValueError) as exc:
             raise CommandRefused(f"bad_key: {exc}") from None
         return {"meter": meter_id, "key_set": True}
     return key_command

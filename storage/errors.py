@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from core.errors import MeterGatewayError
 
-class StorageError(Exception):
+
+class StorageError(MeterGatewayError):
     """Base of every error raised by storage/; the message names the path, key or row."""
 
 

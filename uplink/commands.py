@@ -9,6 +9,7 @@ from typing import Any, Final
 from cbor2 import CBORTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.errors import Refused
 from uplink.codec import Command, decode_command
 from uplink.cose import loads_strict, parse_sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature, UplinkError
@@ -26,12 +27,8 @@ INT64_MAX: Final = 2**63 - 1
 MAX_EXP_S: Final = INT64_MAX // 1000  # exp * 1000 (exp_ms of the replay table) still fits
 
 
-class CommandRefused(UplinkError):
+class CommandRefused(UplinkError, Refused):
     """Raised by a handler (or the checks) to refuse a command; `reason` goes upstream."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The uplink's exception tree: everything uplink/ raises derives from UplinkError."""
 
+from core.errors import MeterGatewayError
 
-class UplinkError(Exception):
+
+class UplinkError(MeterGatewayError):
     """Base of every error raised by the uplink package."""
 
 
@@ -13,8 +15,8 @@ class BadSignature(UplinkError):
     """A COSE_Sign1 message whose signature does not verify against the expected key."""
 
 
-class KeyFileError(UplinkError):
-    """A key file is missing, unreadable, of the wrong type, or would be overwritten."""
+class SigningKeyFileError(UplinkError):
+    """A signing key file is missing, unreadable, of the wrong type, or would be overwritten."""
 
 
 class RecordError(UplinkError):

@@ -6,7 +6,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from uplink.errors import KeyFileError
+from uplink.errors import SigningKeyFileError
 
 GATEWAY_KEY_FILE = "gateway_ed25519.pem"
 HEADEND_KEY_FILE = "headend_ed25519.pem"
@@ -24,9 +24,9 @@ def create_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
     except FileExistsError:
-        raise KeyFileError(f"{path}: key file exists; refusing to overwrite it") from None
+        raise SigningKeyFileError(f"{path}: key file exists; refusing to overwrite it") from None
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
+        raise SigningKeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
         handle.flush()
@@ -38,17 +38,17 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
+        raise SigningKeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """Load an Ed25519 private key from a PEM file; KeyFileError naming the file otherwise."""
+    """Load an Ed25519 private key from a PEM file; SigningKeyFileError naming the file if not."""
     try:
         key = serialization.load_pem_private_key(_read(path), password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a PEM private key ({exc})") from None
+        raise SigningKeyFileError(f"{path}: not a PEM private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path}: not an Ed25519 key ({type(key).__name__})")
+        raise SigningKeyFileError(f"{path}: not an Ed25519 key ({type(key).__name__})")
     return key
 
 
@@ -57,9 +57,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(_read(path))
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path}: not a PEM public key ({exc})") from None
+        raise SigningKeyFileError(f"{path}: not a PEM public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path}: not an Ed25519 public key ({type(key).__name__})")
+        raise SigningKeyFileError(f"{path}: not an Ed25519 public key ({type(key).__name__})")
     return key
 
 

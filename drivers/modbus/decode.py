@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, DecimalException, localco
 from typing import Final
 
 from core.numbers import BOUNDED
-from drivers.errors import FrameError
+from drivers.errors import DriverError, FrameError
 from drivers.modbus.profiles import Register, Span
 
 # Encoding serves the simulator and tests (our own values, rounding allowed): wide and unbounded.
@@ -30,7 +30,7 @@ _MAGNITUDE_BITS: Final[int] = 0x7FFFFFFF
 FLT_MAX_BITS: Final[int] = 0x7F7FFFFF  # 3.4028235e38; with the sign bit, -FLT_MAX
 
 
-class EncodeError(ValueError):
+class EncodeError(DriverError, ValueError):
     """A value that cannot be put in a register (out of range, not on the scale grid)."""
 
 

@@ -17,13 +17,13 @@ _KEY = re.compile(r"^[0-9A-Fa-f]{32}$")
 FILE_MODE = 0o600
 
 
-class KeyFileError(DriverError):
-    """The key file is unsafe (readable by others) or malformed."""
+class MeterKeyFileError(DriverError):
+    """The meters' AES key file is unsafe (readable by others) or malformed."""
 
 
 def normalize_meter_id(meter_id: str) -> str:
     if not _ID.match(meter_id):
-        raise KeyFileError(f"meter id must be 8 hex digits, got {meter_id!r}")
+        raise MeterKeyFileError(f"meter id must be 8 hex digits, got {meter_id!r}")
     return meter_id.upper()
 
 
@@ -51,7 +51,7 @@ class KeyStore:
     def add(self, meter_id: str, key_hex: str) -> None:
         """Add or replace a key and rewrite the file atomically with mode 0600."""
         if not _KEY.match(key_hex):
-            raise KeyFileError(f"key for meter {meter_id} must be 32 hex digits (AES-128)")
+            raise MeterKeyFileError(f"key for meter {meter_id} must be 32 hex digits (AES-128)")
         self._keys[normalize_meter_id(meter_id)] = bytes.fromhex(key_hex)
         self._save()
         LOGGER.info("wmbus_key_added", extra={"meter": meter_id.upper()})
@@ -66,7 +66,7 @@ class KeyStore:
     def _load(self) -> None:
         mode = self._path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
+            raise MeterKeyFileError(
                 f"key file {self._path} is accessible by group/others (mode {mode & 0o777:o}); "
                 f"run: chmod 600 {self._path}")
         for number, line in enumerate(self._path.read_text().splitlines(), start=1):
@@ -76,7 +76,8 @@ class KeyStore:
             parts = text.split()
             if len(parts) != 2 or not _ID.match(parts[0]) or not _KEY.match(parts[1]):
                 # The line is not echoed: it may hold a key.
-                raise KeyFileError(f"{self._path}:{number}: expected 'METERID(8 hex) KEY(32 hex)'")
+                raise MeterKeyFileError(
+                    f"{self._path}:{number}: expected 'METERID(8 hex) KEY(32 hex)'")
             self._keys[parts[0].upper()] = bytes.fromhex(parts[1])
 
     def _save(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import MeterGatewayError
 from gateway.console.api import Role
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MiB, ~50 ms on a CM4: slow for guessers
@@ -31,7 +32,7 @@ DEFAULT_LOCKOUT_BASE_S = 5.0  # first wait; doubles with each further failure
 DEFAULT_LOCKOUT_MAX_S = 300.0  # cap so a technician is never locked out for hours
 
 
-class AccountError(ValueError):
+class AccountError(MeterGatewayError, ValueError):
     """Bad `[console]` settings or account data; the message names the key."""
 
 

@@ -15,8 +15,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
+from core.errors import MeterGatewayError
 
-class ControlError(Exception):
+
+class ControlError(MeterGatewayError):
     """An operation failed; the message says what failed and what to do next."""
 
 

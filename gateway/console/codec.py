@@ -13,8 +13,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.errors import MeterGatewayError
 
-class CodecError(ValueError):
+
+class CodecError(MeterGatewayError, ValueError):
     """A value that does not have the declared type; the message names the field path."""
 
 

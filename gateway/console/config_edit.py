@@ -24,6 +24,8 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
+from core.errors import MeterGatewayError
+
 _PART = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)(\[(?P<index>\d{1,4})\])?$")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -31,7 +33,7 @@ _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "tru
                list: "a TOML array like [1, 2]", dict: "a TOML table like {a = 1}"}
 
 
-class ConfigEditError(ValueError):
+class ConfigEditError(MeterGatewayError, ValueError):
     """The key or value cannot be set; the message names it and says what to do."""
 
 

@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from core.errors import MeterGatewayError
 from gateway.console.api import ControlApi, ControlError, Role
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class UsageError(Exception):
+class UsageError(MeterGatewayError):
     """Wrong arguments; the shell prints the message and the command's usage line."""
 
 

@@ -8,6 +8,7 @@ import shlex
 import time
 from typing import Protocol
 
+from core.errors import MeterGatewayError
 from gateway.console import format as fmt
 from gateway.console.accounts import ConsoleSettings, LoginGuard
 from gateway.console.api import ControlApi, ControlError, Role
@@ -21,7 +22,7 @@ BANNER = "Meter gateway console. Type your login, then 'help'."
 MAX_LOGIN_ATTEMPTS_PER_CONNECTION = 5  # then the line is dropped so a script must redial
 
 
-class LoginRefused(Exception):
+class LoginRefused(MeterGatewayError):
     """Wrong name or password, or locked out; the message is safe to show."""
 
 

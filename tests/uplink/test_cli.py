@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.cmd_keys import key_path, keys_init, keys_show
 from hil.uplink_support.site import GW, Site
 from storage.store import Store
-from uplink.errors import KeyFileError, UplinkError
+from uplink.errors import SigningKeyFileError, UplinkError
 from uplink.headend import cli, command
 from uplink.headend.store import HeadendStore
 from uplink.keys import load_private_key, load_public_key
@@ -29,7 +29,7 @@ def test_gateway_keys_init_and_show(tmp_path: Path) -> None:
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     assert keys_show(tmp_path / "state") == pem
     before = path.read_bytes()
-    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+    with pytest.raises(SigningKeyFileError, match="refusing to overwrite"):
         keys_init(tmp_path / "state")
     assert path.read_bytes() == before
     (tmp_path / "pub.pem").write_text(pem)
@@ -37,10 +37,10 @@ def test_gateway_keys_init_and_show(tmp_path: Path) -> None:
 
 
 def test_key_file_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match=r"missing\.pem"):
+    with pytest.raises(SigningKeyFileError, match=r"missing\.pem"):
         load_private_key(tmp_path / "missing.pem")
     (tmp_path / "junk.pem").write_text("not a key")
-    with pytest.raises(KeyFileError, match=r"junk\.pem"):
+    with pytest.raises(SigningKeyFileError, match=r"junk\.pem"):
         load_public_key(tmp_path / "junk.pem")
     with pytest.raises(UplinkError, match="GW=PUBKEY"):
         cli.parse_enrolment(["no-equals-sign"])

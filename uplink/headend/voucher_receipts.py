@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.errors import Refused
 from prepay.errors import PrepayError
 from prepay.tariffs import money_units
 from uplink.cose import loads_strict, parse_sign1, verify_sign1
@@ -55,12 +56,8 @@ class Row:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-class _Refused(Exception):
-    """One receipt file cannot be counted as genuine (status and detail)."""
-
-    def __init__(self, status: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
+class _Refused(Refused):
+    """One receipt file cannot be counted as genuine; `reason` is the row's status."""
 
 
 def receipts_folder(path: Path) -> Path:
@@ -125,7 +122,7 @@ def _row(path: Path, gateway_keys: Mapping[str, Ed25519PublicKey],
     try:
         body = verify_receipt(_read(path), gateway_keys)
     except _Refused as refused:
-        return Row(refused.status, None, file=name, detail=str(refused))
+        return Row(refused.reason, None, file=name, detail=refused.detail)
     vid = body["id"].hex()
     redeemed = body["redeemed_ms"] if isinstance(body["redeemed_ms"], int) else None
     fields = {"gw": body["gw"], "meter": str(body["meter"]), "amount": str(body["amount"]),

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.wmbus import dongles as D
-from drivers.wmbus.keys import KeyFileError, KeyStore
+from drivers.wmbus.keys import KeyStore, MeterKeyFileError
 
 TELEGRAM = bytes.fromhex("2E44931578563412330333637A2A0020255923C95AAA26D1B2E7493BC2AD013EC4A6"
                          "F6D3529B520EDFF0EA6DEFC955B2")[:47]   # the OMS example, L = 0x2E
@@ -85,7 +85,7 @@ def test_keystore_refuses_readable_file(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text(f"12345678 {KEY_HEX}\n")
     path.chmod(0o644)
-    with pytest.raises(KeyFileError, match="chmod 600"):
+    with pytest.raises(MeterKeyFileError, match="chmod 600"):
         KeyStore(path)
 
 
@@ -93,6 +93,6 @@ def test_keystore_bad_line_does_not_echo_key(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text(f"1234567 {KEY_HEX}\n")
     path.chmod(0o600)
-    with pytest.raises(KeyFileError) as info:
+    with pytest.raises(MeterKeyFileError) as info:
         KeyStore(path)
     assert KEY_HEX not in str(info.value) and ":1:" in str(info.value)
