@@ -27,6 +27,7 @@ MMCLI_TIMEOUT_S = 20.0  # mmcli waits on D-Bus; a reset call can take ~10 s on a
 DEFAULT_STUCK_AFTER_S = 600  # uplink traffic flows every few minutes: 10 min of silence = stuck
 DEFAULT_RESET_WAIT_S = 120  # a reset modem needs ~1-2 min to re-enumerate, register and connect
 MAX_RESET_WAIT_S = 3600  # never wait more than an hour between recovery attempts
+MAX_INDEX_DIGITS = 9  # ModemManager numbers its objects from 0; no real index is this long
 DEFAULT_MM_RESETS_BEFORE_POWER = 2  # soft resets first: a power cut is harder on the modem
 ROUTE_FILE = Path("/proc/net/route")
 CELLULAR_PREFIXES = ("wwan", "ppp", "wwp", "usb", "rmnet")
@@ -105,8 +106,9 @@ def _int_or_none(value: str, source: str, key: str) -> int | None:
 def path_index(dbus_path: str, source: str) -> int:
     """The number at the end of a ModemManager object path (.../Modem/3 -> 3)."""
     tail = dbus_path.rsplit("/", 1)[-1]
-    if not tail.isdigit():
-        raise ModemError(f"{source}: object path {dbus_path!r} does not end in a number")
+    # ASCII digits only (str.isdigit() takes '²'), and short: int() refuses 4300+ digit strings
+    if not (tail.isascii() and tail.isdigit()) or len(tail) > MAX_INDEX_DIGITS:
+        raise ModemError(f"{source}: object path {dbus_path[:80]!r} does not end in a number")
     return int(tail)
 
 

@@ -10,6 +10,7 @@ error for that data set (a `FrameError`, a `Refused("bad_amount")`, a config err
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from decimal import (
     ROUND_HALF_EVEN,
     Clamped,
@@ -48,7 +49,7 @@ class OutOfRange(MeterGatewayError, ValueError):
     """A number from outside that the bounded context cannot hold exactly."""
 
 
-def bounded() -> localcontext:  # type: ignore[valid-type]
+def bounded() -> AbstractContextManager[Context]:
     """A context manager running the block under BOUNDED (`with bounded(): ...`)."""
     return localcontext(BOUNDED)
 

@@ -149,7 +149,7 @@ def _prices(raw: Mapping[str, Any], where: str) -> tuple[int, int]:
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(map(str, set(raw) - allowed))  # keys from a command may be of any type
     if unknown:
         raise TariffError(f"{where}: unknown keys {unknown}")
 

@@ -61,6 +61,9 @@ def test_parse_failed_modem_reason() -> None:
         ("[]", "top level"),
         ('{"modem": {}}', "missing key modem.generic"),
         ('{"modem-list": ["/org/x/Modem/zero"]}', "does not end in a number"),
+        # found by make fuzz: int() refuses 4300+ digits, and isdigit() takes superscripts
+        ('{"modem-list": ["/org/x/Modem/' + "9" * 5000 + '"]}', "does not end in a number"),
+        ('{"modem-list": ["/org/x/Modem/\u00b2"]}', "does not end in a number"),
     ],
 )
 def test_bad_mmcli_output_names_key(text: str, message: str) -> None:
