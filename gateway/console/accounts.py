@@ -220,7 +220,11 @@ def _settings_of(text: str, path: Path) -> ConsoleSettings:
 
 def load_settings(path: Path) -> ConsoleSettings:
     """Read the `[console]` section of a config file."""
-    if not path.exists():
+    try:
+        found = path.exists()
+    except PermissionError:  # Python 3.11: exists() raises when a parent directory is closed
+        found = True  # reading it below names the problem
+    if not found:
         raise AccountError(f"{path}: config file not found; pass --config FILE")
     return _settings_of(_read_text(path), path)
 
@@ -228,9 +232,14 @@ def load_settings(path: Path) -> ConsoleSettings:
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temp file, fsync, rename, fsync the directory: survives a power cut."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    old = path.stat() if path.exists() else None
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                 old.st_mode & 0o777 if old else 0o600)
     try:
+        if old is not None and os.geteuid() == 0:
+            # root (`sudo gateway console passwd`) must not leave a root-owned config the
+            # service user can no longer read or save
+            os.fchown(fd, old.st_uid, old.st_gid)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

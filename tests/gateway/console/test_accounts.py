@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.console.accounts import (
     AccountError,
+    atomic_write,
     hash_password,
     load_settings,
     parse_console_section,
@@ -103,3 +105,30 @@ def test_accounts_round_trip(tmp_path_factory: pytest.TempPathFactory, names: li
     got = load_settings(path).accounts
     assert sorted(got) == sorted(names)
     assert all(got[a.name] == a for a in wanted)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_root_writing_the_config_keeps_its_owner(tmp_path: Path) -> None:
+    # `sudo gateway console passwd` must leave the config readable and writable by the service
+    config = tmp_path / "gateway.toml"
+    config.write_text("gateway_id = 'gw'\n")
+    os.chown(config, 65534, 65534)
+    config.chmod(0o640)
+    atomic_write(config, "gateway_id = 'gw2'\n")
+    info = config.stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (65534, 65534, 0o640)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checks as user nobody, needs root")
+def test_config_behind_a_closed_directory_is_one_clear_error(tmp_path: Path) -> None:
+    # An SSH user outside group gateway: Path.exists() raises PermissionError on Python 3.11
+    closed = tmp_path / "etc-gateway"
+    closed.mkdir(mode=0o750)
+    (closed / "gateway.toml").write_text("gateway_id = 'gw'\n")
+    tmp_path.chmod(0o755)
+    os.seteuid(65534)  # nobody, for this check only
+    try:
+        with pytest.raises(AccountError, match="cannot read"):
+            load_settings(closed / "gateway.toml")
+    finally:
+        os.seteuid(0)
