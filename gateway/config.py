@@ -185,6 +185,7 @@ BUS_FIELDS = {
     "key_file": opt(str, ""),
 }
 
+
 def _mbus_channels(value: dict[str, Any]) -> str | None:
     """`{1 = "home-gas"}`: channels 1..4 of the P1 meter, each with a meter id of its own."""
     for channel, meter_id in value.items():
