@@ -163,13 +163,14 @@ async def test_batch_taken_before_a_reconnect_waits_for_the_oldest(
             if connects[0] >= 2:
                 reconnected.set()
 
-        builds = [0]
+        taken = [0]  # batches taken (a pump before the readings were added takes none)
 
         def next_batch(exclude: set[int]) -> StoredBatch | None:
-            builds[0] += 1
-            if builds[0] == 2:  # the build right after batch 1 went out on connection 1
+            if taken[0] == 1:  # the build right after batch 1 went out on connection 1
                 assert reconnected.wait(30), "the uplink never reconnected"
-            return real_next(exclude)
+            batch = real_next(exclude)
+            taken[0] += batch is not None
+            return batch
 
         uplink._on_connected = on_connected  # type: ignore[method-assign]
         uplink._next_batch = next_batch  # type: ignore[method-assign]
