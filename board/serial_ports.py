@@ -22,7 +22,7 @@ from board.interface import BoardError, SerialSpec
 LOGGER = logging.getLogger(__name__)
 
 BY_ID_DIR = Path("/dev/serial/by-id")
-# The keys of a bus's [bus.rs485] config table (gateway/config.py), plus "mode".
+# The keys of a bus's [bus.rs485] config table (gateway/config/loader.py), plus "mode".
 RS485_KEYS = {"enabled", "mode", "rts_level_for_tx", "rts_level_for_rx", "delay_before_tx_ms",
               "delay_before_rx_ms", "direction_gpio"}
 RS485_MODES = ("kernel", "rts")

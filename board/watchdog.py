@@ -2,7 +2,7 @@
 
 The service is restarted by systemd when it stops sending WATCHDOG=1 within WatchdogSec; it sends
 it only while the scheduler, storage and uplink have all shown life recently (the service's
-`gateway/supervision.py` decides), so
+`gateway/app/supervision.py` decides), so
 a hung bus or a blocked loop gets the service restarted. Relays are not touched by any of this:
 their lines stay as driven while the process restarts.
 """

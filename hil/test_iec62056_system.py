@@ -102,7 +102,7 @@ def test_gateway_process_stores_an_optical_meter_reading(tmp_path: Path) -> None
                 time.sleep(POLL_STEP_S)
                 reading = _stored_reading(config)
                 if reading is None and "bus_protocol_not_wired" in log.read_text():
-                    pytest.skip("gateway/buses.py does not wire protocol iec62056 yet (lead)")
+                    pytest.skip("gateway/wiring/protocols.py does not wire iec62056 yet (lead)")
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.records import RecordSpec
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator, Faults
 
 KEY = "00112233445566778899AABBCCDDEEFF"

@@ -38,7 +38,7 @@ LOGGER = logging.getLogger(__name__)
 # One fall-back attempt at 300 baud after a failed read at the negotiated rate: some meters offer
 # a rate their optical port does not hold.
 BAUD_FALLBACK_ATTEMPTS: Final = 1
-# The `[[meter]]` keys of protocol "iec62056" (gateway/config.py names them the same).
+# The `[[meter]]` keys of protocol "iec62056" (gateway/config/loader.py names them the same).
 OPTION_KEYS: Final = frozenset({"mode", "max_baud", "password", "obis", "read_command",
                                 "clock_drift_limit_s", "utc_offset_min"})
 DEFAULT_MAX_BAUD: Final = 9600

@@ -13,8 +13,8 @@ from typing import Final
 
 from core.numbers import BOUNDED, OutOfRange
 from drivers.errors import FrameError
+from drivers.mbus.records import Record
 from drivers.readings import Sample
-from drivers.wmbus.records import Record
 
 ELECTRICITY: Final = 0x02
 COOLING_TYPES: Final = frozenset((0x0A, 0x0B))

@@ -17,9 +17,9 @@ from typing import Final, NamedTuple
 
 from core.numbers import BOUNDED, OutOfRange
 from drivers.errors import FrameError
-from drivers.wmbus import values as X
-from drivers.wmbus import vif as V
-from drivers.wmbus.values import date_g, datetime_f, time_j
+from drivers.mbus import values as X
+from drivers.mbus import vif as V
+from drivers.mbus.values import date_g, datetime_f, time_j
 
 __all__ = ["Record", "RecordDecoder", "RecordSpec", "date_g", "datetime_f", "decode_records",
            "encode_record", "time_j"]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Final
 
 from core.numbers import BOUNDED, within
-from drivers.wmbus import vif as V
+from drivers.mbus import vif as V
 
 BCD_NIBBLES: Final = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
 _CENTURY: Final = 2000  # 7-bit years 0..99 (EN 13757-3 annex A); 100..127 are invalid

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from drivers.mbus.records import RecordSpec, encode_record
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.crc import crc_en13757
-from drivers.wmbus.records import RecordSpec, encode_record
 
 C_SND_NR = 0x44   # meter sends spontaneously, no reply expected
 _BLOCK = 16

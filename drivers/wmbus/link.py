@@ -11,7 +11,6 @@ _FIRST_BLOCK = 10       # L, C, M (2), A (6)
 _BLOCK_A = 16           # format A: data bytes per following block
 _FIRST_PART_B = 128     # format B: blocks 1+2 end after 128 bytes (CRC included)
 _MIN_FRAME = 11         # L C M A and at least a CI field
-WIRED_START = 0x68
 
 
 class LinkHeader(NamedTuple):
@@ -120,18 +119,3 @@ def normalize_frame(frame: bytes) -> bytes:
 
 def parse_link_header(frame: bytes) -> LinkHeader:
     return LinkHeader(frame[1], frame[2:4], frame[4:10])
-
-
-def is_wired_long_frame(frame: bytes) -> bool:
-    return len(frame) >= 9 and frame[0] == WIRED_START and frame[3] == WIRED_START
-
-
-def unwrap_wired_frame(frame: bytes) -> tuple[int, int, bytes]:
-    """Check a wired M-Bus long frame `68 L L 68 C A CI ... CS 16`; returns (C, A, CI+data)."""
-    length = frame[1]
-    if frame[2] != length or len(frame) != length + 6 or frame[-1] != 0x16:
-        raise FrameError("malformed wired M-Bus long frame", 0)
-    body = frame[4:4 + length]
-    if sum(body) & 0xFF != frame[-2]:
-        raise ChecksumError("wired M-Bus checksum mismatch", len(frame) - 2)
-    return body[0], body[1], body[2:]

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.errors import DeviceTimeout, DriverError, PortUnavailable
+from drivers.mbus.mapping import telegram_readings
 from drivers.readings import Sample
 from drivers.wmbus import dongles as D
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.mapping import telegram_readings
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder
 
 LOGGER = logging.getLogger(__name__)

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.errors import ChecksumError, DriverError, FrameError
+from drivers.mbus import frame as wired
+from drivers.mbus.records import Record, RecordDecoder
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.crc import crc_en13757
-from drivers.wmbus.records import Record, RecordDecoder
 
 KeyLookup = Callable[[str], "bytes | None"]
 
@@ -86,7 +87,7 @@ class TelegramDecoder:
 
     def decode(self, frame: bytes, *, crcs_stripped: bool = False) -> Telegram:
         """Decode one frame (wireless from the L field, or a wired long frame)."""
-        if link.is_wired_long_frame(frame):
+        if wired.is_wired_long_frame(frame):
             return self._decode_wired(frame)
         if not crcs_stripped or len(frame) != frame[0] + 1:
             frame = link.normalize_frame(frame)
@@ -99,7 +100,7 @@ class TelegramDecoder:
         return telegram
 
     def _decode_wired(self, frame: bytes) -> Telegram:
-        c_field, address, body = link.unwrap_wired_frame(frame)
+        c_field, address, body = wired.unwrap_wired_frame(frame)
         if not body or body[0] != CI_LONG:
             raise FrameError(f"wired frame CI {body[:1].hex()} is not a 0x72 data response", 6)
         inner = bytes([len(body) + 9, c_field]) + bytes(8) + body

@@ -20,11 +20,11 @@ from typing import Any
 from board.interface import Board, BoardError
 from drivers.errors import DriverError
 from drivers.readings import Sample
-from gateway.buses import MeterBus, PushSource, dsmr_sub_meters, open_buses
-from gateway.config import PUSH_PROTOCOLS, GatewayConfig
-from gateway.scheduler import BusScheduler, PollPlan
-from gateway.supervision import ClockState, Failure, Supervisor
-from gateway.writer import ReadingWriter
+from gateway.app.scheduler import BusScheduler, PollPlan
+from gateway.app.supervision import ClockState, Failure, Supervisor
+from gateway.app.writer import ReadingWriter
+from gateway.config.loader import PUSH_PROTOCOLS, GatewayConfig
+from gateway.wiring.protocols import MeterBus, PushSource, dsmr_sub_meters, open_buses
 from storage.errors import StorageError
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
@@ -120,7 +120,7 @@ class Service:
         self.health: MeterHealth | None = None
         self.buses: dict[str, MeterBus] = {}
         self.push_sources: list[PushSource] = []
-        self.prepay: Any = None  # gateway.prepay_wiring.PrepayWiring when [prepay] is configured
+        self.prepay: Any = None  # gateway.wiring.prepay.PrepayWiring when [prepay] is configured
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_at = wall()
@@ -159,13 +159,13 @@ class Service:
         logging.getLogger().addHandler(self.log_ring)
         # -- end console -----------------------------------------------------------------
         if cfg.prepay is not None:
-            from gateway.prepay_wiring import PrepayWiring
+            from gateway.wiring.prepay import PrepayWiring
 
             self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
                                        self.key_file(), self.wall, events=self.record_event)
             self.writer.in_transaction_hooks.append(self.prepay.charge)
         if cfg.uplink is not None:
-            from gateway.uplink_wiring import build_uplink
+            from gateway.wiring.uplink import build_uplink
 
             self.uplink = build_uplink(self)
             self.writer.after_commit_hooks.append(lambda _stored: self.uplink.wake())
@@ -212,7 +212,7 @@ class Service:
         if self.prepay is not None:
             self.prepay.start(sup)
         # -- console: control socket and [console] port -----------------------------------
-        from gateway.console_wiring import start_console
+        from gateway.wiring.console import start_console
 
         start_console(self)
         # -- end console -----------------------------------------------------------------

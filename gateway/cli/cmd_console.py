@@ -19,7 +19,7 @@ from typing import Any
 from gateway.console.accounts import AccountError, ConsoleSettings, load_settings, set_account
 from gateway.console.api import ControlError, Role
 from gateway.console.serve import RESTART_DELAY_S, serve_fd
-from gateway.control import RemoteApi
+from gateway.console.socket import RemoteApi
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (tests, and until gateway/cli.py discovers this module)."""
+    """Stand-alone entry (tests, and until gateway/cli/main.py discovers this module)."""
     parser = argparse.ArgumentParser(prog="gateway")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
@@ -152,8 +152,8 @@ async def _serve_port(config_path: str, port: str, socket_path: str,
 def _open_line(config_path: str, port: str, baudrate: int) -> Any:
     """Open the console line 8N1 through the board (the one package that opens devices)."""
     from board.interface import BoardError, SerialSpec
-    from gateway.config import ConfigError, load_config
-    from gateway.service import make_board
+    from gateway.app.service import make_board
+    from gateway.config.loader import ConfigError, load_config
 
     try:
         board = make_board(load_config(config_path))

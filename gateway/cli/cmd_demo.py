@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gateway.cli_types import broker_url, non_negative_seconds, positive_int
-from gateway.config import GatewayConfig, load_config
-from gateway.demo import DEMO_SITE, site_config, start_simulators
-from gateway.logs import setup_logging
-from gateway.preflight import directory_problem
+from gateway.app.logs import setup_logging
+from gateway.cli.args import broker_url, non_negative_seconds, positive_int
+from gateway.config.loader import GatewayConfig, load_config
+from gateway.config.preflight import directory_problem
+from gateway.demo.site import DEMO_SITE, site_config, start_simulators
 from storage.records import ReadingSet
 
 # The quantities worth a glance on one line; the rest is in `gateway readings`.
@@ -115,7 +115,7 @@ def _uplink_section(state: Path, broker_url: str) -> str:
 
 async def _run(config: GatewayConfig, seconds: float, state: Path,
                broker_url: str | None) -> None:
-    from gateway.service import Service
+    from gateway.app.service import Service
 
     service = Service(config)
     service.reading_listeners.append(lambda reading: say(headline(reading)))

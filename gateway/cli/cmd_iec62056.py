@@ -16,7 +16,7 @@ from drivers.iec62056.p1 import map_telegram
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.readings import Sample
-from gateway.cli_types import positive_seconds
+from gateway.cli.args import positive_seconds
 
 EXIT_OK = 0
 EXIT_DAMAGED = 1  # the frame's BCC/CRC or structure is wrong, or the meter did not answer

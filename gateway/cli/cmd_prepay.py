@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.cli import EXIT_CONFIG, EXIT_FAILURE
-from gateway.cli_types import positive_int
-from gateway.cmd_service import DEFAULT_CONFIG, load_or_report
+from gateway.cli.args import positive_int
+from gateway.cli.cmd_service import DEFAULT_CONFIG, load_or_report
+from gateway.cli.main import EXIT_CONFIG, EXIT_FAILURE
 from storage.errors import StorageError
 
 if TYPE_CHECKING:

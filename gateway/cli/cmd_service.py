@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from board.interface import BoardError
-from gateway.cli import EXIT_CONFIG, EXIT_FAILURE
-from gateway.cli_types import positive_int
-from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.logs import setup_logging
-from gateway.uplink_wiring import UplinkSetupError
+from gateway.app.logs import setup_logging
+from gateway.cli.args import positive_int
+from gateway.cli.main import EXIT_CONFIG, EXIT_FAILURE
+from gateway.config.loader import ConfigError, GatewayConfig, load_config
+from gateway.wiring.uplink import UplinkSetupError
 from storage.errors import StorageError, UnknownMeter
 from storage.records import ReadingSet
 
 if TYPE_CHECKING:
-    from gateway.service import Service
+    from gateway.app.service import Service
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "/etc/gateway/gateway.toml")
@@ -68,7 +68,7 @@ def load_checked(path: str) -> GatewayConfig | None:
     The files are checked even when the config has problems (as far as it could be read), so
     a technician sees every problem in one pass.
     """
-    from gateway.preflight import environment_problems
+    from gateway.config.preflight import environment_problems
 
     try:
         config = load_config(path)
@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from board.disk import ErrorRing
 
         logging.getLogger().addHandler(ErrorRing(config.storage.path.parent / "errors.ring"))
-    from gateway.service import Service  # imported late: check-config must not need storage
+    from gateway.app.service import Service  # imported late: check-config must not need storage
 
     # The checks above passed, so a failure here is a race (a card remounted read-only since)
     # or damage found only on opening (a corrupt database): one line, exit 1.

@@ -1,4 +1,4 @@
-"""The `gateway` command: sub-commands are discovered from the `gateway/cmd_*.py` modules."""
+"""The `gateway` command: sub-commands are discovered from the `gateway/cli/cmd_*.py` modules."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-import gateway
-from gateway.config import ConfigError
+import gateway.cli
+from gateway.config.loader import ConfigError
 
 # Exit statuses a technician's script can rely on.
 EXIT_OK = 0
@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         "forwards signed batches.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(gateway.__path__), key=lambda i: i.name):
+    for info in sorted(pkgutil.iter_modules(gateway.cli.__path__), key=lambda i: i.name):
         if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"gateway.{info.name}")
+            module = importlib.import_module(f"gateway.cli.{info.name}")
             register = getattr(module, "register", None)
             if register is not None:
                 register(sub)

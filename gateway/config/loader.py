@@ -15,17 +15,7 @@ from typing import Any
 
 from core.errors import MeterGatewayError
 from drivers.modbus.profiles import profile_names
-from gateway.config_sections import (
-    console_section,
-    prepay_section,
-    resolve,
-    resolved_board,
-    resolved_bus_key_files,
-    resolved_prepay,
-    resolved_uplink,
-    uplink_section,
-)
-from gateway.schema import (
+from gateway.config.schema import (
     Field,
     Problems,
     exact_ratio,
@@ -40,6 +30,16 @@ from gateway.schema import (
     req,
     time_zone,
     validate_table,
+)
+from gateway.config.sections import (
+    console_section,
+    prepay_section,
+    resolve,
+    resolved_board,
+    resolved_bus_key_files,
+    resolved_prepay,
+    resolved_uplink,
+    uplink_section,
 )
 
 PROTOCOLS = ("modbus", "iec62056", "dsmr", "wmbus")

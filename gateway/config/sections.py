@@ -2,7 +2,7 @@
 
 Each package validates its own table; its errors are turned into config problems naming the key.
 Every key that names a file is resolved here, once, against the config file's directory, so the
-start-up checks (gateway/preflight.py) look at exactly the file the service will open.
+start-up checks (gateway/config/preflight.py) look at exactly the file the service will open.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.schema import Problems, time_zone
+from gateway.config.schema import Problems, time_zone
 
 UPLINK_PATH_KEYS = ("key_file", "server_public_key", "tls_ca", "tls_cert", "tls_key")
 # Where a wireless M-Bus bus keeps its AES keys unless `key_file` says otherwise.

@@ -1,7 +1,7 @@
 """What the console needs from the running service: `ControlApi` and the plain data it returns.
 
 The service implements `ControlApi`; the console only ever talks to this protocol, locally (the
-serial console inside the service) or through the control socket (`gateway.control`). Every
+serial console inside the service) or through the control socket (`gateway.console.socket`). Every
 operation raises `ControlError` with a message that tells the technician what to do next; an
 operation whose component is not wired on this gateway raises
 `ControlError("... not available on this gateway")`.

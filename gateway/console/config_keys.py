@@ -1,9 +1,9 @@
 """What type a config key holds, from the config schema, so `config set` reads a typed value.
 
 The gateway's own tables (top level, [storage], [log], [board], [[bus]], [[meter]]) declare
-their fields in `gateway.config`; [uplink] is a dataclass whose field types say it. For the other
-sections ([prepay], [console]) the value already in the file says it; a new key there is read as
-a TOML literal, else as text. The whole file is validated afterwards in any case.
+their fields in `gateway.config.loader`; [uplink] is a dataclass whose field types say it. For
+the other sections ([prepay], [console]) the value already in the file says it; a new key there
+is read as a TOML literal, else as text. The whole file is validated afterwards in any case.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.config import (
+from gateway.config.loader import (
     BOARD_FIELDS,
     BUS_FIELDS,
     LOG_FIELDS,
@@ -25,8 +25,8 @@ from gateway.config import (
     STORAGE_FIELDS,
     TOP_FIELDS,
 )
+from gateway.config.schema import Field
 from gateway.console.config_edit import KeyPart
-from gateway.schema import Field
 from uplink.settings import UplinkSettings
 
 _TABLES: dict[tuple[str, ...], Mapping[str, Field]] = {

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.money import MONEY_SCALE
 from drivers.errors import DriverError
-from gateway.config import PUSH_PROTOCOLS, ConfigError, load_config
+from gateway.config.loader import PUSH_PROTOCOLS, ConfigError, load_config
 from gateway.console import config_edit
 from gateway.console.accounts import atomic_write
 from gateway.console.api import (
@@ -48,7 +48,7 @@ from storage import ledger
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    from gateway.service import Service
+    from gateway.app.service import Service
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from board.interface import BoardError, SerialSpec
 from gateway.console.api import ControlError
 from gateway.console.serve import RESTART_DELAY_S, serve_fd
+from gateway.console.service_api import ServiceControlApi
 from gateway.console.shell import LocalAuthenticator
-from gateway.control import ControlServer
-from gateway.control_api import ServiceControlApi
+from gateway.console.socket import ControlServer
 
 if TYPE_CHECKING:
+    from gateway.app.service import Service
     from gateway.console.accounts import ConsoleSettings
-    from gateway.service import Service
 
 LOGGER = logging.getLogger(__name__)
 

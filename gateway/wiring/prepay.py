@@ -22,7 +22,7 @@ from storage.errors import StorageError
 from storage.store import Store
 
 if TYPE_CHECKING:
-    from gateway.supervision import Supervisor
+    from gateway.app.supervision import Supervisor
 
 LOGGER = logging.getLogger(__name__)
 

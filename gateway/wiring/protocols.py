@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from board.interface import Board, BoardError, SerialSpec
 from drivers.errors import DriverError, PortUnavailable
 from drivers.readings import Sample
-from gateway.config import BusConfig, GatewayConfig, MeterConfig
+from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from uplink.service import Uplink
 from uplink.settings import UplinkSettings
 
 if TYPE_CHECKING:
-    from gateway.service import Service
+    from gateway.app.service import Service
 
 
 class UplinkSetupError(MeterGatewayError):

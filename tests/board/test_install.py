@@ -131,7 +131,7 @@ def test_path_link_follows_prefix_and_spares_a_foreign_file(tmp_path: Path) -> N
 
 
 def test_template_config_validates(tmp_path: Path) -> None:
-    from gateway.config import load_config
+    from gateway.config.loader import load_config
 
     path = tmp_path / "gateway.toml"
     text = (SYSTEM / "gateway.toml.template").read_text().replace("CHANGE-ME", "site-0042")

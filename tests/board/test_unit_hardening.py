@@ -100,7 +100,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
 
 def test_console_socket_directory(unit: dict[str, list[str]]) -> None:
     from gateway.console.accounts import DEFAULT_SOCKET
-    from gateway.control import SOCKET_MODE
+    from gateway.console.socket import SOCKET_MODE
 
     assert one(unit, "RuntimeDirectory") == "gateway"
     mode = int(one(unit, "RuntimeDirectoryMode"), 8)

@@ -15,10 +15,10 @@ from core.numbers import OutOfRange, exact_decimal
 from drivers.errors import DriverError
 from drivers.modbus.decode import EncodeError
 from drivers.wmbus.keys import MeterKeyFileError
-from gateway.config import ConfigError
+from gateway.config.loader import ConfigError
 from gateway.console.api import ControlError
 from gateway.console.shell import LoginRefused
-from gateway.uplink_wiring import UplinkSetupError
+from gateway.wiring.uplink import UplinkSetupError
 from prepay.errors import CommandRefusedError, TariffError, VoucherRefused
 from storage.errors import StorageError
 from uplink.commands import CommandRefused
@@ -34,7 +34,7 @@ OUTSIDE_THE_ROOT = {
     "prepay.core.PrepayError": "MicroPython-portable core",
     # Internal control flow of the `gateway prepay` CLI: carries an exit status, is caught two
     # frames up, and must never be caught as a gateway error by anything in between.
-    "gateway.cmd_prepay._CannotOpen": "internal control flow (exit status)",
+    "gateway.cli.cmd_prepay._CannotOpen": "internal control flow (exit status)",
 }
 # Public exception names defined twice; each is to be renamed (docs/architecture.md).
 KNOWN_DUPLICATE_NAMES = {"UsageError"}  # gateway.console.context, uplink.headend.usage

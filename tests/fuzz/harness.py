@@ -19,7 +19,7 @@ from typing import Any, Final
 from board.interface import BoardError
 from core.numbers import OutOfRange
 from drivers.errors import DriverError
-from gateway.config import ConfigError
+from gateway.config.loader import ConfigError
 from prepay.errors import PrepayError
 from storage.errors import StorageError
 from tests.fuzz.mutate import Mutator

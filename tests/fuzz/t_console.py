@@ -17,10 +17,10 @@ from typing import Any, Final
 
 from gateway.console.api import ConfigEntry, ExportResult, MeterReading, Role
 from gateway.console.codec import to_plain
+from gateway.console.service_api import ServiceControlApi
 from gateway.console.shell import LoginRefused, run_session
+from gateway.console.socket import RemoteApi, _Connection
 from gateway.console.terminal import ByteTerminal
-from gateway.control import RemoteApi, _Connection
-from gateway.control_api import ServiceControlApi
 from tests.fuzz.harness import ROOT, InputTimeout, Target
 from tests.gateway.console.memory_api import InMemoryApi
 

@@ -18,8 +18,8 @@ from typing import Any, Final
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.prepay_wiring import voucher_verifier
-from gateway.uplink_wiring import _wmbus_key_command
+from gateway.wiring.prepay import voucher_verifier
+from gateway.wiring.uplink import _wmbus_key_command
 from prepay.commands import PrepayCommands
 from prepay.vouchers import build_voucher_payload, parse_payload
 from tests.fuzz.harness import Target

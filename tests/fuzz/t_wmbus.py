@@ -8,10 +8,10 @@ import contextlib
 from typing import Final
 
 from drivers.errors import DriverError
+from drivers.mbus.mapping import telegram_samples
 from drivers.wmbus import security as sec
 from drivers.wmbus.builder import add_format_a_crcs
 from drivers.wmbus.crc import crc_en13757
-from drivers.wmbus.mapping import telegram_samples
 from drivers.wmbus.receiver import _sender
 from drivers.wmbus.telegram import TelegramDecoder
 from tests.fuzz import corpus

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.config import ConfigError, load_config
+from gateway.cli.main import main
+from gateway.config.loader import ConfigError, load_config
 
 GOOD = """
 gateway_id = "gw-test"

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.config import load_config
+from gateway.app.service import Service
+from gateway.config.loader import load_config
 from gateway.console.accounts import hash_password
 from gateway.console.api import ControlError
-from gateway.control_api import ServiceControlApi, _flatten, _toml
-from gateway.demo import RunningSim, SimBus, SimMeter, site_config, start_simulators
-from gateway.service import Service
+from gateway.console.service_api import ServiceControlApi, _flatten, _toml
+from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),
                                   SimMeter("shop-02", 2, "eastron_sdm120", 6))),)
@@ -100,7 +100,7 @@ async def test_read_stores_a_reading_and_meters_shows_it(api: ServiceControlApi)
 async def test_scan_finds_the_simulated_slaves(api: ServiceControlApi,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # the first ids only: all 247 take ~25 s on the 9600 baud pty
-    monkeypatch.setattr("gateway.control_api.MODBUS_ADDRESSES", range(1, 6))
+    monkeypatch.setattr("gateway.console.service_api.MODBUS_ADDRESSES", range(1, 6))
     hits = await api.scan_bus("rs485-1", 10)
     assert {(h.address, h.known_meter) for h in hits} == {("1", "shop-01"), ("2", "shop-02")}
 

@@ -15,8 +15,8 @@ import pytest
 from board.simulated import SimulatedBoard
 from drivers.iec62056.sim import P1Sim
 from drivers.readings import Sample
-from gateway.buses import DsmrSource, dsmr_sub_meters
-from gateway.config import ConfigError, load_config
+from gateway.config.loader import ConfigError, load_config
+from gateway.wiring.protocols import DsmrSource, dsmr_sub_meters
 from tests.corpus import CORPUS
 
 ZIV = next(e for e in json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())

@@ -9,9 +9,9 @@ from pathlib import Path
 from drivers.modbus.master import NOT_AVAILABLE_EVENT
 from drivers.modbus.profiles import get_profile
 from drivers.modbus.sim import SimulatedBus, SlaveSpec
-from gateway.buses import open_buses
-from gateway.config import load_config
-from gateway.service import Service
+from gateway.app.service import Service
+from gateway.config.loader import load_config
+from gateway.wiring.protocols import open_buses
 
 SITE = """
 gateway_id = "gw-na"

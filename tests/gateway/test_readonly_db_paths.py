@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import cli
+from gateway.cli import main as cli
 
 READERS = [["readings", "--meter", "m1"], ["prepay", "account", "--meter", "m1"],
            ["prepay", "ledger", "--meter", "m1"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.scheduler import BusScheduler, PollPlan, next_boundary
+from gateway.app.scheduler import BusScheduler, PollPlan, next_boundary
 
 
 class FakeTime:

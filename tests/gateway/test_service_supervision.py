@@ -13,11 +13,11 @@ import pytest
 
 from board.watchdog import SystemdNotifier
 from drivers.readings import Sample
-from gateway import prepay_wiring
-from gateway.buses import Accept
-from gateway.config import MeterConfig, load_config
-from gateway.service import Service
-from gateway.supervision import Failure, Supervisor
+from gateway.app.service import Service
+from gateway.app.supervision import Failure, Supervisor
+from gateway.config.loader import MeterConfig, load_config
+from gateway.wiring import prepay as prepay_wiring
+from gateway.wiring.protocols import Accept
 from storage.errors import StoreUnwritable
 
 WAIT_S = 15  # upper bound for a condition to become true; never a duration asserted on
@@ -88,7 +88,7 @@ async def test_a_failing_push_source_is_restarted_and_its_failure_stored_once(
     service.supervisor = Supervisor(service.board, notifier=SystemdNotifier(None),
                                     sleep=no_pause, on_failure=service._component_failed)
     source = FailingOnce()
-    monkeypatch.setattr("gateway.service.open_buses", lambda *_args: ({}, [source]))
+    monkeypatch.setattr("gateway.app.service.open_buses", lambda *_args: ({}, [source]))
     stop = asyncio.Event()
     running = asyncio.create_task(service.run(stop))
     async with asyncio.timeout(WAIT_S):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.config import load_config
-from gateway.service import Service, make_board
+from gateway.app.service import Service, make_board
+from gateway.cli.main import main
+from gateway.config.loader import load_config
 from uplink.keys import create_private_key, public_pem
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 
 from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
-from gateway.supervision import STALE_S, ClockState, Supervisor
+from gateway.app.supervision import STALE_S, ClockState, Supervisor
 
 
 class Clock:
@@ -75,7 +75,7 @@ async def test_clock_state_flags_until_the_probe_says_synced(
     answers = iter([False, True])
     state = ClockState(lambda: next(answers))
     assert state() is False
-    monkeypatch.setattr("gateway.supervision.CLOCK_CHECK_S", 0.01)
+    monkeypatch.setattr("gateway.app.supervision.CLOCK_CHECK_S", 0.01)
     await asyncio.wait_for(state.run(), 5)
     assert state() is True
     assert ClockState(None)() is True  # no probe: the host clock is trusted
@@ -84,8 +84,8 @@ async def test_clock_state_flags_until_the_probe_says_synced(
 def test_disk_check_runs_on_a_real_board_config_only(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from gateway.config import load_config
-    from gateway.service import _disk_check
+    from gateway.app.service import _disk_check
+    from gateway.config.loader import load_config
 
     (tmp_path / "site.toml").write_text('gateway_id = "gw"\n[storage]\npath = "gw.db"\n')
     simulated = load_config(tmp_path / "site.toml")

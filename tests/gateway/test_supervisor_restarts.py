@@ -11,8 +11,8 @@ import pytest
 
 from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
-from gateway import supervision as S
-from gateway.supervision import Failure, Supervisor
+from gateway.app import supervision as S
+from gateway.app.supervision import Failure, Supervisor
 
 WAIT_S = 15  # upper bound for a condition to become true; never a duration asserted on
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buses import open_buses
-from gateway.config import load_config
-from gateway.service import Service
-from gateway.uplink_wiring import _read_command, _wmbus_key_command
+from gateway.app.service import Service
+from gateway.config.loader import load_config
+from gateway.wiring.protocols import open_buses
+from gateway.wiring.uplink import _read_command, _wmbus_key_command
 from uplink.commands import CommandContext, CommandRefused
 
 CTX = CommandContext("gw-k", "c1", "op", 0.0)

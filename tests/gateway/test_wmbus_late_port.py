@@ -13,15 +13,15 @@ import pytest
 from board.interface import SerialSpec
 from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
+from drivers.mbus.records import RecordSpec
 from drivers.readings import Sample
 from drivers.wmbus import receiver as R
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator
-from gateway.buses import open_buses
-from gateway.config import load_config
-from gateway.supervision import Failure, Supervisor
+from gateway.app.supervision import Failure, Supervisor
+from gateway.config.loader import load_config
+from gateway.wiring.protocols import open_buses
 
 KEY = "00112233445566778899AABBCCDDEEFF"
 WAIT_S = 15  # upper bound for a condition to become true; never a duration asserted on

@@ -18,10 +18,22 @@ from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 
 TZ = ZoneInfo("Europe/Berlin")
+HOLIDAYS = ("2026-12-25",)
 
 
 def local_ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
     return int(dt.datetime(year, month, day, hour, minute, tzinfo=TZ).timestamp() * 1000)
+
+
+def working_hours_now() -> int:
+    """10:00 site time on the latest working day up to today: outside the site's friendly hours
+    (20:00-08:00, weekends, holidays) whenever the suite runs, yet near the real clock, so that
+    vouchers dated from `time.time()` are valid. Tests that used the real clock here failed
+    between 20:00 and 08:00 Berlin time and at weekends."""
+    day = dt.datetime.now(TZ).date()
+    while day.weekday() >= 5 or day.isoformat() in HOLIDAYS:
+        day -= dt.timedelta(days=1)
+    return local_ms(day.year, day.month, day.day, 10)
 
 
 def site_config(**over: Any) -> dict[str, Any]:
@@ -43,7 +55,7 @@ def site_config(**over: Any) -> dict[str, Any]:
         "reconnect_threshold": "1.00",
         "friendly_hours": [{"days": "all", "start": "20:00", "end": "08:00"},
                            {"days": "weekend", "start": "00:00", "end": "24:00"}],
-        "holidays": ["2026-12-25"],
+        "holidays": list(HOLIDAYS),
         "tariffs": {
             "flat": {"currency": "EUR", "versions": [
                 {"effective_from": "2026-01-01", "price": "0.30", "standing_per_day": "0.50"}]},

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.cli import main
+from gateway.cli.main import main
 from prepay import core
 from prepay.errors import CommandRefusedError, PrepayError, TariffError
 from prepay.settings import settings_from_config

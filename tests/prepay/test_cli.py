@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.prepay.rig import Rig
 
 

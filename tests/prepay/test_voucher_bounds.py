@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from prepay import core, vouchers
 from prepay.errors import VoucherRefused
 from prepay.vouchers import MAX_EXP_S, VoucherReader
-from tests.prepay.rig import Rig
+from tests.prepay.rig import Rig, working_hours_now
 from tests.prepay.test_vouchers import GW, UTILITY, cose_verify, gw_sign, stick, voucher
 from uplink.cose import sign1
 
@@ -37,7 +37,7 @@ def raw_voucher(amount: Any = "20.00", *, exp: Any = None, vid: bytes = b"\x05" 
 
 @pytest.fixture
 def reader(rig: Rig) -> VoucherReader:
-    rig.now = int(time.time() * 1000)
+    rig.now = working_hours_now()
     return VoucherReader(rig.engine, GW, cose_verify, gw_sign)
 
 
@@ -66,7 +66,7 @@ def test_amount_at_the_maximum_redeemed(rig: Rig, reader: VoucherReader, tmp_pat
 
 
 def test_bad_voucher_does_not_block_after_a_restart(rig: Rig, tmp_path: Path) -> None:
-    rig.now = int(time.time() * 1000)
+    rig.now = working_hours_now()
     mount = stick(tmp_path, {"a.cose": raw_voucher("1E+999999"),
                              "b.cose": voucher(vid=b"\x07" * 16)})
     VoucherReader(rig.engine, GW, cose_verify, gw_sign).on_mounts([str(mount)])
@@ -90,7 +90,7 @@ def test_unexpected_error_refuses_only_that_file(rig: Rig, tmp_path: Path) -> No
             raise RuntimeError("a defect this content reveals")
         return cose_verify(data)
 
-    rig.now = int(time.time() * 1000)
+    rig.now = working_hours_now()
     mount = stick(tmp_path, {"a.cose": b"boom", "b.cose": voucher(vid=b"\x08" * 16)})
     outcomes = VoucherReader(rig.engine, GW, verify, gw_sign).on_mounts([str(mount)])
     assert [(o.status, o.reason) for o in outcomes] == [("refused", "unprocessable"),

@@ -19,7 +19,7 @@ from prepay.vouchers import (
     build_voucher_payload,
     parse_payload,
 )
-from tests.prepay.rig import Rig
+from tests.prepay.rig import Rig, working_hours_now
 from uplink.cose import parse_sign1, sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature
 
@@ -66,7 +66,7 @@ def stick(tmp: Path, files: dict[str, bytes]) -> Path:
 
 @pytest.fixture
 def reader(rig: Rig) -> VoucherReader:
-    rig.now = int(time.time() * 1000)
+    rig.now = working_hours_now()
     return VoucherReader(rig.engine, GW, cose_verify, gw_sign)
 
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.cmd_keys import key_path, keys_init, keys_show
+from gateway.cli.cmd_keys import key_path, keys_init, keys_show
 from hil.uplink_support.site import GW, Site
 from storage.store import Store
 from uplink.errors import SigningKeyFileError, UplinkError

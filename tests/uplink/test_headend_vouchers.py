@@ -1,13 +1,12 @@
 """`gateway-headend voucher issue|receipts` against the gateway's real voucher code path.
 
 Vouchers come from the CLI, are redeemed by `prepay.vouchers.VoucherReader` wired exactly as
-the service wires it (`gateway.prepay_wiring`: utility keys from `voucher_keys`, receipts
+the service wires it (`gateway.wiring.prepay`: utility keys from `voucher_keys`, receipts
 signed with the gateway key file), and the stick's receipts go back through the CLI.
 """
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,10 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.cmd_keys import key_path, keys_init
-from gateway.prepay_wiring import receipt_signer, voucher_verifier
+from gateway.cli.cmd_keys import key_path, keys_init
+from gateway.wiring.prepay import receipt_signer, voucher_verifier
 from prepay.vouchers import VoucherReader
-from tests.prepay.rig import Rig, site_config
+from tests.prepay.rig import Rig, site_config, working_hours_now
 from uplink.cose import parse_sign1, sign1
 from uplink.headend import cli
 
@@ -60,7 +59,7 @@ def office(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Offic
     gateway_pub = tmp_path / "office" / "gw.pub.pem"
     gateway_pub.write_text(keys_init(state))
     rig = Rig(tmp_path / "site", site_config(voucher_keys={"utility-2026": str(utility_pub)}))
-    rig.now = int(time.time() * 1000)
+    rig.now = working_hours_now()
     reader = VoucherReader(rig.engine, GW, voucher_verifier(rig.settings),
                            receipt_signer(key_path(state), GW))
     yield Office(tmp_path, utility, gateway_pub, state, tmp_path / "office" / "run-1", rig,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drivers.iec62056.sim import MeterSim
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.corpus import CORPUS as CORPUS_ROOT
 
 from .conftest import e650

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from core.numbers import within
 from drivers.errors import DriverError
-from drivers.wmbus import vif as V
-from drivers.wmbus.records import RecordDecoder, RecordSpec, decode_records, encode_record
+from drivers.mbus import vif as V
+from drivers.mbus.records import RecordDecoder, RecordSpec, decode_records, encode_record
 
 INT_FIELDS = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8}
 BCD_FIELDS = {0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}

@@ -11,9 +11,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.numbers import within
-from drivers.wmbus import vif as V
-from drivers.wmbus.mapping import records_to_samples, telegram_readings
-from drivers.wmbus.records import RecordDecoder, decode_records
+from drivers.mbus import vif as V
+from drivers.mbus.mapping import records_to_samples, telegram_readings
+from drivers.mbus.records import RecordDecoder, decode_records
 
 HEAT, WATER = 0x04, 0x07
 INT_SIZES = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x6: 6, 0x7: 8}

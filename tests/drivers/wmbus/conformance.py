@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from drivers.errors import DriverError
-from drivers.wmbus.records import Record
+from drivers.mbus.records import Record
 from drivers.wmbus.telegram import TelegramDecoder
 from tests.corpus import CORPUS as CORPUS_ROOT
 

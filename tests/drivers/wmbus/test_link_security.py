@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.errors import ChecksumError, DriverError
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.builder import add_format_a_crcs, build_frame, build_payload
-from drivers.wmbus.records import RecordSpec
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder, UnknownFormat
 
 KEY = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import serial
 
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus import receiver as R
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator, Faults
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")

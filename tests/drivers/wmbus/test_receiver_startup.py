@@ -11,10 +11,10 @@ import pytest
 import serial
 
 from drivers.errors import PortUnavailable
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus import receiver as R
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.wmbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")

@@ -18,7 +18,7 @@ from pathlib import Path
 from gateway.console.accounts import load_settings
 from gateway.console.serve import serve_forever
 from gateway.console.shell import LocalAuthenticator
-from gateway.control import ControlServer
+from gateway.console.socket import ControlServer
 from tests.gateway.console.memory_api import InMemoryApi
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gateway.console.accounts import Account, ConsoleSettings, LoginGuard, hash_password
 from gateway.console.api import ControlError, Role
 from gateway.console.shell import LocalAuthenticator, LoginRefused
-from gateway.control import MAX_LINE_BYTES, ControlServer, RemoteApi
+from gateway.console.socket import MAX_LINE_BYTES, ControlServer, RemoteApi
 from tests.gateway.console.memory_api import InMemoryApi
 
 ACCOUNTS = {

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from gateway.control import RemoteApi
+from gateway.console.socket import RemoteApi
 from tests.gateway.console.conftest import ConsoleProcess
 
 

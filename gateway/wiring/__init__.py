@@ -1,0 +1,1 @@
+"""How the packages are plugged together: protocols, prepay, uplink, console, board."""
