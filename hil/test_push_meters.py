@@ -12,9 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from drivers.iec62056.sim import P1Sim
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.mbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator
 from storage.store import Store
 from tests.corpus import CORPUS

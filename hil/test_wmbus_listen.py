@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drivers.mbus.records import RecordSpec
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
-from drivers.mbus.records import RecordSpec
 from drivers.wmbus.sim import DongleSimulator, Faults
 
 KEY = "00112233445566778899AABBCCDDEEFF"

@@ -13,8 +13,8 @@ from typing import Any
 
 from board.interface import BoardError, SerialSpec
 from drivers.errors import DriverError
-from drivers.wmbus.keys import KeyStore
 from drivers.mbus.mapping import records_to_samples
+from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.receiver import DONGLE_BAUD, MeterConfig, WmbusReceiver
 from drivers.wmbus.telegram import Telegram, TelegramDecoder
 from gateway.cli.args import non_negative_int

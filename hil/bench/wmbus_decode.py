@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import time
 
-from drivers.wmbus.builder import build_frame, build_payload
 from drivers.mbus.mapping import telegram_samples
 from drivers.mbus.records import RecordSpec
+from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.telegram import TelegramDecoder
 
 KEY = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
