@@ -14,7 +14,12 @@ from typing import Any
 import cbor2
 
 from storage.errors import StorageError
-from storage.store import Transaction
+from storage.ledger import SqlTx
+
+# Anything that executes SQL inside the caller's transaction (storage.store.Transaction, or the
+# connection itself for storage/eviction.py): not importing store keeps store -> eviction ->
+# batches free of a cycle.
+Transaction = SqlTx
 
 ZERO_SHA256 = bytes(32)
 

@@ -1,4 +1,5 @@
-"""The size bound: evict oldest delivered readings, then oldest undelivered ones.
+"""The size bound: evict oldest delivered readings, then the bytes of acked uplink batches kept
+for a resend (storage/batches.py retention), then the oldest undelivered readings.
 
 Events, outbox rows of other kinds and money records are never touched here. Size is read from
 the page counters (page_count - freelist_count), never by counting rows.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
+
+from storage import batches
 
 LOGGER = logging.getLogger(__name__)
 
@@ -68,7 +71,8 @@ def make_room(conn: sqlite3.Connection, max_bytes: int) -> Eviction:
             break
         deleted = _evict_delivered(conn)
         result.delivered += deleted
-        if not deleted and not _evict_undelivered(conn, result):
+        if not deleted and not _drop_retained_batches(conn) and \
+                not _evict_undelivered(conn, result):
             break
         used = used_bytes(conn)
     result.full = used > max_bytes
@@ -96,6 +100,16 @@ def _evict_delivered(conn: sqlite3.Connection) -> int:
         "(SELECT id FROM readings WHERE id < ? ORDER BY id LIMIT ?)",
         (bound, EVICT_CHUNK_ROWS),
     ).rowcount
+
+
+def _drop_retained_batches(conn: sqlite3.Connection) -> bool:
+    """Empty every acked batch kept for a resend; True if that freed anything. A head-end that
+    asks for one later gets a signed 'unavailable' answer (a known gap, no lost reading)."""
+    before = batches.retained_from(conn)
+    if batches.prune_acked(conn, 0, 2**62) == before:
+        return False
+    LOGGER.warning("retained_batches_dropped", extra={"from_seq": before})
+    return True
 
 
 def _evict_undelivered(conn: sqlite3.Connection, result: Eviction) -> int:

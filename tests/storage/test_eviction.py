@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import eviction
+from storage import batches, eviction
 from storage.errors import StoreFull
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
@@ -131,3 +131,18 @@ def test_lowered_bound_shrinks_the_file_in_small_steps(tmp_path: Path) -> None:
     assert max(shrink_steps) <= eviction.VACUUM_STEP_PAGES * store.db.conn.execute(
         "PRAGMA page_size").fetchone()[0]
     store.close()
+
+
+def test_retained_batch_bytes_go_before_undelivered_readings(bounded: Store) -> None:
+    # Acked batches are kept only so a restored head-end can ask for them again: they are worth
+    # less than readings the head-end has never seen.
+    with bounded.transaction() as tx:
+        for seq in range(1, 9):
+            batches.add_batch(tx, seq, bytes([seq]) * 40_000, bytes(32), 1, seq)
+        batches.mark_acked_through(tx, 8, 10)
+    written = _write(bounded, 60, 0)
+    assert not [e for e in bounded.recent_events(50) if e.kind == "readings_evicted"]
+    assert len(_reading_refs(bounded)) == written  # every undelivered reading kept
+    with bounded.transaction() as tx:
+        assert batches.retained_from(tx) > 1  # the oldest retained bytes were dropped
+    assert eviction.used_bytes(bounded.db.conn) <= _bound(bounded) + 64 * 1024
