@@ -6,7 +6,7 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One value of one quantity (see drivers.quantities) as read from a meter.
+    """One value of one quantity (see core.quantities) as read from a meter.
 
     `value` is a Decimal for numbers (exact: never a binary float) or a str for non-numeric
     values (an ISO 8601 meter time, a serial number, an error register in hex).

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from board.interface import Board, BoardError, InputChange
-from drivers.quantities import CHARGEABLE
+from core.quantities import CHARGEABLE
 from prepay import core, money
 from prepay.errors import PrepayError, TariffError
 from prepay.settings import MeterSettings, PrepaySettings

@@ -7,7 +7,7 @@ old batches with it). Tariff variants (`_t1`..`_t9`) carry the tariff in bits 8.
 
 from typing import Final
 
-from drivers.quantities import base_name
+from core.quantities import base_name
 
 QUANTITY_CODES: Final[tuple[str, ...]] = (
     # 0..23 fit in one CBOR byte: the quantities every electricity meter reports.

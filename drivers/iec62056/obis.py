@@ -1,6 +1,6 @@
 """OBIS / EDIS codes of IEC 62056-21 readouts and DSMR telegrams mapped to gateway quantities.
 
-The table is data: (C, D, E) of the code -> quantity name (see drivers.quantities). Only the
+The table is data: (C, D, E) of the code -> quantity name (see core.quantities). Only the
 meter's own channel (B absent or 0) and current values (F absent or 255) are mapped here;
 `1.8.1*1` (a previous billing period) is not, and `0-1:24.2.1` (an M-Bus gas meter on channel 1)
 is a sub-meter's reading (drivers.iec62056.submeters).
@@ -20,11 +20,11 @@ from decimal import Decimal
 from typing import Final
 
 from core.numbers import OutOfRange, exact_decimal
+from core.quantities import QUANTITIES, base_name
 from drivers.errors import FrameError
 from drivers.iec62056.datasets import DataSet
 from drivers.iec62056.timestamps import MeterTimestamp, parse_timestamp
 from drivers.iec62056.units import NO_DOCUMENTED_UNITS, UNIT_SCALE, scale_to
-from drivers.quantities import QUANTITIES, base_name
 from drivers.readings import Sample
 
 _CODE: Final = re.compile(

@@ -1,4 +1,4 @@
-"""Map decoded EN 13757-3 records onto the gateway's quantities (drivers.quantities).
+"""Map decoded EN 13757-3 records onto the gateway's quantities (core.quantities).
 
 Unit conversions run under core.numbers.BOUNDED: a converted value out of range is a FrameError
 for that record (reported to the caller, counted per meter), never an exception that leaves

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.numbers import OutOfRange, exact_decimal
+from core.quantities import QUANTITIES, base_name, is_known
 from drivers.errors import ProfileError
-from drivers.quantities import QUANTITIES, base_name, is_known
 
 PROFILE_DIR: Final[Path] = Path(__file__).with_name("profiles")
 
@@ -149,7 +149,7 @@ def _register(
         raise _fail(path, key, "must be an object")
     _check_keys(path, f"{key}.", raw, _REGISTER_KEYS)
     if not is_known(quantity):
-        raise _fail(path, key, "not a quantity name from drivers/quantities.py")
+        raise _fail(path, key, "not a quantity name from core/quantities.py")
     canonical = QUANTITIES[base_name(quantity)]
     unit = raw.get("unit", canonical)
     if unit != canonical:

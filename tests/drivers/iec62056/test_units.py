@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from core.quantities import QUANTITIES, base_name
 from drivers.iec62056.datasets import DataSet, DataValue, parse_block
 from drivers.iec62056.obis import ELECTRICITY, map_datasets
 from drivers.iec62056.p1 import P1Port
 from drivers.iec62056.readout import decode_message, encode_telegram
 from drivers.iec62056.units import DSMR_UNITS, UNIT_SCALE
-from drivers.quantities import QUANTITIES, base_name
 from tests.corpus import CORPUS
 
 TELEGRAMS = json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.quantities import QUANTITIES, base_name
 from drivers.errors import ProfileError
 from drivers.modbus.profiles import get_profile, load_profiles, profile_names
-from drivers.quantities import QUANTITIES, base_name
 
 REQUIRED = {"eastron_sdm120", "eastron_sdm630", "gavazzi_em340", "gavazzi_em24",
             "circutor_cvm_c10", "schneider_iem3155", "abb_b23"}

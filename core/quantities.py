@@ -1,4 +1,4 @@
-"""The gateway's vocabulary of measured quantities, shared by every protocol driver.
+"""The gateway's vocabulary of measured quantities: drivers map onto it, the rest reads it.
 
 Drivers map their protocol's registers / OBIS codes / VIFs onto these names so that storage,
 prepay and the head-end never need to know which protocol a value came from. A name may carry a
