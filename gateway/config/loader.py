@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import MeterGatewayError
-from drivers.modbus.profiles import profile_names
-from gateway.config.schema import (
+from core.schema import (
     Field,
     Problems,
     exact_ratio,
@@ -31,6 +30,7 @@ from gateway.config.schema import (
     time_zone,
     validate_table,
 )
+from drivers.modbus.profiles import profile_names
 from gateway.config.sections import (
     console_section,
     prepay_section,

@@ -18,8 +18,8 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from core.schema import Problems
 from gateway.config.loader import GatewayConfig
-from gateway.config.schema import Problems
 
 TLS_KEYS = ("tls_ca", "tls_cert", "tls_key")
 GATEWAY_KEY_HINT = "create it with `gateway keys init --state DIR`"

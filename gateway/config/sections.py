@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.config.schema import Problems, time_zone
+from core.schema import Problems, time_zone
 
 UPLINK_PATH_KEYS = ("key_file", "server_public_key", "tls_ca", "tls_cert", "tls_key")
 # Where a wireless M-Bus bus keeps its AES keys unless `key_file` says otherwise.
