@@ -9,33 +9,19 @@ operation whose component is not wired on this gateway raises
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
 from core.errors import MeterGatewayError
+from gateway.console.operations import Operation, Role, declared, operation
+
+__all__ = ["Role"]  # declared with the operations; imported from here by most of the console
 
 
 class ControlError(MeterGatewayError):
     """An operation failed; the message says what failed and what to do next."""
-
-
-class Role(enum.IntEnum):
-    """Console roles; a higher role may do everything a lower one may."""
-
-    VIEWER = 1
-    TECHNICIAN = 2
-    ADMIN = 3
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            names = ", ".join(r.name.lower() for r in cls)
-            raise ValueError(f"unknown role {text!r}: use one of {names}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,54 +142,88 @@ class ExportResult:
     ledger_rows: int
 
 
-class ControlApi(Protocol):
-    """Operations of the running service offered to the console (all raise ControlError)."""
+SCAN_MARGIN_S = 30.0  # a scan takes its own duration plus bus set-up time
+EXPORT_TIMEOUT_S = 600.0  # a year of readings to a slow USB stick
 
+
+class ControlApi(Protocol):
+    """Operations of the running service offered to the console (all raise ControlError).
+
+    Each is declared once, here: its role, the client's timeout and a help line; the control
+    socket, `RemoteApi` and the shell's commands derive theirs from `OPERATIONS`.
+    """
+
+    @operation(Role.VIEWER, "gateway id, uptime, clock, storage, uplink, bus errors")
     async def status(self) -> GatewayStatus: ...
 
+    @operation(Role.VIEWER, "table of meters: protocol, last reading, error, credit")
     async def meters(self) -> list[MeterRow]: ...
 
+    @operation(Role.VIEWER, "read a meter now and show every quantity")
     async def read_meter(self, meter_id: str) -> MeterReading: ...
 
+    @operation(Role.VIEWER, "the configured bus ids")
     async def bus_names(self) -> list[str]: ...
 
+    @operation(Role.TECHNICIAN, "find devices on a bus", plus_seconds_of="seconds",
+               timeout_s=SCAN_MARGIN_S)
     async def scan_bus(self, bus: str, seconds: int) -> list[ScanHit]: ...
 
+    @operation(Role.TECHNICIAN, "switch a supply relay (asks to confirm)")
     async def set_relay(self, meter_id: str, closed: bool) -> RelayState: ...
 
+    @operation(Role.VIEWER, "show prepaid credit, emergency and relay state")
     async def credit(self, meter_id: str) -> CreditInfo: ...
 
+    @operation(Role.TECHNICIAN, "add credit (asks to confirm)")
     async def topup(self, meter_id: str, amount: Decimal, reference: str) -> CreditInfo: ...
 
+    @operation(Role.TECHNICIAN, "grant emergency credit (asks to confirm)")
     async def emergency(self, meter_id: str) -> CreditInfo: ...
 
+    @operation(Role.VIEWER, "recent service log lines; -f follows")
     async def log_lines(self, after_seq: int | None, limit: int) -> list[LogLine]:
         """Lines with seq > after_seq (oldest first), or the last `limit` lines when None."""
         ...
 
+    @operation(Role.VIEWER, "the config as dotted keys, secrets hidden")
     async def config_show(self) -> list[ConfigEntry]: ...
 
+    @operation(Role.VIEWER, "the problems of the config file")
     async def config_check(self) -> list[ConfigProblem]: ...
 
+    @operation(Role.ADMIN, "change one config key (applied after restart)")
     async def config_set(self, key: str, value: str) -> ConfigEntry:
         """Validate, then write the config file atomically (temp + fsync + rename)."""
         ...
 
+    @operation(Role.TECHNICIAN, "list key ids (never the keys themselves)")
     async def keys_show(self) -> list[KeyInfo]: ...
 
+    @operation(Role.TECHNICIAN, "send the backlog now")
     async def uplink_flush(self) -> FlushResult: ...
 
+    @operation(Role.TECHNICIAN, "set the clock (UTC with Z)")
     async def set_time(self, when: datetime) -> datetime: ...
 
+    @operation(Role.TECHNICIAN, "restart the service (asks to confirm)")
     async def restart(self) -> str:
         """Stop the service cleanly and start it again (relays keep their state); returns a
         line for the technician before the stop begins."""
         ...
 
+    @operation(Role.TECHNICIAN, "write readings, events and ledger as CSV",
+               timeout_s=EXPORT_TIMEOUT_S)
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         """Readings, events and ledger of [start, end] as CSV files in `directory`."""
         ...
 
+    # a viewer's changes are refused before they run, but the refusal is audited too
+    @operation(Role.VIEWER, "store an audit event", caller="user")
     async def record_audit(self, user: str, command: str, args: list[str], outcome: str) -> None:
-        """Store an audit event (kind="audit"); it goes up in the next uplink batch."""
+        """Store an audit event (kind="audit"); it goes up in the next uplink batch. Over the
+        socket `user` is the logged-in name, whatever the client sends."""
         ...
+
+
+OPERATIONS: dict[str, Operation] = declared(ControlApi)

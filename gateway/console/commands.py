@@ -1,4 +1,8 @@
-"""The console commands: one short handler each, with usage, help text and minimum role."""
+"""The console commands: one short handler each, with usage, help text and minimum role.
+
+A command that runs one operation takes its role and summary from that operation's declaration
+(`gateway.console.api.OPERATIONS`), so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from gateway.console import format as fmt
-from gateway.console.api import CreditInfo, LogLine, Role
+from gateway.console.api import OPERATIONS, CreditInfo, LogLine, Role
 from gateway.console.context import Context, UsageError
 
 SCAN_DEFAULT_S = 10  # long enough for most wM-Bus meters (they send every 8-16 s)
@@ -31,6 +35,13 @@ class Command:
     handler: Handler
     # per argument position: "meter", "bus", "command" or space-separated literal words
     completes: tuple[str, ...] = ()
+
+
+def _op(name: str, usage: str, op: str, details: str, handler: Handler,
+        completes: tuple[str, ...] = (), *, more: str = "") -> Command:
+    """A command that runs the operation `op`: its role and summary are the operation's."""
+    declared = OPERATIONS[op]
+    return Command(name, usage, declared.help + more, details, declared.role, handler, completes)
 
 
 def _one_meter(ctx: Context, args: list[str]) -> str:
@@ -194,7 +205,7 @@ async def cmd_config(ctx: Context, args: list[str]) -> None:
             ctx.say(fmt.wrap(f"{p.key}: {p.message}"))
         ctx.say("Config OK." if not problems else f"{len(problems)} problems; fix, then check.")
     elif len(args) >= 3 and args[0] == "set":
-        ctx.require(Role.ADMIN, "config set")
+        ctx.require(OPERATIONS["config_set"].role, "config set")
         key, value = args[1], " ".join(args[2:])  # a text value may hold spaces
         entry = await ctx.audited("config set", [key, value],
                                   lambda: ctx.api.config_set(key, value))
@@ -277,56 +288,47 @@ async def cmd_whoami(ctx: Context, args: list[str]) -> None:
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in [
-        Command("status", "status", "gateway id, uptime, clock, storage, uplink, bus errors",
-                "Shows what works and what does not at a glance. Bus counters count since the"
-                " service started.", Role.VIEWER, cmd_status),
-        Command("meters", "meters", "table of meters: protocol, last reading, error, credit",
-                "One line per configured meter. 'never' means no reading since start: check"
-                " wiring, address and baud rate, then try 'read METER'.", Role.VIEWER,
-                cmd_meters),
-        Command("read", "read METER", "read a meter now and show every quantity",
-                "Reads the meter outside the schedule and prints all quantities with units."
-                " The reading is stored like a scheduled one.", Role.VIEWER, cmd_read,
-                ("meter",)),
-        Command("scan", "scan BUS [SECONDS]", "find devices on a bus (default "
-                f"{SCAN_DEFAULT_S} s)", "Modbus buses: asks every slave id. Wireless M-Bus: "
-                "listens for telegrams. Devices not in the config are listed as UNKNOWN.",
-                Role.TECHNICIAN, cmd_scan, ("bus",)),
-        Command("relay", "relay METER on|off", "switch a supply relay (asks to confirm)",
-                "on closes the relay (supply on), off opens it (supply off). Audited.",
-                Role.TECHNICIAN, cmd_relay, ("meter", "on off")),
-        Command("credit", "credit METER", "show prepaid credit, emergency and relay state",
-                "Only for prepaid meters.", Role.VIEWER, cmd_credit, ("meter",)),
-        Command("topup", "topup METER AMOUNT [REFERENCE]", "add credit (asks to confirm)",
-                "AMOUNT in the site currency, at most 2 decimals, e.g. 25.00. Audited and "
-                "sent up with the next batch.", Role.TECHNICIAN, cmd_topup, ("meter",)),
-        Command("emergency", "emergency METER", "grant emergency credit (asks to confirm)",
-                "Audited.", Role.TECHNICIAN, cmd_emergency, ("meter",)),
-        Command("log", "log [-f] [LINES]", "recent service log lines; -f follows",
-                f"Shows the last {LOG_DEFAULT_LINES} lines (up to {LOG_MAX_LINES}). With -f new"
-                " lines keep coming until you press Ctrl-C.", Role.VIEWER, cmd_log, ("-f",)),
+        _op("status", "status", "status", "Shows what works and what does not at a glance. Bus"
+            " counters count since the service started.", cmd_status),
+        _op("meters", "meters", "meters", "One line per configured meter. 'never' means no"
+            " reading since start: check wiring, address and baud rate, then try 'read METER'.",
+            cmd_meters),
+        _op("read", "read METER", "read_meter", "Reads the meter outside the schedule and prints"
+            " all quantities with units. The reading is stored like a scheduled one.", cmd_read,
+            ("meter",)),
+        _op("scan", "scan BUS [SECONDS]", "scan_bus", "Modbus buses: asks every slave id."
+            " Wireless M-Bus: listens for telegrams. Devices not in the config are listed as"
+            " UNKNOWN.", cmd_scan, ("bus",), more=f" (default {SCAN_DEFAULT_S} s)"),
+        _op("relay", "relay METER on|off", "set_relay", "on closes the relay (supply on), off"
+            " opens it (supply off). Audited.", cmd_relay, ("meter", "on off")),
+        _op("credit", "credit METER", "credit", "Only for prepaid meters.", cmd_credit,
+            ("meter",)),
+        _op("topup", "topup METER AMOUNT [REFERENCE]", "topup", "AMOUNT in the site currency,"
+            " at most 2 decimals, e.g. 25.00. Audited and sent up with the next batch.",
+            cmd_topup, ("meter",)),
+        _op("emergency", "emergency METER", "emergency", "Audited.", cmd_emergency, ("meter",)),
+        _op("log", "log [-f] [LINES]", "log_lines", f"Shows the last {LOG_DEFAULT_LINES} lines"
+            f" (up to {LOG_MAX_LINES}). With -f new lines keep coming until you press Ctrl-C.",
+            cmd_log, ("-f",)),
+        # three operations with their own roles: show and check are for viewers, set is not
         Command("config", "config show|check|set KEY VALUE", "show, check or change config",
                 "set needs the admin role. Type VALUE as you would write it (debug, 9600, yes,"
                 " 3.00): the key's type says what it is; quotes are optional. KEY is dotted:"
                 " log.level, meter[0].address, bus[1].rs485.enabled; a missing section is"
                 " added. The change is validated, written atomically and applies after"
-                " 'restart'. Audited.", Role.VIEWER, cmd_config, ("show check set",)),
-        Command("restart", "restart", "restart the service (asks to confirm)",
-                "Stops cleanly and starts again, e.g. to apply 'config set'. Relays keep"
-                " their state. Audited.", Role.TECHNICIAN, cmd_restart),
-        Command("keys", "keys show", "list key ids (never the keys themselves)",
-                "Shows which keys are installed and what they are for.", Role.TECHNICIAN,
-                cmd_keys, ("show",)),
-        Command("uplink", "uplink flush", "send the backlog now",
-                "Tries to send every waiting record now. Audited.", Role.TECHNICIAN,
-                cmd_uplink, ("flush",)),
-        Command("time", "time set YYYY-MM-DDTHH:MM:SSZ", "set the clock (UTC with Z)",
-                "For gateways with no network time. Audited.", Role.TECHNICIAN, cmd_time,
-                ("set",)),
-        Command("export", "export --to DIR [--from DATE] [--until DATE]",
-                "write readings, events and ledger as CSV", "DIR is usually the USB stick"
-                " (e.g. /media/usb0). The period defaults to this month. Audited.",
-                Role.TECHNICIAN, cmd_export, ("--to",)),
+                " 'restart'. Audited.", OPERATIONS["config_show"].role, cmd_config,
+                ("show check set",)),
+        _op("restart", "restart", "restart", "Stops cleanly and starts again, e.g. to apply"
+            " 'config set'. Relays keep their state. Audited.", cmd_restart),
+        _op("keys", "keys show", "keys_show", "Shows which keys are installed and what they are"
+            " for.", cmd_keys, ("show",)),
+        _op("uplink", "uplink flush", "uplink_flush", "Tries to send every waiting record now."
+            " Audited.", cmd_uplink, ("flush",)),
+        _op("time", "time set YYYY-MM-DDTHH:MM:SSZ", "set_time", "For gateways with no network"
+            " time. Audited.", cmd_time, ("set",)),
+        _op("export", "export --to DIR [--from DATE] [--until DATE]", "export", "DIR is usually"
+            " the USB stick (e.g. /media/usb0). The period defaults to this month. Audited.",
+            cmd_export, ("--to",)),
         Command("whoami", "whoami", "show your account and role", "", Role.VIEWER,
                 cmd_whoami),
     ]

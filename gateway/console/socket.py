@@ -11,43 +11,29 @@ object per line, UTF-8, at most MAX_LINE_BYTES:
 
 Error kinds: "login" (refused or locked out), "role" (needs a higher role), "control" (the
 operation failed; the message says what to do), "protocol" (bad request). Every method except
-login needs a login first. The server records audit events under the logged-in name, whatever
-the client claims. Socket access is further limited by its file mode (0660).
+login needs a login first. The methods, the role each needs, their params and the client's
+timeout are the operations declared on `ControlApi` (`OPERATIONS`); nothing here lists them.
+The server records audit events under the logged-in name, whatever the client claims. Socket
+access is further limited by its file mode (0660).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import socket
-import typing
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import Refused
-from gateway.console.api import (
-    ConfigEntry,
-    ConfigProblem,
-    ControlApi,
-    ControlError,
-    CreditInfo,
-    ExportResult,
-    FlushResult,
-    GatewayStatus,
-    KeyInfo,
-    LogLine,
-    MeterReading,
-    MeterRow,
-    RelayState,
-    Role,
-    ScanHit,
-)
+from gateway.console.api import OPERATIONS, ControlApi, ControlError, Role
 from gateway.console.codec import CodecError, from_plain, to_plain
+from gateway.console.operations import CALL_TIMEOUT_S, Operation
 from gateway.console.shell import Authenticator, LoginRefused
 
 LOGGER = logging.getLogger(__name__)
@@ -55,28 +41,10 @@ LOGGER = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024  # a request is small; a longer line is garbage or an attack
 MAX_PROTOCOL_ERRORS = 5  # bad requests tolerated before the server hangs up
 SOCKET_MODE = 0o660  # owner and the gateway group (technicians log in over SSH)
-CALL_TIMEOUT_S = 60.0  # a meter read with retries on a slow bus stays well under this
-SCAN_MARGIN_S = 30.0  # a scan takes its own duration plus bus set-up time
-EXPORT_TIMEOUT_S = 600.0  # a year of readings to a slow USB stick
-
-METHOD_ROLES: dict[str, Role] = {
-    "status": Role.VIEWER, "meters": Role.VIEWER, "read_meter": Role.VIEWER,
-    "bus_names": Role.VIEWER, "credit": Role.VIEWER, "log_lines": Role.VIEWER,
-    "config_show": Role.VIEWER, "config_check": Role.VIEWER, "record_audit": Role.VIEWER,
-    "scan_bus": Role.TECHNICIAN, "set_relay": Role.TECHNICIAN, "topup": Role.TECHNICIAN,
-    "emergency": Role.TECHNICIAN, "keys_show": Role.TECHNICIAN,
-    "uplink_flush": Role.TECHNICIAN, "set_time": Role.TECHNICIAN, "export": Role.TECHNICIAN,
-    "restart": Role.TECHNICIAN,
-    "config_set": Role.ADMIN,
-}
 
 
 class _RoleRefused(Refused):
     """Not logged in, or the logged-in role is too low for the method."""
-
-
-def _hints(method: str) -> dict[str, Any]:
-    return typing.get_type_hints(getattr(ControlApi, method))
 
 
 class _Connection:
@@ -113,19 +81,18 @@ class _Connection:
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         if method == "login":
             return await self._login(params)
-        if method not in METHOD_ROLES:
+        op = OPERATIONS.get(method)
+        if op is None:
             raise CodecError(f"unknown method {method[:40]!r}")
         if self.user is None:
             raise _RoleRefused("log in first (method login)")
-        if self.role < METHOD_ROLES[method]:
-            raise _RoleRefused(f"{method} needs the {METHOD_ROLES[method].name.lower()} role")
-        hints = _hints(method)
-        hints.pop("return")
-        if set(params) != set(hints):
-            raise CodecError(f"{method} takes params {sorted(hints)}")
-        args = {k: from_plain(tp, params[k], k) for k, tp in hints.items()}
-        if method == "record_audit":
-            args["user"] = self.user  # never trust the client's name
+        if self.role < op.role:
+            raise _RoleRefused(f"{method} needs the {op.role.name.lower()} role")
+        if set(params) != set(op.params):
+            raise CodecError(f"{method} takes params {sorted(op.params)}")
+        args = {k: from_plain(tp, params[k], k) for k, tp in op.params.items()}
+        if op.caller is not None:
+            args[op.caller] = self.user  # never trust the client's name
         return to_plain(await getattr(self.api, method)(**args))
 
     async def _login(self, params: dict[str, Any]) -> Any:
@@ -202,7 +169,11 @@ class ControlServer:
 
 
 class RemoteApi:
-    """`ControlApi` and `Authenticator` over the control socket (one request at a time)."""
+    """`ControlApi` and `Authenticator` over the control socket (one request at a time).
+
+    The operations are not written out: each is looked up in `OPERATIONS` (params, timeout,
+    result type) when called.
+    """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader, self._writer = reader, writer
@@ -251,15 +222,13 @@ class RemoteApi:
             if error.get("kind") == "login":
                 raise LoginRefused(message)
             raise ControlError(message)
-        if method == "login":
+        op = OPERATIONS.get(method)
+        if op is None:  # login
             return reply.get("result")
         try:
-            return from_plain(_hints(method)["return"], reply.get("result"), method)
+            return from_plain(op.result, reply.get("result"), method)
         except CodecError as exc:
             raise ControlError(f"the service sent a malformed reply ({exc})") from exc
-
-    async def _do(self, method: str, timeout_s: float = CALL_TIMEOUT_S, **params: Any) -> Any:
-        return await self.call(method, {k: to_plain(v) for k, v in params.items()}, timeout_s)
 
     async def login(self, name: str, password: str) -> Role:
         result = await self.call("login", {"user": name, "password": password}, CALL_TIMEOUT_S)
@@ -268,65 +237,19 @@ class RemoteApi:
         except (TypeError, KeyError, ValueError) as exc:
             raise ControlError("the service sent a malformed login reply") from exc
 
-    async def status(self) -> GatewayStatus:
-        return typing.cast(GatewayStatus, await self._do("status"))
+    async def invoke(self, op: Operation, *args: Any, **kwargs: Any) -> Any:
+        """Call one declared operation: encode its params, wait its timeout, decode its result."""
+        params = op.bind(args, kwargs)
+        return await self.call(op.name, {k: to_plain(v) for k, v in params.items()},
+                               op.timeout(params))
 
-    async def meters(self) -> list[MeterRow]:
-        return typing.cast(list[MeterRow], await self._do("meters"))
-
-    async def read_meter(self, meter_id: str) -> MeterReading:
-        return typing.cast(MeterReading, await self._do("read_meter", meter_id=meter_id))
-
-    async def bus_names(self) -> list[str]:
-        return typing.cast(list[str], await self._do("bus_names"))
-
-    async def scan_bus(self, bus: str, seconds: int) -> list[ScanHit]:
-        result = await self._do("scan_bus", seconds + SCAN_MARGIN_S, bus=bus, seconds=seconds)
-        return typing.cast(list[ScanHit], result)
-
-    async def set_relay(self, meter_id: str, closed: bool) -> RelayState:
-        return typing.cast(RelayState, await self._do("set_relay", meter_id=meter_id,
-                                                      closed=closed))
-
-    async def credit(self, meter_id: str) -> CreditInfo:
-        return typing.cast(CreditInfo, await self._do("credit", meter_id=meter_id))
-
-    async def topup(self, meter_id: str, amount: Decimal, reference: str) -> CreditInfo:
-        result = await self._do("topup", meter_id=meter_id, amount=amount, reference=reference)
-        return typing.cast(CreditInfo, result)
-
-    async def emergency(self, meter_id: str) -> CreditInfo:
-        return typing.cast(CreditInfo, await self._do("emergency", meter_id=meter_id))
-
-    async def log_lines(self, after_seq: int | None, limit: int) -> list[LogLine]:
-        result = await self._do("log_lines", after_seq=after_seq, limit=limit)
-        return typing.cast(list[LogLine], result)
-
-    async def config_show(self) -> list[ConfigEntry]:
-        return typing.cast(list[ConfigEntry], await self._do("config_show"))
-
-    async def config_check(self) -> list[ConfigProblem]:
-        return typing.cast(list[ConfigProblem], await self._do("config_check"))
-
-    async def config_set(self, key: str, value: str) -> ConfigEntry:
-        return typing.cast(ConfigEntry, await self._do("config_set", key=key, value=value))
-
-    async def keys_show(self) -> list[KeyInfo]:
-        return typing.cast(list[KeyInfo], await self._do("keys_show"))
-
-    async def uplink_flush(self) -> FlushResult:
-        return typing.cast(FlushResult, await self._do("uplink_flush"))
-
-    async def set_time(self, when: datetime) -> datetime:
-        return typing.cast(datetime, await self._do("set_time", when=when))
-
-    async def restart(self) -> str:
-        return typing.cast(str, await self._do("restart"))
-
-    async def export(self, directory: str, start: date, end: date) -> ExportResult:
-        result = await self._do("export", EXPORT_TIMEOUT_S, directory=directory, start=start,
-                                end=end)
-        return typing.cast(ExportResult, result)
-
-    async def record_audit(self, user: str, command: str, args: list[str], outcome: str) -> None:
-        await self._do("record_audit", user=user, command=command, args=args, outcome=outcome)
+    # Every ControlApi operation is an attribute: the proxy is derived from OPERATIONS, so a
+    # new operation needs nothing here. mypy sees the operations through this __getattr__.
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
+    else:
+        def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+            op = OPERATIONS.get(name)
+            if op is None:
+                raise AttributeError(name)
+            return functools.partial(self.invoke, op)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Final
 
-from gateway.console.api import ConfigEntry, ExportResult, MeterReading, Role
+from gateway.console.api import OPERATIONS, ConfigEntry, ExportResult, MeterReading, Role
 from gateway.console.codec import to_plain
 from gateway.console.service_api import ServiceControlApi
 from gateway.console.shell import LoginRefused, run_session
@@ -81,8 +81,7 @@ class LoopbackApi:
 
     def __getattr__(self, method: str) -> Any:
         async def call(*args: Any, **kwargs: Any) -> Any:
-            names = [n for n in RemoteApi.__dict__[method].__code__.co_varnames[1:]][:len(args)]
-            params = {**dict(zip(names, args, strict=True)), **kwargs}
+            params = OPERATIONS[method].bind(args, kwargs)
             request = {"id": 1, "method": method, "params": {k: to_plain(v) for k, v in
                                                            params.items()}}
             await self._conn.handle(json.dumps(request).encode())

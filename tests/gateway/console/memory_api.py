@@ -1,4 +1,9 @@
-"""An in-memory ControlApi for console tests (the real service implements it in gateway/)."""
+"""An in-memory ControlApi for console tests (the real service implements it in gateway/).
+
+A declared operation this fake does not implement answers as a gateway without that component
+does ("... not available on this gateway"), so a new operation needs no change here unless a
+test wants its result.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import csv
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from gateway.console.api import (
+    OPERATIONS,
     BusCounters,
     ConfigEntry,
     ConfigProblem,
@@ -47,6 +54,16 @@ class InMemoryApi:
         self.restarts = 0
         self.backlog = 7
         self._add_log("info", "service_started", None, "version=0.1.0")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in OPERATIONS:
+            raise AttributeError(name)
+        op = OPERATIONS[name]
+
+        async def unavailable(*args: Any, **kwargs: Any) -> Any:
+            op.bind(args, kwargs)  # a wrong call is still a TypeError, as on the real service
+            raise ControlError(f"{name} is not available on this gateway")
+        return unavailable
 
     def _add_log(self, level: str, event: str, meter: str | None, fields: str) -> None:
         self.log.append(LogLine(len(self.log) + 1, self.clock, level, event, meter, fields))
