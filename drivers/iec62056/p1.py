@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.errors import DeviceTimeout, FrameError
-from drivers.iec62056.obis import DataSetRefused, MappedReadout, map_datasets
+from drivers.iec62056.mapping import DataSetRefused, MappedReadout, map_datasets
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.iec62056.serialio import SerialLine
 from drivers.iec62056.submeters import CHANNELS, SubMeterReading, map_submeters
-from drivers.iec62056.units import DSMR_UNITS
+from drivers.obis.units import DSMR_UNITS
 
 LOGGER = logging.getLogger(__name__)
 

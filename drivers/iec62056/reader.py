@@ -27,7 +27,7 @@ from drivers.errors import (
     ProfileError,
 )
 from drivers.iec62056.framing import INITIAL_BAUD, MODE_C_BAUD, Identification
-from drivers.iec62056.obis import MappedReadout, map_datasets
+from drivers.iec62056.mapping import MappedReadout, map_datasets
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.iec62056.serialio import SerialLine
 from drivers.iec62056.session import Session

@@ -22,9 +22,10 @@ from typing import Final
 
 from core.numbers import BOUNDED, OutOfRange
 from drivers.iec62056.datasets import DataSet
-from drivers.iec62056.obis import DataSetRefused, ObisCode, exact_number, parse_code, text_value
+from drivers.iec62056.mapping import DataSetRefused, exact_number, text_value
 from drivers.iec62056.timestamps import parse_timestamp
-from drivers.iec62056.units import scale_to
+from drivers.obis.codes import ObisCode, parse_code
+from drivers.obis.units import scale_to
 from drivers.readings import Sample
 
 CHANNELS: Final = range(1, 5)  # DSMR 5.0.2: up to four M-Bus devices

@@ -11,7 +11,7 @@ from typing import Any
 
 from board.interface import BoardError, SerialSpec
 from drivers.errors import DriverError
-from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import map_telegram
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message

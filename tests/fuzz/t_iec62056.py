@@ -19,7 +19,7 @@ from drivers.iec62056.framing import (
     parse_identification,
 )
 from drivers.iec62056.framing import check_data_frame as check_frame
-from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import P1Port, telegram_end
 from drivers.iec62056.readout import decode_message
 from drivers.iec62056.session import _command_reply_end, _data_frame_end, choose_mode_c_baud

@@ -15,12 +15,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from drivers.iec62056.datasets import DataSet, DataValue
-from drivers.iec62056.obis import DataSetRefused, map_datasets
+from drivers.iec62056.mapping import DataSetRefused, map_datasets
 from drivers.iec62056.p1 import P1Port
 from drivers.iec62056.reader import Iec62056Bus
 from drivers.iec62056.readout import CHECKSUM_OK, decode_message, encode_telegram
 from drivers.iec62056.sim import MeterSim, P1Sim
-from drivers.iec62056.units import UNIT_SCALE
+from drivers.obis.units import UNIT_SCALE
 from tests.corpus import CORPUS
 from tests.drivers.iec62056.conftest import e650, port_factory
 

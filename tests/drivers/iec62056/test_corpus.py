@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from drivers.errors import ChecksumError, FrameError
-from drivers.iec62056.obis import map_datasets
+from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.readout import CHECKSUM_BAD, CHECKSUM_MISSING, CHECKSUM_OK, decode_message
 from tests.corpus import CORPUS as CORPUS_ROOT
 

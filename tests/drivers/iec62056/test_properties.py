@@ -17,13 +17,14 @@ from drivers.iec62056.framing import (
     frame_command,
     parse_identification,
 )
-from drivers.iec62056.obis import map_datasets, parse_code
+from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.readout import (
     CHECKSUM_OK,
     decode_message,
     encode_readout,
     encode_telegram,
 )
+from drivers.obis.codes import parse_code
 from tests.corpus import CORPUS
 
 EXAMPLES = settings(max_examples=150, deadline=None)

@@ -8,12 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from core.quantities import QUANTITIES, base_name
 from drivers.iec62056.datasets import DataSet, DataValue, parse_block
-from drivers.iec62056.obis import ELECTRICITY, map_datasets
+from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import P1Port
 from drivers.iec62056.readout import decode_message, encode_telegram
-from drivers.iec62056.units import DSMR_UNITS, UNIT_SCALE
 from tests.corpus import CORPUS
 
 TELEGRAMS = json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())
@@ -76,14 +74,6 @@ def test_hager_register_without_unit_is_not_guessed() -> None:
     assert "import_active_energy" not in values
     assert values["active_power_l2"] == Decimal("26")  # it had a unit
     assert [e.address for e in mapped.errors] == ["1-0:1.8.0*255"]
-
-
-def test_documented_units_convert_to_the_quantity_unit() -> None:
-    for code, unit in DSMR_UNITS.items():
-        assert unit in UNIT_SCALE, code
-        quantity = ELECTRICITY.get(code)
-        if quantity is not None:
-            assert UNIT_SCALE[unit][0] == QUANTITIES[base_name(quantity)], code
 
 
 def test_corpus_telegrams_map_without_refusals() -> None:

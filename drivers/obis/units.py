@@ -1,11 +1,11 @@
-"""Units of IEC 62056-21 / DSMR values and their exact conversion to the gateway's units.
+"""Units of OBIS-coded values and their exact conversion to the gateway's units, as data.
 
 A value that carries its unit (`1.7.0(01.193*kW)`) is converted exactly. A value without one gets
 the unit its OBIS code is documented with, never a guess: for DSMR telegrams that is the table of
 the P1 companion standard 5.0.2 (section 6.12) below; IEC 62056-21 documents no units per code, so
 an optical readout's value without a unit is refused. Every operation runs under the bounded
-context of core.numbers: a value it cannot hold raises `OutOfRange`, which the mapping turns into
-a `FrameError` for that one data set.
+context of core.numbers: a value it cannot hold raises `OutOfRange`, which a protocol's mapping
+turns into a `FrameError` for that one data set.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""OBIS / EDIS codes of IEC 62056-21 readouts and DSMR telegrams mapped to gateway quantities.
+"""The data sets of IEC 62056-21 readouts and DSMR telegrams mapped to gateway quantities.
 
-The table is data: (C, D, E) of the code -> quantity name (see core.quantities). Only the
-meter's own channel (B absent or 0) and current values (F absent or 255) are mapped here;
-`1.8.1*1` (a previous billing period) is not, and `0-1:24.2.1` (an M-Bus gas meter on channel 1)
-is a sub-meter's reading (drivers.iec62056.submeters).
+The codes and tables are the shared OBIS map (drivers.obis); this is which of them a readout
+maps and how its value texts are read. Only the meter's own channel (B absent or 0) and current
+values (F absent or 255) are mapped here; `1.8.1*1` (a previous billing period) is not, and
+`0-1:24.2.1` (an M-Bus gas meter on channel 1) is a sub-meter's reading
+(drivers.iec62056.submeters).
 
 Values come from the meter (or anyone on its port) behind a valid checksum: a number the bounded
 context cannot hold, or a value without a unit where none is documented, is a `FrameError` for
@@ -24,52 +25,25 @@ from core.quantities import QUANTITIES, base_name
 from drivers.errors import FrameError
 from drivers.iec62056.datasets import DataSet
 from drivers.iec62056.timestamps import MeterTimestamp, parse_timestamp
-from drivers.iec62056.units import NO_DOCUMENTED_UNITS, UNIT_SCALE, scale_to
+from drivers.obis.codes import ObisCode, parse_code
+from drivers.obis.tables import (
+    ABSTRACT,
+    DATE_CODE,
+    DSMR_TIMESTAMP_CODE,
+    ELECTRICITY,
+    TIME_CODE,
+    CodeKey,
+)
+from drivers.obis.units import NO_DOCUMENTED_UNITS, scale_to
 from drivers.readings import Sample
 
-_CODE: Final = re.compile(
-    r"^(?:(?P<a>\d{1,3})-(?P<b>\d{1,3}):)?(?P<c>[0-9]{1,3}|[CFLP])\.(?P<d>[0-9]{1,3}|[F])"
-    r"(?:\.(?P<e>\d{1,3}))?(?:[*&](?P<f>\d{1,3}))?$"
-)
 _NUMBER: Final = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _HEX_TEXT: Final = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 
-UnitTable = Mapping[tuple[str, str, str], str]
+UnitTable = Mapping[CodeKey, str]
 
-
-def _electricity_table() -> dict[tuple[str, str, str], str]:
-    table: dict[tuple[str, str, str], str] = {}
-    registers = {"1": "import_active_energy", "2": "export_active_energy",
-                 "3": "import_reactive_energy", "4": "export_reactive_energy"}
-    for c, name in registers.items():
-        table[(c, "8", "0")] = name
-        for tariff in range(1, 10):
-            table[(c, "8", str(tariff))] = f"{name}_t{tariff}"
-    for phase, (u, i, p) in enumerate((("32", "31", "21"), ("52", "51", "41"),
-                                       ("72", "71", "61")), start=1):
-        table[(u, "7", "0")] = f"voltage_l{phase}"
-        table[(i, "7", "0")] = f"current_l{phase}"
-        table[(p, "7", "0")] = f"active_power_l{phase}"
-    table[("1", "7", "0")] = "active_power"
-    table[("14", "7", "0")] = "frequency"
-    table[("1", "6", "0")] = "max_demand_active_power"
-    return table
-
-
-ELECTRICITY: Final[dict[tuple[str, str, str], str]] = _electricity_table()
-# Abstract objects (group A = 0 or absent).
-ABSTRACT: Final[dict[tuple[str, str, str], str]] = {
-    ("C", "1", "0"): "serial_number",
-    ("96", "1", "1"): "serial_number",  # DSMR equipment identifier, hex-encoded ASCII
-    ("F", "F", "0"): "error_flags",
-}
-TIME_CODE: Final = ("0", "9", "1")
-DATE_CODE: Final = ("0", "9", "2")
-DSMR_TIMESTAMP_CODE: Final = ("1", "0", "0")  # 0-0:1.0.0(YYMMDDhhmmssX)
-
-__all__ = ["ABSTRACT", "ELECTRICITY", "UNIT_SCALE", "DataSetRefused", "MappedReadout", "ObisCode",
-           "exact_number", "map_datasets", "parse_code", "parse_meter_timestamp", "scale_to",
-           "text_value"]
+__all__ = ["DataSetRefused", "MappedReadout", "exact_number", "map_datasets",
+           "parse_meter_timestamp", "text_value"]
 
 
 class DataSetRefused(FrameError):
@@ -78,25 +52,6 @@ class DataSetRefused(FrameError):
     def __init__(self, address: str, reason: str) -> None:
         self.address = address
         super().__init__(f"{address}: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class ObisCode:
-    a: str | None
-    b: str | None
-    c: str
-    d: str
-    e: str
-    f: str | None
-
-    @property
-    def cde(self) -> tuple[str, str, str]:
-        return (self.c, self.d, self.e)
-
-    @property
-    def current(self) -> bool:
-        """A current value (F absent or 255), not a historic one (`1.8.1*1`)."""
-        return self.f in (None, "255")
 
 
 @dataclass
@@ -108,15 +63,6 @@ class MappedReadout:
     max_demand_time: str | None = None  # ISO 8601, naive local time of the maximum demand
     skipped: list[str] = field(default_factory=list)  # known codes whose value was unusable
     errors: list[DataSetRefused] = field(default_factory=list)  # out of range, no unit...
-
-
-def parse_code(address: str) -> ObisCode | None:
-    """`1-0:1.8.1*255`, `1.8.1`, `32.7`, `F.F`, `C.1.0` -> ObisCode; None if not an OBIS code."""
-    match = _CODE.match(address.strip())
-    if match is None:
-        return None
-    g = match.groupdict()
-    return ObisCode(g["a"], g["b"], g["c"], g["d"], g["e"] or "0", g["f"])
 
 
 def exact_number(text: str) -> Decimal | None:
