@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,17 @@ class SerialSpec:
     rs485: dict[str, Any] = field(default_factory=dict)  # enabled, rts_for_tx, delays
 
 
+def hand_over_fd(port: Any, name: str) -> int:
+    """A duplicate of an open port's descriptor, the port object closed: the exclusive lock
+    and the RS-485 mode belong to the open file, which the duplicate keeps."""
+    try:
+        return os.dup(port.fileno())
+    except OSError as exc:
+        raise BoardError(f"serial port {name}: cannot hand over: {exc}") from exc
+    finally:
+        port.close()
+
+
 class Board(abc.ABC):
     """Relays (closed=True means supply on), digital inputs, LEDs, watchdog and serial ports."""
 
@@ -95,6 +107,12 @@ class Board(abc.ABC):
     @abc.abstractmethod
     def open_serial(self, spec: SerialSpec, timeout_s: float | None = None) -> Any:
         """Open and configure a serial port (termios, RS-485); returns a pyserial Serial."""
+
+    def open_serial_fd(self, spec: SerialSpec) -> int:
+        """Open a serial port like `open_serial` and hand over its raw descriptor: the
+        drivers' transport kit reads it on the event loop and closes it. The only device open
+        a driver needs (the kit never opens a path itself)."""
+        return hand_over_fd(self.open_serial(spec, 0), spec.port)
 
     def mount_points(self) -> list[str]:
         """USB mass-storage mount points currently present (empty when none)."""

@@ -17,7 +17,7 @@ from typing import Any
 import serial
 import serial.rs485
 
-from board.interface import BoardError, SerialSpec
+from board.interface import BoardError, SerialSpec, hand_over_fd
 
 LOGGER = logging.getLogger(__name__)
 
@@ -101,6 +101,14 @@ def open_serial(spec: SerialSpec, timeout_s: float | None = None) -> serial.Seri
     LOGGER.info("serial_opened",
                 extra={"port": spec.port, "baudrate": spec.baudrate, "rs485": mode})
     return port
+
+
+def open_serial_fd(spec: SerialSpec, *, by_id_dir: Path = BY_ID_DIR) -> int:
+    """Resolve `spec.port` (by-id names too), open it with its line settings and RS-485 mode,
+    and hand over the raw descriptor (the caller owns it; the transport kit closes it)."""
+    resolved = SerialSpec(resolve_serial_port(spec.port, by_id_dir=by_id_dir), spec.baudrate,
+                          spec.bytesize, spec.parity, spec.stopbits, spec.rs485)
+    return hand_over_fd(open_serial(resolved, 0), spec.port)
 
 
 def _apply_rs485(port: serial.Serial, name: str, rs485: dict[str, Any]) -> None:

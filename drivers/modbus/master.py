@@ -1,42 +1,39 @@
-"""Async Modbus master on pymodbus: one request at a time per bus, retries, per-meter backoff."""
+"""Async Modbus master over the transport kit: one request at a time per bus, retries,
+per-meter backoff, counters and the not-available report."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
-from drivers.errors import (
-    ChecksumError,
-    DeviceRejected,
-    DeviceTimeout,
-    DriverError,
-    FrameError,
-    PortUnavailable,
-)
+from drivers.errors import DeviceRejected, DeviceTimeout, DriverError, FrameError, PortUnavailable
 from drivers.modbus.decode import apply_ratio, decode_register
+from drivers.modbus.link import (
+    CONNECT_TIMEOUT_S,
+    FdOpener,
+    SerialBusSpec,
+    TcpBusSpec,
+    TcpTransactions,
+    bus_name,
+    exchange_rtu,
+    open_bus_stream,
+)
 from drivers.modbus.plan import ReadRequest, plan_for
 from drivers.modbus.profiles import Profile
-from drivers.modbus.rtu import RxFault, classify_rx
 from drivers.readings import Sample
+from drivers.transport.stream import ByteStream
 
 LOGGER = logging.getLogger(__name__)
 
 ATTEMPTS_PER_REQUEST: Final[int] = 2  # one retry: a lone CRC hit is common on long RS-485 runs
 BACKOFF_FIRST_S: Final[float] = 2.0  # a meter that just failed is retried on the next cycle-ish
 BACKOFF_MAX_S: Final[float] = 300.0  # a dead meter is still probed every five minutes
-CONNECT_TIMEOUT_S: Final[float] = 3.0  # opening a serial port or TCP socket; longer means dead
-CLIENT_TIMEOUT_S: Final[float] = 60.0  # pymodbus's own wait; ours (asyncio.timeout) fires first
 SCAN_REGISTER: Final[int] = 0  # any answer, even an exception, proves a slave is there
-PYMODBUS_LOG_LEVEL: Final[int] = logging.CRITICAL  # pymodbus logs every hiccup at error level
 
 _COUNTER_NAMES: Final[tuple[str, ...]] = (
     "reads", "reads_ok", "requests", "retries", "timeout", "crc", "wrong_slave", "half_frame",
@@ -46,27 +43,7 @@ _COUNTER_NAMES: Final[tuple[str, ...]] = (
 # An event sink like the service's record_event: (kind, meter id, data, severity).
 EventHook = Callable[[str, str | None, dict[str, Any], str], None]
 NOT_AVAILABLE_EVENT: Final[str] = "modbus_value_not_available"
-_FAULT_COUNTER: Final[dict[RxFault, str]] = {
-    RxFault.NOTHING: "timeout", RxFault.CRC: "crc", RxFault.WRONG_SLAVE: "wrong_slave",
-    RxFault.TRUNCATED: "half_frame", RxFault.GARBAGE: "garbage",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SerialBusSpec:
-    port: str
-    baudrate: int = 9600
-    bytesize: int = 8
-    parity: str = "N"
-    stopbits: int = 1
-    inter_request_gap_s: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class TcpBusSpec:
-    host: str
-    port: int = 502
-    inter_request_gap_s: float = 0.0
+__all__ = ["CONNECT_TIMEOUT_S", "ModbusBus", "SerialBusSpec", "TcpBusSpec"]
 
 
 @dataclass
@@ -79,41 +56,27 @@ class _MeterState:
     missing: frozenset[str] = frozenset()
 
 
-class _RxWatch:
-    """Keeps the bytes pymodbus received for the request in flight (it hides bad frames)."""
-
-    __slots__ = ("seen",)
-
-    def __init__(self) -> None:
-        self.seen = b""
-
-    def __call__(self, sending: bool, data: bytes) -> bytes:
-        if not sending:
-            # pymodbus hands over its whole receive buffer; after a discarded frame it restarts
-            self.seen = data if data.startswith(self.seen) else self.seen + data
-        return data
-
-
 class ModbusBus:
     """One RS-485 line or TCP gateway; read meters on it one request at a time."""
 
     def __init__(
-        self, spec: SerialBusSpec | TcpBusSpec, *, clock: Callable[[], float] = time.monotonic,
-        on_event: EventHook | None = None,
+        self, spec: SerialBusSpec | TcpBusSpec, *, open_fd: FdOpener | None = None,
+        clock: Callable[[], float] = time.monotonic, on_event: EventHook | None = None,
     ) -> None:
-        """`clock` drives the backoff only (tests step it); gaps and timeouts use real time.
+        """`open_fd` opens a serial bus's port (board/ does, the one place that opens devices).
+        `clock` drives the backoff only (tests step it); gaps and timeouts use real time.
         `on_event` receives the per-meter events (a quantity not available or out of range)."""
         self._clock = clock
         self._on_event = on_event
-        logging.getLogger("pymodbus").setLevel(PYMODBUS_LOG_LEVEL)
         self.spec = spec
+        self._open_fd = open_fd
         self._lock = asyncio.Lock()
         self._meters: dict[str, _MeterState] = {}
-        self._watch = _RxWatch()
-        self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
+        self._stream: ByteStream | None = None
+        self._tcp = TcpTransactions()
         self._last_io = 0.0
         self._port_was_down = False
-        self.name = spec.port if isinstance(spec, SerialBusSpec) else f"{spec.host}:{spec.port}"
+        self.name = bus_name(spec)
 
     def counters(self, meter_id: str) -> dict[str, int]:
         """Copy of one meter's counters (all zero for a meter never read)."""
@@ -122,42 +85,22 @@ class ModbusBus:
     def _state(self, meter_id: str) -> _MeterState:
         return self._meters.setdefault(meter_id, _MeterState())
 
-    def _new_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
-        # retries=0 and reconnect_delay=0: our retry and reconnect policy is the only one.
-        if isinstance(self.spec, SerialBusSpec):
-            return AsyncModbusSerialClient(
-                self.spec.port, baudrate=self.spec.baudrate, bytesize=self.spec.bytesize,
-                parity=self.spec.parity, stopbits=self.spec.stopbits, timeout=CLIENT_TIMEOUT_S,
-                retries=0, reconnect_delay=0, trace_packet=self._watch)
-        return AsyncModbusTcpClient(self.spec.host, port=self.spec.port, timeout=CLIENT_TIMEOUT_S,
-                                    retries=0, reconnect_delay=0, trace_packet=self._watch)
-
-    async def _connected(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
-        if self._client is not None and self._client.connected:
-            return self._client
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if isinstance(self.spec, SerialBusSpec) and not os.path.exists(self.spec.port):
-            raise PortUnavailable(f"serial port {self.spec.port} does not exist")
-        client = self._new_client()
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                ok = await client.connect()
-        except TimeoutError:
-            ok = False
-        if not ok:
-            client.close()
-            raise PortUnavailable(f"cannot open {self.name}")
+    async def _connected(self) -> ByteStream:
+        if self._stream is not None and self._stream.connected:
+            return self._stream
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        stream = await open_bus_stream(self.spec, self._open_fd)
         LOGGER.info("modbus_bus_connected", extra={"bus": self.name})
-        self._client = client
-        return client
+        self._stream, self._tcp = stream, TcpTransactions()
+        return stream
 
     async def close(self) -> None:
         async with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
 
     async def read_meter(
         self, meter_id: str, address: int, profile: Profile, *, ct_ratio: Decimal = Decimal(1),
@@ -252,45 +195,20 @@ class ModbusBus:
 
     async def _exchange(self, meter_id: str, address: int, req: ReadRequest, timeout_s: float,
                         gap: float) -> list[int]:
+        where = f"meter {meter_id}: slave {address} FC{req.function} at {req.address}"
         async with self._lock:
-            client = await self._connected()
+            stream = await self._connected()
             wait = self._last_io + gap - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self._watch.seen = b""
-            call = (client.read_holding_registers if req.function == 3
-                    else client.read_input_registers)
+            stream.meter = meter_id  # the wire trace names the meter the bytes are about
             try:
-                async with asyncio.timeout(timeout_s):
-                    response = await call(req.address, count=req.count, device_id=address)
-            except (TimeoutError, ModbusException) as exc:
-                raise self._rx_error(meter_id, address, req, exc) from None
+                if isinstance(self.spec, TcpBusSpec):
+                    return await self._tcp.exchange(stream, address, req, timeout_s, where)
+                return await exchange_rtu(stream, address, req, timeout_s, where)
             finally:
+                stream.meter = None
                 self._last_io = time.monotonic()
-        if response.isError():
-            code = getattr(response, "exception_code", None)
-            raise DeviceRejected(f"meter {meter_id}: slave {address} answered Modbus exception "
-                                 f"{code} to FC{req.function} at {req.address}")
-        registers = list(response.registers)
-        if len(registers) != req.count:
-            raise _counted(FrameError(f"meter {meter_id}: asked {req.count} registers at "
-                                      f"{req.address}, got {len(registers)}"), "garbage")
-        return registers
-
-    def _rx_error(
-        self, meter_id: str, address: int, req: ReadRequest, exc: Exception
-    ) -> DriverError:
-        if self._client is not None and not self._client.connected:
-            return PortUnavailable(f"{self.name}: connection lost ({exc})")
-        fault = classify_rx(self._watch.seen, address, req.function)
-        where = f"meter {meter_id}: slave {address} FC{req.function} at {req.address}"
-        if fault is RxFault.NOTHING:
-            error: DriverError = DeviceTimeout(f"{where}: no answer")
-        elif fault is RxFault.CRC:
-            error = ChecksumError(f"{where}: CRC mismatch", offset=len(self._watch.seen) - 2)
-        else:
-            error = FrameError(f"{where}: {fault.value} ({self._watch.seen[:16].hex()})", offset=0)
-        return _counted(error, _FAULT_COUNTER[fault])
 
     def _port_down(self, exc: PortUnavailable) -> None:
         if self._port_was_down:
@@ -337,8 +255,3 @@ class ModbusBus:
 def _hex(words_of: Sequence[Sequence[int]]) -> str:
     """The registers as received, for the event: what the meter really sent."""
     return "".join(f"{word:04x}" for words in words_of for word in words)
-
-
-def _counted(error: DriverError, counter: str) -> DriverError:
-    error.counter = counter  # type: ignore[attr-defined]
-    return error

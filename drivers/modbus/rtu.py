@@ -71,3 +71,9 @@ def classify_rx(buffer: bytes, slave: int, function: int) -> RxFault:
         if frame[0] != slave:
             return RxFault.WRONG_SLAVE
     return RxFault.GARBAGE
+
+
+def rtu_frame_end(buffer: bytes) -> int | None:
+    """The transport kit's message end for an RTU read or exception response."""
+    length = response_length(buffer)
+    return length if length is not None and len(buffer) >= length else None

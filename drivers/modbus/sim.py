@@ -27,7 +27,7 @@ from drivers.modbus.plan import plan_for
 from drivers.modbus.profiles import Profile, Register, get_profile
 from drivers.modbus.rtu import response_length, with_crc
 from drivers.modbus.sim_model import LoadModel, to_decimal
-from drivers.ptylink import Direction, PtyLink
+from drivers.transport.sim import Direction, PtyLink
 
 LOGGER = logging.getLogger(__name__)
 

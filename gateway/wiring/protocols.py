@@ -56,20 +56,24 @@ def _opener(board: Board, spec: SerialSpec) -> Any:
 class ModbusMeterBus:
     """Adapter from the gateway's meter config to drivers.modbus.master.ModbusBus."""
 
-    def __init__(self, bus: BusConfig, events: EventSink | None = None) -> None:
+    def __init__(self, bus: BusConfig, board: Board, events: EventSink | None = None) -> None:
         from drivers.modbus.master import ModbusBus, SerialBusSpec, TcpBusSpec
+        from drivers.transport.serial import RtsDirection
 
         gap_s = bus.inter_request_gap_ms / 1000
         spec: SerialBusSpec | TcpBusSpec
         if bus.kind == "tcp":
             spec = TcpBusSpec(bus.host, bus.tcp_port, inter_request_gap_s=gap_s)
         else:
-            # pymodbus owns its transport and opens the configured path itself; a by-id link is
-            # kept as is (not resolved once) so a re-plugged adapter on a new ttyUSBn is found.
             spec = SerialBusSpec(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                                  parity=bus.parity, stopbits=bus.stopbits,
-                                 inter_request_gap_s=gap_s)
-        self.driver = ModbusBus(spec, on_event=events)  # e.g. a register "not available"
+                                 inter_request_gap_s=gap_s, rts=RtsDirection.from_rs485(bus.rs485))
+        # the board opens the port at every (re)connect: a by-id link is resolved then, so a
+        # re-plugged adapter on a new ttyUSBn is found
+        serial = SerialSpec(bus.port, bus.baudrate, bus.bytesize, bus.parity, bus.stopbits,
+                            dict(bus.rs485))
+        self.driver = ModbusBus(spec, open_fd=lambda: board.open_serial_fd(serial),
+                                on_event=events)  # e.g. a register "not available"
 
     async def read(self, meter: MeterConfig) -> list[Sample]:
         from drivers.modbus.profiles import get_profile
@@ -221,7 +225,7 @@ def open_buses(config: GatewayConfig, board: Board, events: EventSink
         meters = on_bus.get(bus.id, [])
         protocol = meters[0].protocol if meters else None
         if protocol == "modbus":
-            polled[bus.id] = ModbusMeterBus(bus, events)
+            polled[bus.id] = ModbusMeterBus(bus, board, events)
         elif protocol == "iec62056":
             polled[bus.id] = Iec62056MeterBus(bus, board, events)
         elif protocol == "dsmr":

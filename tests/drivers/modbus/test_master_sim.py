@@ -16,6 +16,7 @@ from drivers.errors import (
 from drivers.modbus.master import BACKOFF_FIRST_S, ModbusBus, SerialBusSpec, TcpBusSpec
 from drivers.modbus.profiles import get_profile, profile_names
 from drivers.modbus.sim import Misbehaviour, SimulatedBus, SlaveSpec
+from tests.drivers.modbus.opener import board_opener
 
 TIMEOUT_S = 2.0  # healthy reads: generous so a loaded CI box never flakes
 FAIL_TIMEOUT_S = 0.3  # reads expected to fail wait this long per attempt
@@ -39,7 +40,8 @@ async def rtu(tmp_path: Path) -> AsyncIterator[tuple[SimulatedBus, ModbusBus, Fa
     slaves = [SlaveSpec(i + 1, name, seed=3) for i, name in enumerate(profile_names())]
     async with SimulatedBus(slaves, link_name=tmp_path / "ttySIM0") as sim:
         clock = FakeClock()
-        bus = ModbusBus(SerialBusSpec(sim.gateway_path), clock=clock)
+        bus = ModbusBus(SerialBusSpec(sim.gateway_path), open_fd=board_opener(sim.gateway_path),
+                        clock=clock)
         yield sim, bus, clock
         await bus.close()
 

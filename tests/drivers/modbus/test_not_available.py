@@ -14,6 +14,7 @@ import pytest
 from drivers.modbus.master import NOT_AVAILABLE_EVENT, ModbusBus, SerialBusSpec
 from drivers.modbus.profiles import get_profile
 from drivers.modbus.sim import SimulatedBus, SlaveSpec
+from tests.drivers.modbus.opener import board_opener
 
 TIMEOUT_S = 2.0  # healthy reads: generous so a loaded CI box never flakes
 FLT_MAX = [[0x7F7F, 0xFFFF]]
@@ -41,7 +42,8 @@ async def line(tmp_path: Path) -> AsyncIterator[tuple[SimulatedBus, ModbusBus, E
     slaves = [SlaveSpec(SDM, "eastron_sdm630", seed=5), SlaveSpec(EM, "gavazzi_em340", seed=5)]
     async with SimulatedBus(slaves, link_name=tmp_path / "ttySIM0") as sim:
         events = Events()
-        bus = ModbusBus(SerialBusSpec(sim.gateway_path), on_event=events)
+        bus = ModbusBus(SerialBusSpec(sim.gateway_path), open_fd=board_opener(sim.gateway_path),
+                        on_event=events)
         yield sim, bus, events
         await bus.close()
 

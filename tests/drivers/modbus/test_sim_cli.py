@@ -8,6 +8,7 @@ from pathlib import Path
 
 from drivers.modbus.master import ModbusBus, SerialBusSpec, TcpBusSpec
 from drivers.modbus.profiles import get_profile
+from tests.drivers.modbus.opener import board_opener
 
 STARTUP_TIMEOUT_S = 20.0  # only bounds a failing test (interpreter start on a slow CI box)
 
@@ -29,7 +30,8 @@ async def test_cli_serves_rtu_and_tcp_and_records(tmp_path: Path) -> None:
         opened = json.loads(await asyncio.wait_for(proc.stdout.readline(), STARTUP_TIMEOUT_S))
         rtu, tcp = opened["buses"]
         assert rtu["path"] == str(tmp_path / "ttySIM0") and rtu["slaves"] == [1, 2, 3]
-        serial_bus = ModbusBus(SerialBusSpec(rtu["path"], baudrate=2400))
+        serial_bus = ModbusBus(SerialBusSpec(rtu["path"], baudrate=2400),
+                               open_fd=board_opener(rtu["path"], baudrate=2400))
         samples = await serial_bus.read_meter("m3", 3, get_profile("eastron_sdm120"), timeout_s=1)
         tcp_bus = ModbusBus(TcpBusSpec(tcp["host"], tcp["port"]))
         await tcp_bus.read_meter("m4", 4, get_profile("abb_b23"), timeout_s=1)

@@ -1,4 +1,10 @@
-"""A bridged pair of pseudo-terminals with fault injection: the serial line of every simulator."""
+"""The pty simulator harness: a bridged pair of pseudo-terminals with fault injection.
+
+Every simulator (Modbus, IEC 62056-21, wM-Bus dongles) serves its device side; the gateway opens
+the stable link name through `board/` as it would a USB adapter. Faults: garbage, a corrupted
+byte, a bad checksum (the protocol's own hook rebuilds the frame wrong), a truncated or dropped
+chunk, a delay, silence until lifted, and unplug / replug (the link name moves to a new pty).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ class FaultKind(enum.Enum):
     GARBAGE = "garbage"  # prepend bytes to the next chunk
     TRUNCATE = "truncate"  # cut the last `count` bytes of the next chunk
     DELAY = "delay"  # hold the next chunk back `seconds`
+    BAD_CHECKSUM = "bad_checksum"  # the direction's checksum hook spoils the next chunk's check
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,13 @@ class Fault:
 
 
 ChunkFilter = Callable[[bytes], bytes]
+# Given a whole frame, the same frame with a wrong checksum (each protocol knows its own check).
+ChecksumSpoiler = Callable[[bytes], bytes]
+
+
+def flip_last_byte(chunk: bytes) -> bytes:
+    """The default spoiler: the check sits at the end of most meter frames (CRC, BCC, XOR)."""
+    return chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
 
 
 def _open_raw_pty() -> tuple[int, int, str]:
@@ -68,6 +82,8 @@ class PtyLink:
         self._gw: tuple[int, int, str] | None = None
         self._faults: dict[Direction, deque[Fault]] = {d: deque() for d in Direction}
         self._filters: dict[Direction, ChunkFilter | None] = dict.fromkeys(Direction)
+        self._spoilers: dict[Direction, ChecksumSpoiler] = dict.fromkeys(Direction, flip_last_byte)
+        self._silent: set[Direction] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.bytes_bridged: dict[Direction, int] = dict.fromkeys(Direction, 0)
 
@@ -120,6 +136,17 @@ class PtyLink:
         """Pass every chunk in `direction` through `chunk_filter` (protocol-aware faults)."""
         self._filters[direction] = chunk_filter
 
+    def set_checksum_hook(self, direction: Direction, spoiler: ChecksumSpoiler) -> None:
+        """How a BAD_CHECKSUM fault spoils a frame in `direction` (e.g. a CRC at a known spot)."""
+        self._spoilers[direction] = spoiler
+
+    def silence(self, direction: Direction, on: bool = True) -> None:
+        """Swallow everything in `direction` until lifted: a hung device or a cut wire pair."""
+        if on:
+            self._silent.add(direction)
+        else:
+            self._silent.discard(direction)
+
     def unplug(self) -> None:
         """The adapter vanishes: the link name is removed and the gateway's pty hangs up."""
         if self.link_name is not None:
@@ -163,6 +190,8 @@ class PtyLink:
 
     def deliver(self, direction: Direction, chunk: bytes) -> None:
         """Apply filter and faults to a chunk, then hand it to the other side."""
+        if direction in self._silent:
+            return
         chunk_filter = self._filters[direction]
         if chunk_filter is not None:
             chunk = chunk_filter(chunk)
@@ -170,7 +199,10 @@ class PtyLink:
         queue = self._faults[direction]
         if queue and chunk:
             fault = queue.popleft()
-            chunk, delay = _apply(fault, chunk)
+            if fault.kind is FaultKind.BAD_CHECKSUM:
+                chunk = self._spoilers[direction](chunk)
+            else:
+                chunk, delay = _apply(fault, chunk)
         if not chunk:
             return
         if delay > 0 and self._loop is not None:

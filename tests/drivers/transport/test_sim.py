@@ -1,4 +1,4 @@
-"""The pty link: bytes cross both ways, faults apply once, unplug/replug moves the path."""
+"""The pty harness: bytes cross both ways, faults apply once, unplug/replug moves the path."""
 
 import asyncio
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from drivers.ptylink import Direction, Fault, FaultKind, PtyLink
+from drivers.transport.sim import Direction, Fault, FaultKind, PtyLink
 
 READ_TIMEOUT_S = 1.0  # generous: only bounds a failing test
 
@@ -74,3 +74,17 @@ async def test_unplug_and_replug(link: PtyLink) -> None:
     device.write(b"back")
     assert await read_exactly(again, 4) == b"back"
     device.close(), gateway.close(), again.close()
+
+
+async def test_bad_checksum_hook_and_silence(link: PtyLink) -> None:
+    gateway = open_port(link.gateway_path)
+    link.set_checksum_hook(Direction.TO_GATEWAY, lambda frame: frame[:-2] + b"\x00\x00")
+    link.inject(Direction.TO_GATEWAY, Fault(FaultKind.BAD_CHECKSUM))
+    link.deliver(Direction.TO_GATEWAY, b"abcd")
+    assert await read_exactly(gateway, 4) == b"ab\x00\x00"
+    link.silence(Direction.TO_GATEWAY)
+    link.deliver(Direction.TO_GATEWAY, b"gone")
+    link.silence(Direction.TO_GATEWAY, on=False)
+    link.deliver(Direction.TO_GATEWAY, b"back")
+    assert await read_exactly(gateway, 4) == b"back"  # nothing of "gone" came through
+    gateway.close()
