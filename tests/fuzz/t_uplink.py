@@ -5,6 +5,7 @@ otherwise valid payload (the records array, the command args, the voucher amount
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import zlib
 from collections.abc import Callable, Coroutine
@@ -19,7 +20,6 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.wiring.prepay import voucher_verifier
-from gateway.wiring.uplink import _wmbus_key_command
 from prepay.commands import PrepayCommands
 from prepay.vouchers import build_voucher_payload, parse_payload
 from tests.fuzz.harness import Target
@@ -117,9 +117,20 @@ def _registry() -> CommandRegistry:
     from drivers.wmbus.keys import KeyStore
     source = SimpleNamespace(radio_ids={"w1": "12345678"}, keys=KeyStore(keys_dir / "keys"))
     service = SimpleNamespace(push_sources=[source])
-    registry.register("wmbus.key.set", _wmbus_key_command(service, remove=False))  # type: ignore[arg-type]
-    registry.register("wmbus.key.remove", _wmbus_key_command(service, remove=True))  # type: ignore[arg-type]
+    registry.register("wmbus.key.set", _key_handler(service, remove=False))
+    registry.register("wmbus.key.remove", _key_handler(service, remove=True))
     return registry
+
+
+def _key_handler(service: Any, *, remove: bool) -> Any:
+    """The `wmbus.key.set|remove` handler, wherever the tree keeps it (it is moving into the
+    wireless M-Bus plugin)."""
+    try:
+        factory = importlib.import_module("drivers.wmbus.plugin")._key_command(remove)
+        return factory(lambda: service.push_sources)
+    except (ImportError, AttributeError):
+        wiring = importlib.import_module("gateway.wiring.uplink")
+        return wiring._wmbus_key_command(service, remove=remove)
 
 
 def _drive(coro: Coroutine[Any, Any, Any]) -> Any:
