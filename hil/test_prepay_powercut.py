@@ -43,6 +43,7 @@ def _config() -> dict:
 def _open(workdir: Path):  # type: ignore[no-untyped-def]
     from board.interface import OutputSpec
     from board.simulated import SimulatedBoard
+    from gateway.wiring.prepay import BoardRelays
     from prepay.commands import PrepayCommands
     from prepay.engine import PrepayEngine
     from prepay.settings import settings_from_config
@@ -54,7 +55,8 @@ def _open(workdir: Path):  # type: ignore[no-untyped-def]
     board = SimulatedBoard(workdir / "board")
     board.declare([OutputSpec("relay-1")], [])
     clock = {"now": START_MS}
-    engine = PrepayEngine(settings_from_config(_config()), store, board, lambda: clock["now"])
+    engine = PrepayEngine(settings_from_config(_config()), store, BoardRelays(board),
+                          lambda: clock["now"])
     return store, engine, PrepayCommands(engine), clock
 
 

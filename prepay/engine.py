@@ -1,7 +1,8 @@
 """PrepayEngine: charges readings, runs each meter's relay machine, drives relays and alarms.
 
 Everything runs inside storage transactions so money, relay state, events and their outbox
-rows commit together. The board is driven after each decision; on a restart
+rows commit together. The relays (prepay.relays.RelayIO, which the gateway adapts its board to)
+are driven after each decision; on a restart
 `restore_relays()` sets every relay from the persisted machine state re-evaluated against the
 ledger, never to a blind default.
 """
@@ -13,10 +14,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from board.interface import Board, BoardError, InputChange
 from core.quantities import CHARGEABLE
 from prepay import core, money
-from prepay.errors import PrepayError, TariffError
+from prepay.errors import PrepayError, RelayIOError, TariffError
+from prepay.relays import InputEdge, RelayIO
 from prepay.settings import MeterSettings, PrepaySettings
 from prepay.tariffs import (
     GENERATOR,
@@ -56,11 +57,11 @@ class StoreLike(Protocol):
 class PrepayEngine:
     """Prepayment for the meters of `settings`; `clock()` returns wall time in ms."""
 
-    def __init__(self, settings: PrepaySettings, store: StoreLike, board: Board,
+    def __init__(self, settings: PrepaySettings, store: StoreLike, relays: RelayIO,
                  clock: Callable[[], int]) -> None:
         self.settings = settings
         self.store = store
-        self.board = board
+        self.relays = relays
         self.clock = clock
         self.book: TariffBook = settings.tariff_book()
         self._power: dict[str, int | None] = {}
@@ -225,11 +226,11 @@ class PrepayEngine:
 
     def _drive(self, meter: MeterSettings, closed: bool, alarm: bool, force: bool) -> None:
         try:
-            if force or self.board.output_state(meter.relay) != closed:
-                self.board.set_output(meter.relay, closed)
-            if meter.alarm and (force or self.board.output_state(meter.alarm) != alarm):
-                self.board.set_output(meter.alarm, alarm)
-        except BoardError as exc:
+            if force or self.relays.commanded(meter.relay) != closed:
+                self.relays.drive(meter.relay, closed)
+            if meter.alarm and (force or self.relays.commanded(meter.alarm) != alarm):
+                self.relays.drive(meter.alarm, alarm)
+        except RelayIOError as exc:
             # the decision is persisted; the next tick drives the relay again
             LOGGER.error("relay_drive_failed", extra={"meter": meter.meter_id, "error": str(exc)})
 
@@ -242,7 +243,7 @@ class PrepayEngine:
         return core.in_windows(local.weekday(), local.hour * 60 + local.minute, windows)
 
     # -- inputs and tamper ---------------------------------------------------------------
-    def on_input_change(self, change: InputChange) -> None:
+    def on_input_change(self, change: InputEdge) -> None:
         """An input changed: log it; the reconnect button releases armed relays."""
         with self.store.transaction() as tx:
             self.event(tx, "input_changed", None, {"input": change.name,
@@ -261,14 +262,14 @@ class PrepayEngine:
     def _check_feedback(self, tx: Any, meter: MeterSettings, now: int) -> None:
         if not meter.feedback_input:
             return
-        commanded = self.board.output_state(meter.relay)
+        commanded = self.relays.commanded(meter.relay)
         seen = self._read_input(meter.feedback_input)
         mismatch = commanded is not None and seen != commanded
         self._flag(tx, meter.meter_id, "tamper_contactor_mismatch", mismatch,
                    {"commanded_closed": commanded, "feedback_closed": seen}, now)
 
     def _check_consumption(self, tx: Any, meter: MeterSettings, delta: int, now: int) -> None:
-        closed = self.board.output_state(meter.relay)
+        closed = self.relays.commanded(meter.relay)
         self._flag(tx, meter.meter_id, "tamper_consumption_while_open",
                    closed is False and delta >= TAMPER_MIN_MILLI, {"milli": delta}, now)
 
@@ -283,8 +284,8 @@ class PrepayEngine:
 
     def _read_input(self, name: str) -> bool:
         try:
-            return self.board.read_input(name)
-        except BoardError as exc:
+            return self.relays.input_active(name)
+        except RelayIOError as exc:
             LOGGER.warning("input_unreadable", extra={"input": name, "error": str(exc)})
             return False
 

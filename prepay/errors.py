@@ -18,6 +18,10 @@ class VoucherRefused(PrepayError, Refused):
         super().__init__(reason, detail)
 
 
+class RelayIOError(PrepayError, MeterGatewayError):
+    """An output could not be driven or an input read (prepay.relays); names the output."""
+
+
 class CommandRefusedError(PrepayError, Refused):
     """A prepay command's arguments are invalid; the uplink wiring maps it to CommandRefused."""
 
@@ -25,6 +29,7 @@ class CommandRefusedError(PrepayError, Refused):
 __all__ = [
     "CommandRefusedError",
     "PrepayError",
+    "RelayIOError",
     "TariffError",
     "VoucherRefused",
 ]

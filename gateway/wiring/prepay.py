@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from board.interface import Board, InputSpec, OutputSpec, SafeState
+from board.interface import Board, BoardError, InputSpec, OutputSpec, SafeState
 from prepay.commands import PrepayCommands
 from prepay.engine import PrepayEngine
-from prepay.errors import CommandRefusedError, PrepayError, VoucherRefused
+from prepay.errors import CommandRefusedError, PrepayError, RelayIOError, VoucherRefused
 from prepay.settings import PrepaySettings
 from prepay.vouchers import MAX_VOUCHER_BYTES, VoucherReader
 from storage import ledger
@@ -33,6 +33,32 @@ MOUNT_POLL_S = 3.0
 
 Handler = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
 EventSink = Callable[[str, str | None, dict[str, Any], str], None]  # kind, meter, data, severity
+
+
+class BoardRelays:
+    """The board as prepay's RelayIO: a board failure becomes prepay's own error, so the
+    engine keeps its decision and drives again at the next tick."""
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    def drive(self, output: str, on: bool) -> None:
+        try:
+            self._board.set_output(output, on)
+        except BoardError as exc:
+            raise RelayIOError(str(exc)) from exc
+
+    def commanded(self, output: str) -> bool | None:
+        try:
+            return self._board.output_state(output)
+        except BoardError as exc:
+            raise RelayIOError(str(exc)) from exc
+
+    def input_active(self, name: str) -> bool:
+        try:
+            return self._board.read_input(name)
+        except BoardError as exc:
+            raise RelayIOError(str(exc)) from exc
 
 
 def declare_prepay_io(board: Board, settings: PrepaySettings) -> None:
@@ -92,7 +118,8 @@ class PrepayWiring:
         declare_prepay_io(board, settings)
         self.board = board
         self._events = events
-        self.engine = PrepayEngine(settings, store, board, clock=lambda: int(wall() * 1000))
+        self.engine = PrepayEngine(settings, store, BoardRelays(board),
+                                   clock=lambda: int(wall() * 1000))
         self.engine.restore_relays()
         self.vouchers: VoucherReader | None = None
         if settings.voucher_keys and key_file is not None and key_file.exists():

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from board.interface import InputSpec, OutputSpec
 from board.simulated import SimulatedBoard
+from gateway.wiring.prepay import BoardRelays
 from prepay.commands import PrepayCommands
 from prepay.engine import PrepayEngine
 from prepay.settings import settings_from_config
@@ -84,7 +85,8 @@ class Rig:
             [InputSpec(n) for n in ("aux-1", "cover-1", "gen", "button")],
         )
         self.settings = settings_from_config(config)
-        self.engine = PrepayEngine(self.settings, self.store, self.board, lambda: self.now)
+        self.engine = PrepayEngine(self.settings, self.store, BoardRelays(self.board),
+                                   lambda: self.now)
         self.commands = PrepayCommands(self.engine)
 
     def read(self, meter: str, energy: str | None = None, *, power: int | None = None,
@@ -122,5 +124,6 @@ class Rig:
         old = self.board
         self.board = SimulatedBoard(self.tmp / "board")
         self.board.declare(list(old._outputs.values()), list(old._inputs.values()))
-        self.engine = PrepayEngine(self.settings, self.store, self.board, lambda: self.now)
+        self.engine = PrepayEngine(self.settings, self.store, BoardRelays(self.board),
+                                   lambda: self.now)
         self.commands = PrepayCommands(self.engine)
