@@ -118,4 +118,7 @@ def normalize_frame(frame: bytes) -> bytes:
 
 
 def parse_link_header(frame: bytes) -> LinkHeader:
+    # A valid CRC can hide a frame too short for its header once the CRC is taken off.
+    if len(frame) < _MIN_FRAME:
+        raise FrameError(f"frame of {len(frame)} bytes has no room for L C M A CI", 0)
     return LinkHeader(frame[1], frame[2:4], frame[4:10])

@@ -103,7 +103,9 @@ class TelegramDecoder:
         c_field, address, body = wired.unwrap_wired_frame(frame)
         if not body or body[0] != CI_LONG:
             raise FrameError(f"wired frame CI {body[:1].hex()} is not a 0x72 data response", 6)
-        inner = bytes([len(body) + 9, c_field]) + bytes(8) + body
+        # The walk goes by the frame's length, never its L byte: a wired frame may carry up to
+        # 252 bytes, more than a wireless L field holds, so the synthetic L is capped.
+        inner = bytes([min(len(body) + 9, 0xFF), c_field]) + bytes(8) + body
         telegram = Telegram("", "", 0, 0, c_field, [], link_id=f"primary:{address}")
         state = _State(inner, 10, bytes(2), bytes(6), telegram, None)
         self._walk(state)
