@@ -1,8 +1,9 @@
 """Starts the technician console inside the service: the control socket and the serial line.
 
-`start_console(service)` starts them through the service's supervisor (not critical: metering
-must go on without a console); its shutdown cancels them, which closes the socket and the line.
-A console failure is logged and retried, never raised.
+`start_console(service)` builds the console's ports from the running service
+(gateway/wiring/console_ports.py) and starts both through the service's supervisor (not
+critical: metering must go on without a console); its shutdown cancels them, which closes the
+socket and the line. A console failure is logged and retried, never raised.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ import asyncio
 import contextlib
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from board.interface import BoardError, SerialSpec
-from gateway.console.api import ControlError
+from board.interface import Board, BoardError, SerialSpec
+from gateway.app.supervision import Supervisor
+from gateway.console.accounts import ConsoleSettings
+from gateway.console.api import ControlApi, ControlError
 from gateway.console.serve import RESTART_DELAY_S, serve_fd
 from gateway.console.service_api import ServiceControlApi
 from gateway.console.shell import LocalAuthenticator
 from gateway.console.socket import ControlServer
-
-if TYPE_CHECKING:
-    from gateway.app.service import Service
-    from gateway.console.accounts import ConsoleSettings
+from gateway.wiring.console_ports import RunningService, console_ports
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,21 +34,28 @@ PORT_RETRY_MAX_S = 300.0
 SOCKET_RETRY_S = 30.0
 
 
-def start_console(service: Service) -> None:
+class ConsoleHost(RunningService, Protocol):
+    """The running service as the console's start-up sees it (no import of its class)."""
+
+    @property
+    def supervisor(self) -> Supervisor: ...
+
+
+def start_console(service: ConsoleHost) -> None:
     """Serve the control socket and, with `[console] port`, a login on that line."""
     settings: ConsoleSettings | None = service.config.console
     if settings is None:
         return
-    api = ServiceControlApi(service)
+    api: ControlApi = ServiceControlApi(console_ports(service))
     service.supervisor.spawn("console-socket", functools.partial(_serve_socket, api, settings),
                              critical=False)
     if settings.port:
         service.supervisor.spawn("console-port",
-                                 functools.partial(_serve_port, service, api, settings),
+                                 functools.partial(_serve_port, service.board, api, settings),
                                  critical=False)
 
 
-async def _serve_socket(api: ServiceControlApi, settings: ConsoleSettings) -> None:
+async def _serve_socket(api: ControlApi, settings: ConsoleSettings) -> None:
     # one authenticator for every socket client: reconnecting does not reset the lockout
     server = ControlServer(api, LocalAuthenticator(settings), settings.socket)
     while True:
@@ -66,14 +73,13 @@ async def _serve_socket(api: ServiceControlApi, settings: ConsoleSettings) -> No
         await server.close()
 
 
-async def _serve_port(service: Service, api: ServiceControlApi,
-                      settings: ConsoleSettings) -> None:
+async def _serve_port(board: Board, api: ControlApi, settings: ConsoleSettings) -> None:
     assert settings.port is not None
     auth = LocalAuthenticator(settings)
     pause = PORT_RETRY_MIN_S
     while True:
         try:
-            line = service.board.open_serial(SerialSpec(settings.port, settings.baudrate))
+            line = board.open_serial(SerialSpec(settings.port, settings.baudrate))
         except BoardError as exc:
             LOGGER.warning("console_port_unavailable", extra={"port": settings.port,
                                                               "error": str(exc),

@@ -53,7 +53,7 @@ def test_cents_text_round_trips(cents: int, currency: str) -> None:
 @example(-150)
 @example(-1)
 def test_text_rounds_like_the_console_always_did(units: int) -> None:
-    # gateway/console/service_api.py: (Decimal(units) / MONEY_SCALE).quantize(Decimal("0.01"))
+    # gateway/console/ops_common.py: (Decimal(units) / MONEY_SCALE).quantize(Decimal("0.01"))
     before = (Decimal(units) / Decimal(10000)).quantize(Decimal("0.01"))
     assert Money(units, "EUR").text() == f"{before:f}".replace("-0.00", "0.00")
     assert str(Money(units, "EUR")) == Money(units, "EUR").text() + " EUR"

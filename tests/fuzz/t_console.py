@@ -12,12 +12,11 @@ from collections.abc import Coroutine
 from datetime import date
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Final
 
 from gateway.console.api import OPERATIONS, ConfigEntry, ExportResult, MeterReading, Role
 from gateway.console.codec import to_plain
-from gateway.console.service_api import ServiceControlApi
+from gateway.console.ops_config import config_set
 from gateway.console.shell import LoginRefused, run_session
 from gateway.console.socket import RemoteApi, _Connection
 from gateway.console.terminal import ByteTerminal
@@ -42,8 +41,6 @@ class FuzzApi(InMemoryApi):
     def __init__(self, config_dir: Path) -> None:
         super().__init__()
         self._source = config_dir / "site.toml"
-        fake = SimpleNamespace(config=SimpleNamespace(source=self._source))
-        self._service_api = ServiceControlApi(fake)  # type: ignore[arg-type]
 
     async def read_meter(self, meter_id: str) -> MeterReading:
         return await super().read_meter("shop-12" if meter_id == "bug" else meter_id)
@@ -53,7 +50,7 @@ class FuzzApi(InMemoryApi):
 
     async def config_set(self, key: str, value: str) -> ConfigEntry:
         shutil.copy(SITE_TOML, self._source)  # every input starts from the same file
-        return await self._service_api.config_set(key, value)
+        return await config_set(self._source, key, value)
 
 
 class FuzzAuth:

@@ -1,4 +1,5 @@
-"""ServiceControlApi over a running Service: real Store, SimulatedBoard, Modbus simulator."""
+"""ServiceControlApi over the ports of a running Service: real Store, SimulatedBoard, Modbus
+simulator."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from gateway.app.service import Service
 from gateway.config.loader import load_config
 from gateway.console.accounts import hash_password
 from gateway.console.api import ControlError
-from gateway.console.service_api import ServiceControlApi, _flatten, _toml
+from gateway.console.ops_config import flatten, toml_literal
+from gateway.console.service_api import ServiceControlApi
 from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from gateway.wiring.console_ports import console_ports
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),
                                   SimMeter("shop-02", 2, "eastron_sdm120", 6))),)
@@ -55,8 +58,8 @@ def sim(tmp_path: Path) -> Iterator[RunningSim]:
 
 
 @pytest.fixture
-async def api(sim: RunningSim, tmp_path: Path,
-              caplog: pytest.LogCaptureFixture) -> AsyncIterator[ServiceControlApi]:
+async def service(sim: RunningSim, tmp_path: Path,
+                  caplog: pytest.LogCaptureFixture) -> AsyncIterator[Service]:
     caplog.set_level(logging.INFO)  # the service's log level; the ring sees what it logs
     sock = Path(tempfile.mkdtemp(prefix="ctl-")) / "control.sock"  # unix paths are short
     console = (f'\n[console]\nsocket = "{sock}"\n\n[[console.account]]\nname = "ana"\n'
@@ -71,10 +74,15 @@ async def api(sim: RunningSim, tmp_path: Path,
         while not service.buses or not sock.exists():
             await asyncio.sleep(0.05)
     try:
-        yield ServiceControlApi(service)
+        yield service
     finally:
         stop.set()
         await task
+
+
+@pytest.fixture
+def api(service: Service) -> ServiceControlApi:
+    return ServiceControlApi(console_ports(service))
 
 
 async def test_status_reports_gateway_storage_and_bus_counters(api: ServiceControlApi) -> None:
@@ -100,12 +108,13 @@ async def test_read_stores_a_reading_and_meters_shows_it(api: ServiceControlApi)
 async def test_scan_finds_the_simulated_slaves(api: ServiceControlApi,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # the first ids only: all 247 take ~25 s on the 9600 baud pty
-    monkeypatch.setattr("gateway.console.service_api.MODBUS_ADDRESSES", range(1, 6))
+    monkeypatch.setattr("gateway.wiring.bus_directory.MODBUS_ADDRESSES", range(1, 6))
     hits = await api.scan_bus("rs485-1", 10)
     assert {(h.address, h.known_meter) for h in hits} == {("1", "shop-01"), ("2", "shop-02")}
 
 
-async def test_topup_relay_and_emergency_go_through_prepay(api: ServiceControlApi) -> None:
+async def test_topup_relay_and_emergency_go_through_prepay(api: ServiceControlApi,
+                                                            service: Service) -> None:
     info = await api.topup("shop-01", Decimal("20.00"), "receipt-1")
     assert info.balance == Decimal("20.00")
     with pytest.raises(ControlError, match="already used"):
@@ -113,7 +122,7 @@ async def test_topup_relay_and_emergency_go_through_prepay(api: ServiceControlAp
     with pytest.raises(ControlError, match="at most 2 decimals"):
         await api.topup("shop-01", Decimal("1.001"), "receipt-2")
     state = await api.set_relay("shop-01", False)
-    assert state.closed is False and api.service.board.output_state("relay-shop-01") is False
+    assert state.closed is False and service.board.output_state("relay-shop-01") is False
     state = await api.set_relay("shop-01", True)
     assert state.closed is True
     with pytest.raises(ControlError, match="not a prepaid meter"):
@@ -137,7 +146,8 @@ async def test_bad_input_names_the_thing(api: ServiceControlApi) -> None:
         await api.export("/nonexistent/stick", date(2026, 1, 1), date(2026, 1, 2))
 
 
-async def test_config_show_hides_secrets_and_set_validates(api: ServiceControlApi) -> None:
+async def test_config_show_hides_secrets_and_set_validates(api: ServiceControlApi,
+                                                           service: Service) -> None:
     shown = {e.key: e.value for e in await api.config_show()}
     assert shown["console.account[0].password_hash"] == "<hidden>"
     assert shown["meter[0].address"] == "1"
@@ -146,15 +156,15 @@ async def test_config_show_hides_secrets_and_set_validates(api: ServiceControlAp
         await api.config_set("meter[0].poll_interval_s", "-5")
     entry = await api.config_set("meter[0].poll_interval_s", "30")
     assert entry.value == "30"
-    assert load_config(api.service.config.source).meters[0].poll_interval_s == 30
+    assert load_config(service.config.source).meters[0].poll_interval_s == 30
 
 
-async def test_audit_and_export_land_in_storage_and_csv(api: ServiceControlApi,
+async def test_audit_and_export_land_in_storage_and_csv(api: ServiceControlApi, service: Service,
                                                         tmp_path: Path) -> None:
     await api.read_meter("shop-02")
     await api.record_audit("ana", "relay", ["shop-01", "on"], "ok")
-    api.service.writer.flush()  # type: ignore[union-attr]
-    events = api.service.store.recent_events(20)  # type: ignore[union-attr]
+    service.writer.flush()  # type: ignore[union-attr]
+    events = service.store.recent_events(20)  # type: ignore[union-attr]
     audit = next(e for e in events if e.kind == "audit")
     assert audit.data["user"] == "ana" and audit.data["arguments"] == ["shop-01", "on"]
     stick = tmp_path / "stick"
@@ -186,6 +196,6 @@ _VALUES = st.recursive(
 @given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), _VALUES,
                        min_size=1, max_size=4))
 def test_shown_values_are_toml_that_parses_back(table: dict[str, object]) -> None:
-    for key, value in _flatten({"section": table}, ""):
-        parsed = tomllib.loads(f"v = {_toml(value)}")["v"]
+    for key, value in flatten({"section": table}, ""):
+        parsed = tomllib.loads(f"v = {toml_literal(value)}")["v"]
         assert parsed == value, key

@@ -1,0 +1,209 @@
+"""The console's ports over the running service: the composition root's half of the console.
+
+`console_ports(service)` adapts the parts of the running service to the ports the console
+declares (gateway/console/ports.py). The service is seen through `RunningService`, the few
+attributes read here, so nothing in wiring/ imports gateway.app.service (no import cycle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from board.interface import Board
+from core.clock import SYSTEM_CLOCK, Clock
+from gateway.config.loader import GatewayConfig
+from gateway.console.logring import LogRing
+from gateway.console.ports import ConsolePorts
+from gateway.wiring.bus_directory import ServiceBuses
+from gateway.wiring.prepay import PrepayWiring
+from gateway.wiring.protocols import MeterBus, PushSource
+from storage.ledger import Account, account
+from storage.records import ReadingSet
+from storage.store import Store
+
+
+class Health(Protocol):
+    @property
+    def last_ok_ms(self) -> Mapping[str, int]: ...
+
+    @property
+    def last_error(self) -> Mapping[str, str]: ...
+
+
+class RunningService(Protocol):
+    """What the console's ports read of `gateway.app.service.Service` (checked by mypy where
+    the service hands itself over)."""
+
+    restart_requested: bool
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def board(self) -> Board: ...
+    @property
+    def wall(self) -> Callable[[], float]: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def health(self) -> Health | None: ...
+    @property
+    def buses(self) -> Mapping[str, MeterBus]: ...
+    @property
+    def push_sources(self) -> list[PushSource]: ...
+    @property
+    def prepay(self) -> PrepayWiring | None: ...
+    @property
+    def uplink(self) -> Any: ...  # uplink.service.Uplink, imported only with [uplink]
+    @property
+    def log_ring(self) -> LogRing: ...
+    @property
+    def stop_event(self) -> asyncio.Event | None: ...
+
+    async def read_now(self, meter_id: str) -> ReadingSet: ...
+
+    def record_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
+                     severity: str = "info") -> None: ...
+
+    def key_file(self) -> Path: ...
+
+
+class _WallClock:
+    """The service's wall callable (seconds) as a `Clock`; monotonic time and sleep are real."""
+
+    def __init__(self, wall: Callable[[], float]) -> None:
+        self._wall = wall
+
+    def wall_ms(self) -> int:
+        return int(self._wall() * 1000)
+
+    def monotonic(self) -> float:
+        return SYSTEM_CLOCK.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await SYSTEM_CLOCK.sleep(seconds)
+
+
+class _Meters:
+    def __init__(self, service: RunningService) -> None:
+        self._service = service
+
+    def polled(self, meter_id: str) -> bool:
+        meter = self._service.config.meter(meter_id)
+        return meter.bus in self._service.buses  # push buses are never in `buses`
+
+    async def read_now(self, meter_id: str) -> ReadingSet:
+        return await self._service.read_now(meter_id)
+
+    def last_stored(self, meter_id: str) -> ReadingSet | None:
+        store = self._service.store
+        last = store.last_readings(meter_id, 1) if store is not None else []
+        return last[0] if last else None
+
+    def last_ok_ms(self, meter_id: str) -> int | None:
+        health = self._service.health
+        return health.last_ok_ms.get(meter_id) if health is not None else None
+
+    def last_error(self, meter_id: str) -> str | None:
+        health = self._service.health
+        return health.last_error.get(meter_id) if health is not None else None
+
+
+class _Prepay:
+    def __init__(self, wiring: PrepayWiring, store: Callable[[], Store | None]) -> None:
+        self._wiring, self._store = wiring, store
+        self._settings = wiring.engine.settings
+
+    @property
+    def currency(self) -> str:
+        return self._settings.currency
+
+    @property
+    def emergency_credit(self) -> int:
+        return self._settings.emergency_credit
+
+    def prepaid(self, meter_id: str) -> bool:
+        return meter_id in self._settings.meters
+
+    def account(self, meter_id: str) -> Account:
+        store = self._store()
+        if store is None:
+            return Account(meter_id)
+        with store.transaction() as tx:
+            return account(tx, meter_id)
+
+    def relay_closed(self, meter_id: str) -> bool | None:
+        return self._wiring.board.output_state(self._settings.meters[meter_id].relay)
+
+    def voucher_key_ids(self) -> list[str]:
+        return list(self._settings.voucher_keys)
+
+    async def run(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._wiring.handlers()[op](args, None)
+
+
+class _Uplink:
+    def __init__(self, uplink: Any) -> None:
+        self._uplink = uplink
+
+    def connected(self) -> bool:
+        return bool(self._uplink.state().get("connected"))
+
+    def last_error(self) -> str | None:
+        error = self._uplink.state().get("last_error")
+        return str(error) if error else None
+
+    async def flush(self, timeout_s: float) -> None:
+        await self._uplink.flush(timeout_s)
+
+
+class _Restart:
+    def __init__(self, service: RunningService) -> None:
+        self._service = service
+
+    def available(self) -> bool:
+        return self._service.stop_event is not None
+
+    def request(self, delay_s: float) -> None:
+        stop = self._service.stop_event
+        if stop is None:
+            return
+        self._service.restart_requested = True  # `gateway run` execs itself after the stop
+        asyncio.get_running_loop().call_later(delay_s, stop.set)
+
+
+class _SystemTime:
+    def __init__(self, board: Board) -> None:
+        from board.simulated import SimulatedBoard
+
+        self._simulated = isinstance(board, SimulatedBoard)
+
+    def simulated(self) -> bool:
+        return self._simulated
+
+    def set(self, when: datetime) -> None:
+        time.clock_settime(time.CLOCK_REALTIME, when.timestamp())
+
+
+def console_ports(service: RunningService) -> ConsolePorts:
+    """The ports of the running service (buses are open: called from its start-up)."""
+    clock: Clock = _WallClock(service.wall)
+
+    def store() -> Store | None:
+        return service.store
+
+    prepay, buses = service.prepay, ServiceBuses(service)
+    return ConsolePorts(
+        config=service.config, clock=clock, started_ms=int(service.started_at * 1000),
+        store=store, meters=_Meters(service), buses=buses, meter_keys=buses,
+        events=service.record_event, restart=_Restart(service),
+        system_time=_SystemTime(service.board), gateway_key=service.key_file(),
+        prepay=_Prepay(prepay, store) if prepay is not None else None,
+        uplink=_Uplink(service.uplink) if service.uplink is not None else None,
+        log=service.log_ring)
