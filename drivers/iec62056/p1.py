@@ -17,9 +17,10 @@ from typing import Any, Final
 from drivers.errors import DeviceTimeout, FrameError
 from drivers.iec62056.mapping import DataSetRefused, MappedReadout, map_datasets
 from drivers.iec62056.readout import Readout, decode_message
-from drivers.iec62056.serialio import SerialLine
+from drivers.iec62056.serialio import open_line
 from drivers.iec62056.submeters import CHANNELS, SubMeterReading, map_submeters
 from drivers.obis.units import DSMR_UNITS
+from drivers.transport.stream import LineSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ LOGGER = logging.getLogger(__name__)
 TELEGRAM_TIMEOUT_S: Final = 25.0
 # Characters of one telegram follow each other closely; a long gap means a torn telegram.
 P1_INTER_CHAR_TIMEOUT_S: Final = 1.0
+# DSMR 4/5; a port object from board/ says what it was really opened with (DSMR 2.2: 9600 7E1).
+P1_SETTINGS: Final = LineSettings(115200, 8, "N", 1)
+P1_PROTOCOL: Final = "dsmr"  # the wire logger: drivers.dsmr.wire
 # DSMR is the Dutch standard (Belgium's e-MUCS follows it): meter clocks keep CET, W = UTC+1.
 DEFAULT_UTC_OFFSET_MIN: Final = 60
 
@@ -83,7 +87,8 @@ class P1Port:
 
     async def telegrams(self) -> AsyncIterator[P1Telegram]:
         """Yield every telegram whose CRC verifies; raise DeviceTimeout when the port goes quiet."""
-        line = SerialLine(self.port, self.name)
+        line = open_line(self.port, self.name, P1_SETTINGS, protocol=P1_PROTOCOL)
+        line.meter = self.meter
         try:
             while True:
                 raw = await line.read_message(
@@ -93,7 +98,7 @@ class P1Port:
                 if telegram is not None:
                     yield telegram
         finally:
-            line.release()  # the port belongs to the caller
+            line.close()  # our duplicate of the descriptor; the caller closes its port
 
     def _decode(self, raw: bytes) -> P1Telegram | None:
         readout = decode_message(raw)

@@ -29,9 +29,10 @@ from drivers.errors import (
 from drivers.iec62056.framing import INITIAL_BAUD, MODE_C_BAUD, Identification
 from drivers.iec62056.mapping import MappedReadout, map_datasets
 from drivers.iec62056.readout import Readout, decode_message
-from drivers.iec62056.serialio import SerialLine
+from drivers.iec62056.serialio import open_line
 from drivers.iec62056.session import Session
 from drivers.readings import Sample
+from drivers.transport.stream import ByteStream
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class Iec62056Bus:
         self.name = name
         self._clock = clock
         self._on_clock_drift = on_clock_drift
-        self._line: SerialLine | None = None
+        self._line: ByteStream | None = None
         self._lock = asyncio.Lock()
         self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._drift: dict[str, int | None] = {}
@@ -164,13 +165,13 @@ class Iec62056Bus:
             self._drop_line()  # reopen on the next read: the adapter may come back
         LOGGER.warning("iec_read_failed", extra={"meter": meter_id, "error": str(exc)})
 
-    def _line_for(self) -> SerialLine:
+    def _line_for(self) -> ByteStream:
         if self._line is None:
             try:
                 port = self._open_port(INITIAL_BAUD)
             except OSError as exc:
                 raise PortUnavailable(f"{self.name}: cannot open port: {exc}") from exc
-            self._line = SerialLine(port, self.name)
+            self._line = open_line(port, self.name)
         return self._line
 
     def _drop_line(self) -> None:

@@ -1,4 +1,4 @@
-"""IEC 62056-21 sessions over one SerialLine: sign-on, modes A/B/C readout, programming mode.
+"""IEC 62056-21 sessions over one kit stream: sign-on, modes A/B/C readout, programming mode.
 
 Timing follows IEC 62056-21: the meter answers within the reaction time tr (200 ms..1500 ms, or
 from 20 ms when the manufacturer id's third letter is lowercase) and keeps characters within
@@ -34,7 +34,7 @@ from drivers.iec62056.framing import (
     frame_command,
     parse_identification,
 )
-from drivers.iec62056.serialio import EndFinder, SerialLine
+from drivers.transport.stream import ByteStream, EndFinder
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,8 +95,9 @@ class RegisterReads:
 class Session:
     """One meter's conversation; the caller holds the bus for its whole duration."""
 
-    def __init__(self, line: SerialLine, meter_id: str, echo: bool) -> None:
+    def __init__(self, line: ByteStream, meter_id: str, echo: bool) -> None:
         self.line = line
+        line.meter = meter_id  # the wire trace names the meter being read
         self.meter_id = meter_id
         self.echo = echo
 

@@ -41,7 +41,7 @@ from drivers.iec62056.framing import (
     frame_command,
 )
 from drivers.iec62056.readout import decode_message
-from drivers.iec62056.serialio import line_time_s
+from drivers.transport.stream import line_time_s
 
 LOGGER = logging.getLogger(__name__)
 
