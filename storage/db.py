@@ -51,7 +51,7 @@ def open_connection(path: Path, *, create: bool, verify: bool = False) -> sqlite
             f"file:{quote(str(path))}?mode=rw",
             uri=True,
             isolation_level=None,
-            check_same_thread=False,
+            check_same_thread=True,  # one owner thread (docs/storage.md)
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
     except DATABASE_ERRORS as exc:

@@ -44,6 +44,16 @@ def _meter_values(rng: random.Random, second: int, n_values: int) -> tuple[Store
     return tuple(values)
 
 
+def site_readings(n_meters: int, n_values: int, second: int) -> list[ReadingSet]:
+    """One commit interval of a polled site: every meter's values at simulated `second`."""
+    rng = random.Random(second)
+    return [
+        ReadingSet(f"meter-{meter:04d}", 1_700_000_000_000 + second * 1000,
+                   _meter_values(rng, second, n_values))
+        for meter in range(n_meters)
+    ]
+
+
 def bytes_written_per_value(
     n_meters: int = 200, n_values: int = 25, seconds: int = 600, directory: str | None = None,
     max_bytes: int | None = None,

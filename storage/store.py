@@ -48,14 +48,19 @@ class Transaction:
 
 
 class Store:
-    """The store; open with `Store.open(path)`. Safe to share between threads (one lock)."""
+    """The store; open with `Store.open(path)`.
+
+    The thread that opens a store owns it: every call from another thread raises AssertionError
+    (a contract violation, never caught as a StorageError). In the service that is the event
+    loop's thread (docs/storage.md, "Who owns the connection").
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path, max_bytes: int | None) -> None:
         self._conn = conn
         self.path = path
         self.max_bytes = max_bytes
-        self._lock = threading.RLock()
-        self._tx_thread: int | None = None
+        self._owner = threading.current_thread()
+        self._in_transaction = False
         self._interning = readings.Interning()
         self._registry = outbox.OutboxRegistry()
         self._full_reported = False
@@ -91,12 +96,25 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (the last close checkpoints and removes the WAL)."""
-        with self._lock:
-            self._conn.close()
+        self._check_owner()
+        self._conn.close()
+
+    def _check_owner(self) -> None:
+        """Raise AssertionError unless called on the thread that opened the store."""
+        if threading.current_thread() is not self._owner:
+            raise AssertionError(
+                f"{self.path}: store called from thread {threading.current_thread().name!r}; "
+                f"it belongs to thread {self._owner.name!r} (one owner: docs/storage.md)")
+
+    @property
+    def owner(self) -> threading.Thread:
+        """The thread that opened the store and alone may call it."""
+        return self._owner
 
     @property
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of the connection, for reads and schema inspection."""
+        self._check_owner()
         if self._db is None:
             self._db = sqlite_utils.Database(self._conn)
         return self._db
@@ -104,24 +122,24 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """`BEGIN IMMEDIATE` ... `COMMIT`; rolls back on any exception; nesting raises."""
-        if self._tx_thread == threading.get_ident():
+        self._check_owner()
+        if self._in_transaction:
             raise StorageError(f"{self.path}: nested transaction (one is already open)")
-        with self._lock:
-            self._tx_thread = threading.get_ident()
+        self._in_transaction = True
+        try:
+            self._run(lambda: self._conn.execute("BEGIN IMMEDIATE"), "begin")
             try:
-                self._run(lambda: self._conn.execute("BEGIN IMMEDIATE"), "begin")
-                try:
-                    yield Transaction(self._conn, self.path)
-                except DATABASE_ERRORS as exc:
-                    self._rollback()
-                    raise translate(exc, self.path, "transaction") from exc
-                except BaseException:
-                    self._rollback()
-                    raise
-                self._run(lambda: self._conn.execute("COMMIT"), "commit")
-                self._interning.commit()
-            finally:
-                self._tx_thread = None
+                yield Transaction(self._conn, self.path)
+            except DATABASE_ERRORS as exc:
+                self._rollback()
+                raise translate(exc, self.path, "transaction") from exc
+            except BaseException:
+                self._rollback()
+                raise
+            self._run(lambda: self._conn.execute("COMMIT"), "commit")
+            self._interning.commit()
+        finally:
+            self._in_transaction = False
 
     def _rollback(self) -> None:
         self._interning.discard()
@@ -138,15 +156,16 @@ class Store:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except DATABASE_ERRORS as exc:
-                raise translate(exc, self.path, "query") from exc
+        self._check_owner()
+        try:
+            yield self._conn
+        except DATABASE_ERRORS as exc:
+            raise translate(exc, self.path, "query") from exc
 
     @contextmanager
     def _writing(self, tx: Transaction | None) -> Iterator[Transaction]:
         if tx is not None:
+            self._check_owner()
             yield tx
             return
         with self.transaction() as own:
@@ -295,6 +314,7 @@ class Store:
 
     def outbox_add(self, tx: Transaction, kind: str, ref: int, ts_ms: int) -> int:
         """Add an outbox row for `ref` (a row id of the kind's table) in `tx`; returns record id."""
+        self._check_owner()
         return outbox.add_row(tx.conn, self._registry, kind, ref, ts_ms)
 
     def pending_outbox(self, limit: int) -> list[OutboxRecord]:
@@ -304,14 +324,17 @@ class Store:
 
     def assign_to_batch(self, tx: Transaction, ids: Sequence[int], seq: int) -> None:
         """Put pending records `ids` into batch `seq` (StorageError if one is not pending)."""
+        self._check_owner()
         outbox.assign_to_batch(tx.conn, ids, seq)
 
     def mark_delivered_through(self, tx: Transaction, seq: int) -> int:
         """Delete records of batches <= `seq` (acknowledged); returns how many."""
+        self._check_owner()
         return outbox.mark_delivered_through(tx.conn, seq)
 
     def unbatch_from(self, tx: Transaction, seq: int) -> int:
         """Make records of batches >= `seq` pending again; returns how many."""
+        self._check_owner()
         return outbox.unbatch_from(tx.conn, seq)
 
     def outbox_backlog(self) -> int:

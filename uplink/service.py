@@ -120,7 +120,7 @@ class Uplink:
         """Send now and wait until the outbox is empty (True) or `timeout` passes (False)."""
         try:
             async with asyncio.timeout(timeout):
-                while await asyncio.to_thread(self.store.outbox_backlog):
+                while self.store.outbox_backlog():
                     self._wake.set()
                     await asyncio.sleep(FLUSH_POLL_S)
         except TimeoutError:
@@ -210,7 +210,7 @@ class Uplink:
         while (len(self._in_flight) < self.settings.max_in_flight and self._connected
                and self._held is None):
             try:
-                batch = await asyncio.to_thread(self._next_batch, set(self._in_flight))
+                batch = self._next_batch(set(self._in_flight))
             except StorageError as exc:
                 self.last_error = str(exc)
                 LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
@@ -225,7 +225,7 @@ class Uplink:
                 return  # the connection is gone: on_disconnected is on its way
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
-        """The oldest unacked batch not in flight, else a new one (runs in a worker thread)."""
+        """The oldest unacked batch not in flight, else a new one (on the loop, the store owner)."""
         with self.store.transaction() as tx:
             for batch in batches.unacked_batches(tx, self._acked + 1):
                 if batch.seq not in exclude:
@@ -279,7 +279,7 @@ class Uplink:
                                                  "gw": ack.gw, "ack": ack.ack})
             return
         if ack.ack > self._acked:
-            await asyncio.to_thread(self._commit_ack, ack.ack)
+            self._commit_ack(ack.ack)
             self._acked = max(self._acked, ack.ack)
             for seq in [s for s in self._in_flight if s <= ack.ack]:
                 del self._in_flight[seq]
@@ -306,7 +306,7 @@ class Uplink:
         if self._link is None or not self._resend_guard.allow(from_seq, self._acked,
                                                               time.monotonic()):
             return  # answered recently: the request is repeated with every ack until it lands
-        plan = await asyncio.to_thread(plan_resend, self.store, self.gw, from_seq)
+        plan = plan_resend(self.store, self.gw, from_seq)
         try:
             self._publish_resend(plan)
         except UplinkError as exc:
@@ -334,7 +334,7 @@ class Uplink:
         screened = screen_command(raw, self.server_key, self.gw, self.clock())
         reason, cmd = screened.reason, screened.command
         if reason is None and cmd is not None:
-            if not await asyncio.to_thread(self._remember, cmd.id, cmd.exp):
+            if not self._remember(cmd.id, cmd.exp):
                 reason = "replayed"
             elif cmd.op not in self.commands:
                 reason = "unknown_op"
@@ -343,7 +343,7 @@ class Uplink:
             ok, body = await self._execute(cmd)
         else:
             LOGGER.warning("command_refused", extra={"id": screened.cmd_id, "reason": reason})
-        await asyncio.to_thread(self._add_result, screened.cmd_id, screened.op, ok, body)
+        self._add_result(screened.cmd_id, screened.op, ok, body)
         self._wake.set()
 
     async def _execute(self, cmd: Any) -> tuple[bool, dict[str, Any]]:
@@ -370,4 +370,4 @@ class Uplink:
             self.store.outbox_add(tx, "cmd_result", ref, ts_ms)
 
     async def _status_command(self, args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
-        return await asyncio.to_thread(self.state)
+        return self.state()

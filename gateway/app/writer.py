@@ -4,6 +4,9 @@ An SD card wears out by the page; committing a second's worth of readings at onc
 WAL page once instead of once per meter. What sits in this buffer (at most one commit interval)
 is not yet committed: a power cut loses it, and the next poll reads the cumulative registers
 again, so no energy goes uncounted.
+
+The commit runs on the event loop, the store's one owner (docs/storage.md, "Who owns the
+connection"): one group commit per interval, measured at tens of ms, not one per meter.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ LOGGER = logging.getLogger(__name__)
 # While the disk refuses writes, keep at most this many reading sets in memory (about 10 min of
 # a 200-meter site polled every 30 s); older ones are dropped, counted and logged.
 MAX_BUFFERED_SETS = 4000
-
 
 
 class ReadingWriter:

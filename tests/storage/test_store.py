@@ -184,21 +184,34 @@ def test_sqlite_error_inside_a_transaction_becomes_storage_error(store: Store) -
     store.add_event("still_fine", meter_id=None, data={}, ts_ms=1)
 
 
-def test_threads_share_the_store(store: Store) -> None:
+def test_a_call_from_another_thread_than_the_owner_fails(store: Store) -> None:
     import threading
 
-    def write_events(first: int) -> None:
-        for ts in range(first, first + 50):
-            store.add_event("tick", meter_id=None, data={}, ts_ms=ts)
-            store.outbox_backlog()
+    failures: list[BaseException] = []
 
-    threads = [threading.Thread(target=write_events, args=(n * 100,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    store.add_readings([reading("m", ts) for ts in range(100)])
-    for thread in threads:
-        thread.join()
-    assert store.outbox_backlog() == 300
+    def call(action: Any) -> None:
+        try:
+            action()
+        except BaseException as exc:
+            failures.append(exc)
+
+    actions = [
+        lambda: store.add_event("tick", meter_id=None, data={}, ts_ms=1),
+        store.outbox_backlog,
+        lambda: store.last_readings("m", 1),
+        lambda: store.db.conn.execute("SELECT 1"),
+        store.transaction().__enter__,
+        store.close,
+    ]
+    for action in actions:
+        worker = threading.Thread(target=call, args=(action,), name="not-the-owner")
+        worker.start()
+        worker.join()
+    assert len(failures) == len(actions)
+    assert all(isinstance(f, AssertionError) and "not-the-owner" in str(f) for f in failures)
+    assert store.owner is threading.current_thread()
+    store.add_event("still_fine", meter_id=None, data={}, ts_ms=2)  # the owner goes on
+    assert store.outbox_backlog() == 1
 
 
 def test_in_transaction_hook_commits_or_rolls_back_with_the_readings(tmp_path: Path) -> None:

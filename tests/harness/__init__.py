@@ -1,0 +1,1 @@
+"""The one test harness: the real `gateway` process, the broker, `eventually()`, leak checks."""
