@@ -199,7 +199,31 @@ def _decode_record(item: Any, base_ms: int, pos: int) -> WireRecord:
     rec_id = _require(item, "id", int, f"batch record {pos}")
     delta = _require(item, "t", int, f"batch record {pos}")
     fields = {k: v for k, v in item.items() if k not in RECORD_HEADER_KEYS}
+    _check_plain(fields, f"batch: record {pos}", 0)
     return WireRecord(name, rec_id, base_ms + delta, fields)
+
+
+# What a record field may hold: what the head-end can store as JSON (Decimal and bytes as text).
+_PLAIN_LEAVES = (str, int, float, bool, Decimal, bytes, type(None))
+_PLAIN_KEYS = (str, int, float, bool, type(None))
+MAX_FIELD_DEPTH = 16  # records nest a few levels (values, event data); deeper is garbage
+
+
+def _check_plain(value: Any, where: str, depth: int) -> None:
+    """BadMessage unless `value` is plain data: a validly signed record with a byte-string map
+    key or an unknown CBOR tag must be refused, not crash the head-end's store."""
+    if depth > MAX_FIELD_DEPTH:
+        raise BadMessage(f"{where}: fields nested deeper than {MAX_FIELD_DEPTH}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, _PLAIN_KEYS):
+                raise BadMessage(f"{where}: a map key of type {type(key).__name__}")
+            _check_plain(item, where, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_plain(item, where, depth + 1)
+    elif not isinstance(value, _PLAIN_LEAVES):
+        raise BadMessage(f"{where}: a field value of type {type(value).__name__}")
 
 
 def decode_batch_payload(data: bytes) -> BatchPayload:

@@ -149,3 +149,21 @@ def test_ack_and_command_round_trip() -> None:
     assert decode_command(encode_command(cmd)) == cmd
     with pytest.raises(BadMessage, match="`op`"):
         decode_command(cbor2.dumps({"id": "c", "gw": "g", "exp": 1, "args": {}}))
+
+
+DEEP: list = [1]
+for _ in range(20):
+    DEEP = [DEEP]
+
+
+@pytest.mark.parametrize("record", [
+    {"k": 2, "id": 1, "t": 0, b"x": 1},               # found by make fuzz: crashed the store
+    {"k": 2, "id": 1, "t": 0, "d": {b"x": 1}},        # the same, nested
+    {"k": 2, "id": 1, "t": 0, "d": cbor2.CBORTag(99, 1)},  # an unknown tag
+    {"k": 2, "id": 1, "t": 0, "d": DEEP},
+])
+def test_record_fields_must_be_plain_data(record: dict) -> None:
+    payload = cbor2.dumps({"v": 1, "gw": "gw", "seq": 1, "prev": bytes(32), "t": 0,
+                           "recs": [record]})
+    with pytest.raises(BadMessage, match="record 0"):
+        decode_batch_payload(payload)
