@@ -11,15 +11,31 @@ from __future__ import annotations
 import abc
 import enum
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import MeterGatewayError
+
+if TYPE_CHECKING:  # board.disk and board.modem import this module
+    from board.disk import StartupCheck
+    from board.modem import ModemPolicy, ModemWatch
 
 
 class BoardError(MeterGatewayError):
     """A hardware operation failed; the message names the output, input or device."""
+
+
+class ClockNotSettable(BoardError):
+    """The board cannot set the system clock; `why` is a stable code for the event record."""
+
+    def __init__(self, why: str, detail: str, *, expected: bool = False) -> None:
+        self.why = why
+        # expected: the board has no clock of its own to set (nothing is wrong with it)
+        self.expected = expected
+        super().__init__(detail)
 
 
 class SafeState(enum.Enum):
@@ -120,3 +136,30 @@ class Board(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release hardware; outputs take their declared safe state."""
+
+    # -- capabilities ----------------------------------------------------------------------
+    # What a board may have beyond outputs and inputs. The service asks the board rather than
+    # comparing board kinds; a board without one answers None (set_clock: ClockNotSettable).
+
+    def clock_probe(self) -> Callable[[], bool] | None:
+        """Whether the wall clock is trustworthy yet (no RTC: wrong until NTP syncs); None when
+        the host's clock is trusted."""
+        return None
+
+    def disk_check(self, data_dir: Path, database: Path) -> StartupCheck | None:
+        """Free space, writability and the database header before the store opens (a worn SD
+        card remounts read-only); None where the disk is the host's business."""
+        return None
+
+    def set_clock(self, when: datetime) -> None:
+        """Set the system clock (a gateway with no network); ClockNotSettable says why not."""
+        raise ClockNotSettable("not_supported", f"{type(self).__name__} cannot set the clock")
+
+    def modem(self, policy: ModemPolicy) -> ModemWatch | None:
+        """Supervision of a 4G modem under `policy`; None when the board has none to watch."""
+        return None
+
+    def error_ring_path(self, data_dir: Path) -> Path | None:
+        """Where recent errors are kept on disk because the journal is in RAM; None when the
+        system keeps its own logs."""
+        return None

@@ -15,10 +15,19 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from board.interface import Board, BoardError, InputChange, InputSpec, OutputSpec, SerialSpec
+from board.interface import (
+    Board,
+    BoardError,
+    ClockNotSettable,
+    InputChange,
+    InputSpec,
+    OutputSpec,
+    SerialSpec,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,6 +129,11 @@ class SimulatedBoard(Board):
 
     def close(self) -> None:
         self._save_outputs()  # simulated relays HOLD: the persisted state is the safe state
+
+    def set_clock(self, when: datetime) -> None:
+        # the clock is the host's (a laptop, a test runner): never set it from here
+        raise ClockNotSettable("simulated", "this is a simulated board: its clock is the host's",
+                               expected=True)
 
     # -- persistence -----------------------------------------------------------------------
     def _load(self, name: str) -> dict[str, bool]:

@@ -67,25 +67,6 @@ def _make_database_dir(db_path: Path) -> None:
                               f"{exc.strerror or exc}") from exc
 
 
-def _disk_check(config: GatewayConfig) -> Any:
-    """Free space, writability and the database header, before the store opens (real board:
-    a worn card often remounts read-only); recorded as a `startup_disk_check` event."""
-    if config.board.get("kind") != "rpi":
-        return None
-    from board.disk import startup_check
-
-    return startup_check(config.storage.path.parent, config.storage.path)
-
-
-def _clock_probe(config: GatewayConfig) -> Callable[[], bool] | None:
-    """On a real board the clock may be wrong until NTP syncs (no RTC); the host's is trusted."""
-    if config.board.get("kind") != "rpi":
-        return None
-    from board.clock import ClockSync
-
-    return ClockSync().is_synced
-
-
 class MeterHealth:
     """Turns per-read outcomes into one event when a meter goes silent and one when it returns."""
 
@@ -127,7 +108,7 @@ class Service:
         # Set by the console's `restart`: `gateway run` execs itself again after a clean stop.
         self.restart_requested = False
         self.stop_event: asyncio.Event | None = None
-        self.clock = ClockState(_clock_probe(config))
+        self.clock = ClockState(self.board.clock_probe())  # None: the host clock is trusted
         self.clock_synced: Callable[[], bool] = self.clock
         self.supervisor = Supervisor(self.board, on_failure=self._component_failed)
 
@@ -136,7 +117,8 @@ class Service:
         """Open the store and register the meters: fails fast, before any bus is touched."""
         cfg = self.config
         _make_database_dir(cfg.storage.path)
-        disk = _disk_check(cfg)
+        # recorded as a `startup_disk_check` event once the store is open
+        disk = self.board.disk_check(cfg.storage.path.parent, cfg.storage.path)
         self.store = Store.open(cfg.storage.path, max_bytes=cfg.storage.max_mb * 1024 * 1024)
         if disk is not None:
             self.store.add_event("startup_disk_check", meter_id=None, ts_ms=self._now_ms(),
@@ -248,14 +230,13 @@ class Service:
                 for bus_id, plans in by_bus.items()]
 
     def _start_modem(self) -> None:
-        """4G modem supervision, on a real board only (it never touches an Ethernet uplink)."""
-        if self.config.board.get("kind") != "rpi":
-            return
+        """4G modem supervision where the board has one (it never touches an Ethernet uplink)."""
         from board.modem import Action, ModemPolicy
-        from board.rpi import build_modem_watch
 
         stuck_s = float(self.config.board.get("modem_stuck_after_s") or 600)
-        watch = build_modem_watch(self.board, ModemPolicy(stuck_after_s=stuck_s))  # type: ignore[arg-type]
+        watch = self.board.modem(ModemPolicy(stuck_after_s=stuck_s))
+        if watch is None:
+            return
 
         async def supervise() -> None:
             while True:

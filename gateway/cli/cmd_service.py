@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from board.interface import BoardError
+from board.interface import Board, BoardError
 from gateway.app.logs import setup_logging
 from gateway.cli.args import positive_int
 from gateway.cli.main import EXIT_CONFIG, EXIT_FAILURE
@@ -96,16 +96,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     setup_logging(config.log_level)
-    if config.board.get("kind") == "rpi":  # logs are in RAM there: keep recent errors on disk
-        from board.disk import ErrorRing
-
-        logging.getLogger().addHandler(ErrorRing(config.storage.path.parent / "errors.ring"))
-    from gateway.app.service import Service  # imported late: check-config must not need storage
+    # imported late: check-config must not need storage
+    from gateway.app.service import Service, make_board
 
     # The checks above passed, so a failure here is a race (a card remounted read-only since)
     # or damage found only on opening (a corrupt database): one line, exit 1.
     try:
-        service = Service(config)
+        board = make_board(config)
+        _keep_recent_errors(board, config.storage.path.parent)
+        service = Service(config, board=board)
         service.open()
     except (StorageError, BoardError, UplinkSetupError) as exc:
         LOGGER.critical("startup_failed", extra={"reason": str(exc)})
@@ -115,6 +114,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if service.restart_requested:
         _exec_again()
     return 0
+
+
+def _keep_recent_errors(board: Board, data_dir: Path) -> None:
+    """Where the journal is in RAM (a real board), recent errors go to a ring on disk as well:
+    otherwise a reboot erases why it rebooted."""
+    path = board.error_ring_path(data_dir)
+    if path is not None:
+        from board.disk import ErrorRing
+
+        logging.getLogger().addHandler(ErrorRing(path))
 
 
 def _exec_again() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,17 +83,32 @@ async def test_clock_state_flags_until_the_probe_says_synced(
     assert ClockState(None)() is True  # no probe: the host clock is trusted
 
 
-def test_disk_check_runs_on_a_real_board_config_only(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from gateway.app.service import _disk_check
+def test_the_service_asks_the_board_for_its_disk_check_and_clock_probe(tmp_path: Path) -> None:
+    from board.disk import StartupCheck, startup_check
+    from gateway.app.service import Service
     from gateway.config.loader import load_config
 
+    class CheckingBoard(SimulatedBoard):  # a board with the capabilities a real one has
+        def clock_probe(self) -> Callable[[], bool] | None:
+            return lambda: False
+
+        def disk_check(self, data_dir: Path, database: Path) -> StartupCheck | None:
+            return startup_check(data_dir, database, min_free_bytes=1)
+
     (tmp_path / "site.toml").write_text('gateway_id = "gw"\n[storage]\npath = "gw.db"\n')
-    simulated = load_config(tmp_path / "site.toml")
-    assert _disk_check(simulated) is None
-    real = replace(simulated, board={**simulated.board, "kind": "rpi"})
-    check = _disk_check(real)
-    assert check.ok and check.free_bytes > 0 and check.database_bytes is None
-    (tmp_path / "gw.db").write_bytes(b"not a database at all" * 10)
-    assert not _disk_check(real).ok  # the header check names the bad file
+    config = load_config(tmp_path / "site.toml")
+    plain = Service(config, board=SimulatedBoard(tmp_path / "board"))
+    assert plain.clock_synced() is True  # no probe: the host clock is trusted
+    plain.open()
+    assert plain.store is not None
+    assert "startup_disk_check" not in [e.kind for e in plain.store.recent_events(10)]
+    plain.store.close()
+    logging.getLogger().removeHandler(plain.log_ring)  # open() starts feeding the console's ring
+    service = Service(config, board=CheckingBoard(tmp_path / "board"))
+    assert service.clock_synced() is False
+    service.open()
+    assert service.store is not None
+    checks = [e for e in service.store.recent_events(10) if e.kind == "startup_disk_check"]
+    assert len(checks) == 1 and checks[0].data["problems"] == []
+    service.store.close()
+    logging.getLogger().removeHandler(service.log_ring)
