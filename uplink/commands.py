@@ -130,14 +130,14 @@ def _field_reason(cmd: Command, gateway_id: str, now: float) -> str | None:
         return "other_gateway"
     if not 0 <= cmd.exp <= MAX_EXP_S:
         return "bad_exp"
-    if _has_int_beyond_int64(cmd.args):
+    if has_int_beyond_int64(cmd.args):
         return "bad_integer"
     if cmd.exp < now:
         return "expired"
     return None
 
 
-def _has_int_beyond_int64(args: Any) -> bool:
+def has_int_beyond_int64(args: Any) -> bool:
     """True when an integer anywhere in `args` (keys too) is outside SQLite's int64.
 
     Iterative and visiting each object once: CBOR shared references (tags 28/29) can make a

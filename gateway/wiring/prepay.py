@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from storage.errors import StorageError
 from storage.store import Store
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from gateway.app.supervision import Supervisor
 
 LOGGER = logging.getLogger(__name__)
@@ -78,11 +80,18 @@ def declare_prepay_io(board: Board, settings: PrepaySettings) -> None:
 
 
 def voucher_verifier(settings: PrepaySettings) -> Callable[[bytes], tuple[str, bytes]]:
-    """COSE_Sign1 check of a voucher against the utility's keys, named by kid (keys rotate)."""
-    from uplink.cose import BadMessage, BadSignature, parse_sign1, verify_sign1
+    """COSE_Sign1 check of a voucher against the utility's key files, named by kid."""
     from uplink.keys import load_public_key
 
-    keys = {kid: load_public_key(Path(path)) for kid, path in settings.voucher_keys.items()}
+    return voucher_key_verifier(
+        {kid: load_public_key(Path(path)) for kid, path in settings.voucher_keys.items()})
+
+
+def voucher_key_verifier(keys: Mapping[str, Ed25519PublicKey]
+                         ) -> Callable[[bytes], tuple[str, bytes]]:
+    """COSE_Sign1 check of a voucher against `keys` by kid (keys rotate): VoucherRefused
+    `garbage` for what is no COSE_Sign1, `forged` for an unknown kid or a bad signature."""
+    from uplink.cose import BadMessage, BadSignature, parse_sign1, verify_sign1
 
     def verify(data: bytes) -> tuple[str, bytes]:
         try:

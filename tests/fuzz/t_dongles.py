@@ -12,7 +12,7 @@ from drivers.wmbus.crc import crc_ccitt
 from drivers.wmbus.telegram import TelegramDecoder
 from tests.fuzz import corpus
 from tests.fuzz.harness import Target
-from tests.fuzz.t_wmbus import MIN_RECEIVED, _decode
+from tests.fuzz.t_wmbus import MIN_RECEIVED, decode_telegram
 
 KIND_MASK: Final = 0x03  # 0 iM871A, 1 AMB8465 (RSSI appended), 2 AMB8465 without RSSI, 3 lines
 FIX: Final = 0x04
@@ -99,7 +99,7 @@ def run_dongle(data: bytes) -> str:
         if frame.frame is None or len(frame.frame) < MIN_RECEIVED:
             continue
         try:
-            _decode(decoder, frame.frame, kind != 3)
+            decode_telegram(decoder, frame.frame, kind != 3)
             decoded += 1
         except DriverError:  # the receiver counts it and goes on with the next frame
             continue

@@ -145,7 +145,7 @@ def telegram_wire(data: bytes) -> bytes:
 MIN_RECEIVED: Final = 12  # WmbusReceiver._on_telegram drops shorter frames undecoded
 
 
-def _decode(decoder: TelegramDecoder, frame: bytes, stripped: bool) -> int:
+def decode_telegram(decoder: TelegramDecoder, frame: bytes, stripped: bool) -> int:
     telegram = decoder.decode(frame, crcs_stripped=stripped)
     telegram.header_json()
     return check_samples(telegram_samples(telegram.records, telegram.device_type,
@@ -166,8 +166,8 @@ def run_telegram(data: bytes) -> str:
         return "short"
     if len(frame) >= MIN_RECEIVED:
         _sender(frame)
-    _decode(decoder, frame, stripped)
-    return f"samples={min(_decode(decoder, frame, stripped), 3)}"  # again: cached plans
+    decode_telegram(decoder, frame, stripped)
+    return f"samples={min(decode_telegram(decoder, frame, stripped), 3)}"  # again: cached plans
 
 
 def _plaintext(frame: bytes, key: bytes) -> bytes | None:

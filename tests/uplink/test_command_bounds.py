@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hil.uplink_support.site import GW, Site
 from tests.uplink.test_commands import TOPICS, results, signed_cmd
-from uplink.commands import INT64_MAX, INT64_MIN, MAX_EXP_S, _has_int_beyond_int64, screen_command
+from uplink.commands import INT64_MAX, INT64_MIN, MAX_EXP_S, has_int_beyond_int64, screen_command
 from uplink.cose import sign1
 
 KEY = Ed25519PrivateKey.generate()
@@ -59,12 +59,12 @@ def test_shared_and_cyclic_structures_terminate() -> None:
     shared: list[Any] = [1]
     for _ in range(200):  # 2^200 paths, 200 distinct objects
         shared = [shared, shared]
-    assert _has_int_beyond_int64({"s": shared}) is False
+    assert has_int_beyond_int64({"s": shared}) is False
     cyclic: list[Any] = [5]
     cyclic.append(cyclic)
-    assert _has_int_beyond_int64({"c": cyclic}) is False
+    assert has_int_beyond_int64({"c": cyclic}) is False
     cyclic.append(2**64)
-    assert _has_int_beyond_int64({"c": cyclic}) is True
+    assert has_int_beyond_int64({"c": cyclic}) is True
 
 
 async def test_out_of_range_command_gets_a_result_and_the_next_one_runs(

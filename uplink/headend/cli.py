@@ -15,8 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.errors import UplinkError
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
+from uplink.headend.db import open_store
+from uplink.headend.enrol import KeyRing
+from uplink.headend.loadtest import register as register_loadtest
+from uplink.headend.ops_cli import register as register_ops
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
-from uplink.headend.store import HeadendStore
 from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 from uplink.headend.voucher_cli import register as register_voucher
 from uplink.keys import (
@@ -56,8 +59,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    store = HeadendStore(Path(args.db))
-    headend = HeadEnd(store, parse_enrolment(args.enrol), load_private_key(_key_file(args)),
+    store = open_store(args.db, gap_grace_ms=int(args.gap_grace * 1000))
+    keys = KeyRing(store, parse_enrolment(args.enrol))
+    headend = HeadEnd(store, keys, load_private_key(_key_file(args)),
                       broker_url=args.broker, prefix=args.prefix)
     try:
         await headend.run()
@@ -82,16 +86,6 @@ def cmd_cmd(args: argparse.Namespace) -> int:
         return EXIT_TIMEOUT
     sys.stdout.write(result.as_json() + "\n")
     return EXIT_OK if result.ok else EXIT_FAILURE
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    store = HeadendStore(Path(args.db), create=False)
-    try:
-        for record in store.export(args.gw):
-            sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
-    finally:
-        store.close()
-    return EXIT_OK
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -133,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--key", help="head-end private key file")
         p.set_defaults(func=func)
     serve = sub.choices["serve"]
-    serve.add_argument("--db", required=True)
+    serve.add_argument("--db", required=True,
+                       help="SQLite file (one machine) or postgresql://... (a fleet of workers)")
+    serve.add_argument("--gap-grace", type=float, default=0.0, metavar="S",
+                       help="several workers: report a gap only once it is S seconds old")
     serve.add_argument("--enrol", action="append", default=[], metavar="GW=PUBKEY.pem")
     cmd = sub.choices["cmd"]
     cmd.add_argument("--db", required=True,
@@ -145,10 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--id", help="command id (default: random)")
     cmd.add_argument("--timeout", type=positive_seconds, default=DEFAULT_RESULT_TIMEOUT_S,
                      metavar="S", help="wait this long for the result (exit 3 after)")
-    export = sub.add_parser("export", help="print stored records as JSON lines")
-    export.add_argument("--db", required=True, help="an existing head-end database")
-    export.add_argument("--gw")
-    export.set_defaults(func=cmd_export)
+    register_ops(sub)
+    register_loadtest(sub)
     register_voucher(sub)
     return parser
 

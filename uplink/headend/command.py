@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from uplink.codec import Command, encode_command
 from uplink.cose import sign1
 from uplink.errors import UplinkError
+from uplink.headend.db import is_postgres
+from uplink.headend.pg_results import PgResults
 from uplink.headend.server import HEADEND_KID
 from uplink.headend.store import open_database
 from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
@@ -57,19 +59,33 @@ class CommandResult:
 class ResultReader:
     """Read-only view of the serving head-end's records, for one command's result."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path | str) -> None:
         self.path = db_path
-        self._db = open_database(db_path, create=False)
+        if is_postgres(str(db_path)):
+            self._pg: PgResults | None = PgResults(str(db_path))
+            return
+        self._pg = None
+        self._db = open_database(Path(db_path), create=False)
         self._after = self._last_rowid()
 
     def close(self) -> None:
-        self._db.close()
+        if self._pg is not None:
+            self._pg.close()
+        else:
+            self._db.close()
+
+    def note_sent(self, cmd: Command) -> None:
+        """PostgreSQL keeps a row per command sent (id, op, args, expiry) beside its result."""
+        if self._pg is not None:
+            self._pg.note_sent(cmd)
 
     def _last_rowid(self) -> int:
         # Results stored before the command was sent (a re-used --id) must not count.
         return int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0])
 
     def find(self, gw: str, cmd_id: str) -> CommandResult | None:
+        if self._pg is not None:
+            return self._pg.find(gw, cmd_id)
         try:
             # `+gw`: walk only the rows stored since the command (rowid range), never the
             # gateway's whole history through the (gw, id) index, on every poll.
@@ -81,9 +97,13 @@ class ResultReader:
             raise UplinkError(f"{self.path}: cannot read results ({exc})") from None
         if row is None:
             return None
-        body = json.loads(row[1])
-        return CommandResult(gw, cmd_id, body.get("op"), bool(body.get("ok")),
-                             body.get("r") or {}, int(row[0]))
+        return result_from_row(gw, cmd_id, int(row[0]), row[1])
+
+
+def result_from_row(gw: str, cmd_id: str, ts_ms: int, body_json: str) -> CommandResult:
+    body = json.loads(body_json)
+    return CommandResult(gw, cmd_id, body.get("op"), bool(body.get("ok")),
+                         body.get("r") or {}, ts_ms)
 
 
 def sender_link_config(broker_url: str) -> LinkConfig:
@@ -137,7 +157,7 @@ class CommandRequest:
     cmd_id: str | None = None
 
 
-async def send_and_wait(request: CommandRequest, key: Ed25519PrivateKey, db_path: Path,
+async def send_and_wait(request: CommandRequest, key: Ed25519PrivateKey, db_path: Path | str,
                         timeout_s: float) -> CommandResult:
     """Publish the command, then wait for its result; CommandTimeout after `timeout_s` in all."""
     reader = ResultReader(db_path)  # before publishing: a wrong --db sends nothing
@@ -154,6 +174,7 @@ async def send_and_wait(request: CommandRequest, key: Ed25519PrivateKey, db_path
             raise CommandTimeout(f"command {cmd.id} not sent: broker {request.broker_url} did "
                                  f"not take it within {timeout_s:g} s") from None
         LOGGER.info("command_sent", extra={"gw": cmd.gw, "op": cmd.op, "id": cmd.id})
+        reader.note_sent(cmd)
         try:
             async with asyncio.timeout_at(deadline):
                 return await wait_result(reader, cmd.gw, cmd.id)

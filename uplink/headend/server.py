@@ -5,6 +5,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from uplink.codec import Ack, Command, encode_ack, encode_command
 from uplink.cose import sign1
 from uplink.errors import UplinkError
-from uplink.headend.store import HeadendStore
+from uplink.headend.db import Store, record_status
 from uplink.headend.verify import verify_batch, verify_unavailable
 from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
 from uplink.settings import topics
@@ -43,7 +44,7 @@ class HeadendStats:
 class HeadEnd:
     """One head-end worker; several may share a broker group and a database file."""
 
-    def __init__(self, store: HeadendStore, enrolled: dict[str, Ed25519PublicKey],
+    def __init__(self, store: Store, enrolled: Mapping[str, Ed25519PublicKey],
                  key: Ed25519PrivateKey, *, broker_url: str, prefix: str = "mtr",
                  client_id: str | None = None) -> None:
         self.store = store
@@ -60,12 +61,14 @@ class HeadEnd:
         return LinkConfig(url=self.broker_url, client_id=self.client_id, mqtt_version="5",
                           clean_start=True, backoff_min_s=0.2, backoff_max_s=5.0,
                           subscriptions=(f"$share/{SHARE_GROUP}/{self.prefix}/+/up/batch",
-                                         f"$share/{SHARE_GROUP}/{self.prefix}/+/up/unavailable"))
+                                         f"$share/{SHARE_GROUP}/{self.prefix}/+/up/unavailable",
+                                         # not shared: retained, every worker records it
+                                         f"{self.prefix}/+/status"))
 
     async def run(self) -> None:
         """Serve until cancelled."""
         loop = asyncio.get_running_loop()
-        handlers = LinkHandlers(on_connected=lambda _max: self._up.set(),
+        handlers = LinkHandlers(on_connected=self._on_connected,
                                 on_disconnected=lambda _reason: self._up.clear(),
                                 on_message=self._on_message)
         self._link = MqttLink(self._link_config(), handlers, loop)
@@ -75,6 +78,11 @@ class HeadEnd:
         finally:
             await self._link.stop()
 
+    def _on_connected(self, _max_packet: int | None) -> None:
+        self._up.set()
+        # subscriptions confirmed: tools that start workers wait for this line
+        LOGGER.info("headend_ready", extra={"client_id": self.client_id})
+
     async def wait_connected(self, timeout: float = CONNECT_WAIT_S) -> None:
         async with asyncio.timeout(timeout):
             await self._up.wait()
@@ -82,6 +90,9 @@ class HeadEnd:
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic.endswith("/up/unavailable"):
             self._on_unavailable(topic, payload)
+            return
+        if topic.endswith("/status"):
+            self._on_status(topic, payload)
             return
         try:
             batch = verify_batch(payload, self.enrolled)
@@ -110,6 +121,16 @@ class HeadEnd:
         if result.status == "known_gap":
             self.stats.known_gaps += 1
         self._publish_ack(Ack(gone.gw, result.ack, result.resend))
+
+    def _on_status(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        status = payload.decode("utf-8", errors="replace")[:16]
+        if len(parts) != 3 or status not in ("online", "offline"):
+            return  # not a gateway's status message: nothing to show
+        try:
+            record_status(self.store, parts[1], status, int(time.time() * 1000))
+        except Exception as exc:  # a status row is display only: never stop the worker
+            LOGGER.warning("status_not_stored", extra={"topic": topic, "reason": str(exc)})
 
     def _count(self, status: str, gw: str, n_records: int) -> None:
         if status == "stored":

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from uplink.codec import Unavailable, WireRecord, reading_values
 from uplink.errors import UplinkError
+from uplink.headend.bodies import reading_body_json
 from uplink.headend.verify import VerifiedBatch
 
 LOGGER = logging.getLogger(__name__)
@@ -35,7 +36,19 @@ CREATE TABLE IF NOT EXISTS anomalies (
 CREATE TABLE IF NOT EXISTS known_gaps (
     gw TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, sha256 BLOB NOT NULL,
     PRIMARY KEY (gw, first, last));
+CREATE TABLE IF NOT EXISTS enrolment (
+    gw TEXT PRIMARY KEY, public_key TEXT NOT NULL, added_ms INTEGER NOT NULL,
+    revoked_ms INTEGER);
+CREATE TABLE IF NOT EXISTS gateway_status (
+    gw TEXT PRIMARY KEY, status TEXT NOT NULL, ts_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, role TEXT NOT NULL, gateways TEXT,
+    meters TEXT);
 """
+
+
+class GatewayRevoked(UplinkError):
+    """The gateway's enrolment was revoked: its batches are refused (and not acked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,8 @@ def _json_default(obj: Any) -> Any:
 
 def record_body_json(rec: WireRecord) -> str:
     """The record's fields as JSON; reading values decoded to names and exact decimal text."""
+    if rec.kind == "reading" and (fast := reading_body_json(rec.fields)) is not None:
+        return fast
     fields: dict[str, Any] = dict(rec.fields)
     if rec.kind == "reading":
         fields = {"meter": fields.get("m"),
@@ -103,6 +118,8 @@ def _open_writable(path: Path) -> sqlite3.Connection:
 class HeadendStore:
     """One SQLite file; every ingest is one IMMEDIATE transaction so workers can share it."""
 
+    backend: Final = "sqlite"
+
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """`create=False`: read-only, for tools that only read (export, cmd results)."""
         self.path = path
@@ -111,12 +128,22 @@ class HeadendStore:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    def _refuse_revoked(self, gw: str) -> None:
+        row = self._db.execute("SELECT revoked_ms FROM enrolment WHERE gw = ?", (gw,)).fetchone()
+        if row is not None and row[0] is not None:
+            raise GatewayRevoked(f"gateway {gw!r} is revoked")
+
     def ingest(self, batch: VerifiedBatch) -> IngestResult:
         """Chain-check and store a verified batch; reports gap, duplicate and fork."""
         p = batch.payload
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            self._refuse_revoked(p.gw)
             status = self._check_chain(batch)
             if status == "stored":
                 self._store(batch)

@@ -1,6 +1,7 @@
 """Verify a gateway batch: COSE signature against the enrolled key, then payload shape."""
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,7 +24,7 @@ class VerifiedBatch:
     raw: bytes
 
 
-def _verified_payload(raw: bytes, enrolled: dict[str, Ed25519PublicKey], max_bytes: int,
+def _verified_payload(raw: bytes, enrolled: Mapping[str, Ed25519PublicKey], max_bytes: int,
                       what: str) -> tuple[str, bytes]:
     msg = parse_sign1(raw, max_bytes=max_bytes)
     gw = msg.kid.decode("utf-8", errors="replace")
@@ -33,7 +34,7 @@ def _verified_payload(raw: bytes, enrolled: dict[str, Ed25519PublicKey], max_byt
     return gw, verify_sign1(msg, key)
 
 
-def verify_batch(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> VerifiedBatch:
+def verify_batch(raw: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> VerifiedBatch:
     """Check signature (key chosen by kid), payload shape and that payload gw equals kid."""
     gw, data = _verified_payload(raw, enrolled, MAX_BATCH_BYTES, "batch")
     payload = decode_batch_payload(data)
@@ -42,7 +43,7 @@ def verify_batch(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> VerifiedB
     return VerifiedBatch(payload, hashlib.sha256(raw).digest(), raw)
 
 
-def verify_unavailable(raw: bytes, enrolled: dict[str, Ed25519PublicKey]) -> Unavailable:
+def verify_unavailable(raw: bytes, enrolled: Mapping[str, Ed25519PublicKey]) -> Unavailable:
     """Same checks for a gateway's `unavailable` record."""
     gw, data = _verified_payload(raw, enrolled, MAX_UNAVAILABLE_BYTES, "unavailable record")
     gone = decode_unavailable(data)

@@ -1,0 +1,41 @@
+"""Fixtures: one real PostgreSQL server per session (initdb + pg_ctl on a free port in a temp
+dir), a fresh database per test; a real Mosquitto per test."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from uplink.headend.localpg import LocalPostgres, pg_bin
+from uplink.localbroker import MOSQUITTO, Mosquitto
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server not installed (make debian-deps installs `postgresql`)")
+    server = LocalPostgres(tmp_path_factory.mktemp("pg")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: LocalPostgres) -> Iterator[str]:
+    """A new empty database on the session's server; dropped afterwards."""
+    import psycopg
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    yield pg_server.url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_server.url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
+    mosq = Mosquitto(tmp_path).start()
+    yield mosq
+    mosq.stop()

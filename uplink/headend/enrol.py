@@ -1,0 +1,113 @@
+"""Gateway enrolment in the head-end's database: public keys, revocation, and the key ring a
+worker verifies with (`gateway-headend gateways add|list|revoke`).
+
+A worker looks a gateway up in the database the first time it sees its id and again at most
+every `REFRESH_S`, so a gateway added while the workers run is served without a restart.
+Revocation is enforced inside the ingest transaction as well (the chain row lock reads the
+enrolment row), so a revoked gateway's next batch is refused by every worker at once.
+"""
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from uplink.errors import SigningKeyFileError, UplinkError
+from uplink.headend.db import execute
+
+# An unknown or changed gateway is looked up again after this long.
+REFRESH_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    gw: str
+    public_key: str
+    added_ms: int
+    revoked_ms: int | None
+
+
+def parse_public_pem(text: str, what: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except (ValueError, TypeError) as exc:
+        raise SigningKeyFileError(f"{what}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyFileError(f"{what}: not an Ed25519 public key")
+    return key
+
+
+def add(store: Any, gw: str, pem: str) -> None:
+    """Enrol (or re-key) a gateway; a revoked gateway is enrolled again only explicitly."""
+    parse_public_pem(pem, f"key of {gw}")
+    now = int(time.time() * 1000)
+    execute(store, "INSERT INTO enrolment (gw, public_key, added_ms) VALUES (%s, %s, %s) "
+            "ON CONFLICT (gw) DO UPDATE SET public_key = excluded.public_key, "
+            "added_ms = excluded.added_ms, revoked_ms = NULL", (gw, pem, now))
+    _commit(store)
+
+
+def revoke(store: Any, gw: str) -> None:
+    cur = execute(store, "UPDATE enrolment SET revoked_ms = %s WHERE gw = %s "
+                  "AND revoked_ms IS NULL", (int(time.time() * 1000), gw))
+    _commit(store)
+    if cur.rowcount == 0:
+        raise UplinkError(f"gateway {gw!r} is not enrolled (or already revoked)")
+
+
+def listing(store: Any) -> Iterator[Enrolled]:
+    for gw, pem, added, revoked in execute(
+            store, "SELECT gw, public_key, added_ms, revoked_ms FROM enrolment ORDER BY gw"):
+        yield Enrolled(gw, pem, int(added), None if revoked is None else int(revoked))
+
+
+def _commit(store: Any) -> None:
+    if store.backend == "sqlite" and store.db.in_transaction:
+        store.db.execute("COMMIT")
+
+
+class KeyRing(Mapping[str, Ed25519PublicKey]):
+    """Gateway keys: those given on the command line, then the database's enrolment."""
+
+    def __init__(self, store: Any, static: Mapping[str, Ed25519PublicKey] | None = None,
+                 *, clock: Any = time.monotonic) -> None:
+        self.store = store
+        self.static = dict(static or {})
+        self.clock = clock
+        self._cache: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
+
+    def _lookup(self, gw: str) -> Ed25519PublicKey | None:
+        row = execute(self.store, "SELECT public_key, revoked_ms FROM enrolment WHERE gw = %s",
+                      (gw,)).fetchone()
+        if row is None:
+            return self.static.get(gw)
+        if row[1] is not None:
+            return None  # revoked in the database: a key on the command line does not count
+        return parse_public_pem(row[0], f"enrolled key of {gw}")
+
+    def get(self, gw: str, default: Any = None) -> Any:
+        now = self.clock()
+        cached = self._cache.get(gw)
+        if cached is None or now - cached[0] > REFRESH_S:
+            try:
+                key = self._lookup(gw)
+            except UplinkError:
+                key = None
+            cached = (now, key)
+            self._cache[gw] = cached
+        return cached[1] if cached[1] is not None else default
+
+    def __getitem__(self, gw: str) -> Ed25519PublicKey:
+        key = self.get(gw)
+        if key is None:
+            raise KeyError(gw)
+        return key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.static, *(g for g, (_, k) in self._cache.items() if k)})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

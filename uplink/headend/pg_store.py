@@ -1,0 +1,247 @@
+"""The head-end store on PostgreSQL: several workers on several machines share one database.
+
+Everything that costs CPU (signature, inflate, CBOR, JSON of the records) is done before the
+transaction; inside it, the gateway's chain row is locked (`SELECT ... FOR UPDATE`), so two
+workers given batches of one gateway out of order serialise on that row only: no lost update
+of `contiguous`, no false gap. Batches of different gateways commit in parallel.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import psycopg
+
+from uplink.codec import Unavailable, WireRecord
+from uplink.errors import UplinkError
+from uplink.headend.bodies import wire_body_json
+from uplink.headend.export import ExportQuery, stream_records
+from uplink.headend.pg_schema import MIGRATION_LOCK, MIGRATIONS
+from uplink.headend.store import GatewayRevoked, IngestResult, record_body_json
+from uplink.headend.verify import VerifiedBatch
+
+LOGGER = logging.getLogger(__name__)
+# A lock wait longer than this means a stuck worker, not load: fail the batch (it is re-sent).
+LOCK_TIMEOUT: Final = "30s"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A verified batch with its record rows built, ready for one short transaction."""
+
+    batch: VerifiedBatch
+    ids: list[int]
+    kinds: list[str]
+    ts: list[int]
+    meters: list[str | None]
+    bodies: list[str]
+
+
+def prepare(batch: VerifiedBatch) -> PreparedBatch:
+    """Build the rows outside any transaction (this is the CPU part of storing)."""
+    recs = batch.payload.records
+    return PreparedBatch(batch, [r.id for r in recs], [r.kind for r in recs],
+                         [r.ts_ms for r in recs],
+                         [r.fields.get("m") if isinstance(r.fields.get("m"), str) else None
+                          for r in recs],
+                         [_body(r) for r in recs])
+
+
+def _body(rec: WireRecord) -> str:
+    # Readings stay in their exact wire form (integers only: no Decimal, no text per value);
+    # the tools turn them into names and decimal text when they read (bodies.readable_body).
+    if rec.kind == "reading" and (wire := wire_body_json(rec.fields)) is not None:
+        return wire
+    return record_body_json(rec)
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Apply the missing migrations; returns the schema version now in place."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        for number, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            conn.execute(sql.encode())
+            conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+            LOGGER.info("schema_migrated", extra={"version": number})
+    return len(MIGRATIONS)
+
+
+def connect(url: str, *, create: bool = True) -> psycopg.Connection[Any]:
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise UplinkError(f"{url}: cannot connect to PostgreSQL ({exc})") from None
+    if create:
+        migrate(conn)
+    elif conn.execute("SELECT to_regclass('records')").fetchone() in (None, (None,)):
+        conn.close()
+        raise UplinkError(f"{url}: not a head-end database (no table records)")
+    return conn
+
+
+class PgStore:
+    """One worker's connection; same contract as `HeadendStore` (SQLite)."""
+
+    backend: Final = "postgresql"
+
+    def __init__(self, url: str, *, create: bool = True, gap_grace_ms: int = 0) -> None:
+        """`gap_grace_ms`: with several workers a batch may be stored just before its
+        predecessor, which another worker is storing; a gap is reported (anomaly, `resend`
+        in the ack) only once the oldest batch held above it is this old. 0: at once."""
+        self.url = url
+        self.gap_grace_ms = gap_grace_ms
+        self.path = url  # the tools name the store by it in messages
+        self.conn = connect(url, create=create)
+        self.conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def ingest(self, batch: VerifiedBatch | PreparedBatch) -> IngestResult:
+        """Chain-check and store one batch in one transaction under the gateway's row lock."""
+        prep = batch if isinstance(batch, PreparedBatch) else prepare(batch)
+        p = prep.batch.payload
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            contiguous, gaps = self._lock(cur, p.gw)
+            status = self._check_chain(cur, prep.batch, gaps)
+            if status == "stored":
+                self._store(cur, prep)
+            before = contiguous
+            contiguous, gap = self._advance(cur, p.gw, contiguous, gaps)
+            if gap and status == "stored" and p.seq > before + 1:
+                self._anomaly(cur, p.gw, p.seq, "gap", f"seq {contiguous + 1} missing")
+        return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
+
+    def _lock(self, cur: psycopg.Cursor[Any], gw: str) -> tuple[int, bool]:
+        cur.execute("INSERT INTO gateways (gw) VALUES (%s) ON CONFLICT DO NOTHING", (gw,))
+        row = cur.execute(
+            "SELECT g.contiguous, g.has_known_gaps, e.revoked_ms FROM gateways g "
+            "LEFT JOIN enrolment e ON e.gw = g.gw WHERE g.gw = %s FOR UPDATE OF g",
+            (gw,)).fetchone()
+        assert row is not None
+        if row[2] is not None:
+            raise GatewayRevoked(f"gateway {gw!r} is revoked")
+        return int(row[0]), bool(row[1])
+
+    def _gap_end(self, cur: psycopg.Cursor[Any], gw: str, seq: int) -> tuple[int, bytes] | None:
+        row = cur.execute("SELECT last, sha256 FROM known_gaps WHERE gw = %s AND first <= %s "
+                          "AND last >= %s ORDER BY last DESC LIMIT 1", (gw, seq, seq)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def _check_chain(self, cur: psycopg.Cursor[Any], batch: VerifiedBatch, gaps: bool) -> str:
+        p = batch.payload
+        near = {int(s): (bytes(sha), bytes(prev)) for s, sha, prev in cur.execute(
+            "SELECT seq, sha256, prev FROM batches WHERE gw = %s AND seq BETWEEN %s AND %s",
+            (p.gw, p.seq - 1, p.seq + 1))}
+        if p.seq in near:
+            if near[p.seq][0] == batch.sha256:
+                return "duplicate"
+            return self._anomaly(cur, p.gw, p.seq, "fork", "a different batch holds this seq")
+        before: bytes | None = bytes(32) if p.seq == 1 else None
+        if p.seq - 1 in near:
+            before = near[p.seq - 1][0]
+        elif gaps and p.seq > 1 and (end := self._gap_end(cur, p.gw, p.seq - 1)) is not None \
+                and end[0] == p.seq - 1:
+            before = end[1]
+        if before is not None and before != p.prev:
+            return self._anomaly(cur, p.gw, p.seq, "fork", "prev differs from the stored seq-1")
+        if p.seq + 1 in near and near[p.seq + 1][1] != batch.sha256:
+            return self._anomaly(cur, p.gw, p.seq, "fork", "stored seq+1 does not chain to it")
+        return "stored"
+
+    def _store(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> None:
+        p = prep.batch.payload
+        now_ms = int(time.time() * 1000)
+        cur.execute("INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (p.gw, p.seq, prep.batch.sha256, p.prev, prep.batch.raw, now_ms,
+                     len(prep.ids)))
+        # One statement for all records; ON CONFLICT reports ids already held (re-enrolled
+        # gateway, restored store) instead of failing the batch.
+        cur.execute(
+            "INSERT INTO records (gw, id, seq, kind, ts_ms, meter, body) "
+            "SELECT %s, i, %s, k, t, m, b::jsonb FROM unnest(%s::bigint[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[]) AS u(i, k, t, m, b) ON CONFLICT DO NOTHING",
+            (p.gw, p.seq, prep.ids, prep.kinds, prep.ts, prep.meters, prep.bodies))
+        dupes = len(prep.ids) - cur.rowcount
+        if dupes:
+            self._anomaly(cur, p.gw, p.seq, "duplicate_record", f"{dupes} record ids already held")
+
+    def _advance(self, cur: psycopg.Cursor[Any], gw: str, contiguous: int,
+                 gaps: bool) -> tuple[int, bool]:
+        """Move `contiguous` over held batches (and declared gaps); (new value, any above)."""
+        rows = cur.execute("SELECT seq, received_ms FROM batches WHERE gw = %s AND seq > %s",
+                           (gw, contiguous)).fetchall()
+        held = {int(r[0]) for r in rows}
+        start = contiguous
+        while True:
+            if contiguous + 1 in held:
+                contiguous += 1
+            elif gaps and (end := self._gap_end(cur, gw, contiguous + 1)) is not None:
+                contiguous = end[0]
+            else:
+                break
+        cur.execute("UPDATE gateways SET contiguous = %s, last_batch_ms = %s WHERE gw = %s",
+                    (contiguous, int(time.time() * 1000), gw))
+        if contiguous != start:
+            LOGGER.debug("chain_advanced", extra={"gw": gw, "contiguous": contiguous})
+        cutoff = int(time.time() * 1000) - self.gap_grace_ms
+        return contiguous, any(int(s) > contiguous and int(ms) <= cutoff for s, ms in rows)
+
+    def _anomaly(self, cur: psycopg.Cursor[Any], gw: str, seq: int, kind: str,
+                 detail: str) -> str:
+        LOGGER.warning("chain_" + kind, extra={"gw": gw, "seq": seq, "detail": detail})
+        cur.execute("INSERT INTO anomalies (gw, seq, kind, detail, ts_ms) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    (gw, seq, kind, detail, int(time.time() * 1000)))
+        return kind
+
+    def record_unavailable(self, gone: Unavailable) -> IngestResult:
+        """A declared gap, recorded once; the chain moves on past it (as the SQLite store)."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            contiguous, _gaps = self._lock(cur, gone.gw)
+            status = self._check_gap(cur, gone, contiguous)
+            contiguous, gap = self._advance(cur, gone.gw, contiguous, True)
+        return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
+
+    def _check_gap(self, cur: psycopg.Cursor[Any], gone: Unavailable, contiguous: int) -> str:
+        gw = gone.gw
+        if gone.last <= contiguous or cur.execute(
+                "SELECT 1 FROM known_gaps WHERE gw = %s AND first = %s AND last = %s",
+                (gw, gone.first, gone.last)).fetchone() is not None:
+            return "held"
+        row = cur.execute("SELECT prev FROM batches WHERE gw = %s AND seq = %s",
+                          (gw, gone.last + 1)).fetchone()
+        if row is not None and bytes(row[0]) != gone.sha256:
+            return self._anomaly(cur, gw, gone.first, "fork",
+                                 f"seq {gone.last + 1} does not chain to the declared gap end")
+        cur.execute("INSERT INTO known_gaps VALUES (%s, %s, %s, %s)",
+                    (gw, gone.first, gone.last, gone.sha256))
+        cur.execute("UPDATE gateways SET has_known_gaps = true WHERE gw = %s", (gw,))
+        return self._anomaly(cur, gw, gone.first, "known_gap",
+                             f"seq {gone.first}..{gone.last} unavailable from the gateway")
+
+    def contiguous(self, gw: str) -> int:
+        row = self.conn.execute("SELECT contiguous FROM gateways WHERE gw = %s",
+                                (gw,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def anomalies(self, gw: str | None = None) -> list[tuple[str, int, str, str]]:
+        sql = "SELECT gw, seq, kind, detail FROM anomalies"
+        args: tuple[str, ...] = ()
+        if gw is not None:
+            sql, args = sql + " WHERE gw = %s", (gw,)
+        return [(r[0], int(r[1]), r[2], r[3])
+                for r in self.conn.execute((sql + " ORDER BY aid").encode(), args)]
+
+    def record_ids(self, gw: str) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute(
+            "SELECT id FROM records WHERE gw = %s ORDER BY id", (gw,))]
+
+    def export(self, gw: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored records as dicts (gw, id, seq, kind, t_ms, body), by gateway and id."""
+        return stream_records(self, ExportQuery(gw=gw))
