@@ -94,11 +94,16 @@ class SerialStream(ByteStream):
     """The stream owns `fd` from now on and closes it."""
 
     def __init__(self, fd: int, settings: LineSettings, *, name: str, protocol: str,
-                 meter: str | None = None, rts: RtsDirection | None = None) -> None:
+                 meter: str | None = None, rts: RtsDirection | None = None,
+                 half_duplex: bool = True) -> None:
+        """`half_duplex`: a write returns once its bytes have left the line (RS-485, an
+        optical probe: the device may only answer then); a full-duplex USB receiver (a wM-Bus
+        dongle) needs no such wait."""
         super().__init__(name=name, protocol=protocol, meter=meter)
         self._fd = fd
         self._settings = settings
         self._rts = rts
+        self._half_duplex = half_duplex
         self._loop = asyncio.get_running_loop()
         os.set_blocking(fd, False)
         self._loop.add_reader(fd, self._on_readable)
@@ -141,14 +146,15 @@ class SerialStream(ByteStream):
         except OSError as exc:
             self._lost(f"write failed: {exc}")
             raise PortUnavailable(f"{self.name}: write failed: {exc}") from exc
-        # the bytes are in the UART; wait until they have left so the bus is the meter's
-        await asyncio.sleep(line_time_s(len(data), self._settings.baudrate))
+        if self._half_duplex:
+            # the bytes are in the UART; wait until they have left so the bus is the meter's
+            await asyncio.sleep(line_time_s(len(data), self._settings.baudrate))
         if self._rts is not None:
             await self._direction(self._rts.level_for_rx, self._rts.delay_before_rx_s)
 
     async def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
+        while view:  # no suspension while the tty queue takes the bytes (the usual case)
             try:
                 view = view[os.write(self._fd, view):]
             except BlockingIOError:

@@ -59,6 +59,8 @@ class ByteStream(abc.ABC):
         self._data = asyncio.Event()
         self._error: str | None = None  # why the stream is dead; raised on the next read
         self._closed = False
+        self._on_data: Callable[[bytes], None] | None = None
+        self._on_lost: Callable[[str], None] | None = None
 
     # ---- what a backend provides ---------------------------------------------------------
     @abc.abstractmethod
@@ -80,12 +82,30 @@ class ByteStream(abc.ABC):
     # ---- what backends call ------------------------------------------------------------
     def _received(self, chunk: bytes) -> None:
         log_bytes(self._wire, "rx", self.meter or self.name, chunk)
+        if self._on_data is not None:
+            self._on_data(chunk)
+            return
         self._buffer.extend(chunk)
         self._data.set()
 
     def _lost(self, reason: str) -> None:
+        if self._error is not None:
+            return  # the first reason is the one worth reporting
         self._error = reason
         self._data.set()
+        if self._on_lost is not None and not self._closed:
+            self._on_lost(reason)
+
+    # ---- push mode -----------------------------------------------------------------------
+    def push_to(self, on_data: Callable[[bytes], None],
+                on_lost: Callable[[str], None] | None = None) -> None:
+        """Hand every chunk to `on_data` as it arrives, bytes already buffered first: for a
+        receiver whose own framer cuts a continuous stream (a wM-Bus dongle), where a message
+        read would split frames the framer must see whole. `on_lost` hears of an unplug."""
+        self._on_data, self._on_lost = on_data, on_lost
+        pending = self.discard_input()
+        if pending:
+            on_data(pending)
 
     # ---- what sessions call ------------------------------------------------------------
     @property

@@ -1,8 +1,8 @@
 """WmbusReceiver: a dongle (or line source) -> decoded telegrams of the configured meters.
 
-Serial I/O runs on the event loop through `loop.add_reader` on the port's file descriptor
-(pyserial ports opened with timeout=0 never block). A supervisor pings a silent dongle, resets
-a hung or garbling one, and reopens the port (with capped backoff) when it is unplugged.
+The port `board/` opened becomes a transport-kit serial stream in push mode: every chunk goes
+to the dongle's framer as it arrives, on the event loop. A supervisor pings a silent dongle,
+resets a hung or garbling one, and reopens the port (with capped backoff) when it is unplugged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, Final
 from drivers.errors import DeviceTimeout, DriverError, PortUnavailable
 from drivers.mbus.mapping import telegram_readings
 from drivers.readings import Sample
+from drivers.transport.serial import SerialStream, take_descriptor
+from drivers.transport.stream import ByteStream, LineSettings
 from drivers.wmbus import dongles as D
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
@@ -36,7 +38,7 @@ RECONNECT_MAX_S: Final = 30.0      # backoff cap: a dongle plugged back is found
 DUPLICATE_WINDOW_S: Final = 10.0   # repeaters re-send within seconds; meters every >= 16 s
 QUEUE_SIZE: Final = 1000           # telegrams waiting for the service; oldest dropped beyond
 EVENT_QUEUE_SIZE: Final = 200      # events waiting for the service; oldest dropped beyond
-READ_CHUNK: Final = 4096
+PROTOCOL: Final = "wmbus"  # the wire logger: drivers.wmbus.wire
 # Factory line speeds of the dongles (the "lines" source is whatever the SDR tool writes).
 DONGLE_BAUD: Final = {"im871a": 57600, "amb8465": 9600, "lines": 115200}
 
@@ -111,7 +113,7 @@ class WmbusReceiver:
             ("frames", "telegrams", "duplicates", "unknown", "decode_errors", "wrong_key",
              "plaintext_refused", "no_key", "type_mismatch", "dropped", "resets",
              "reconnects", "bad_frames"), 0)
-        self._port: Any = None
+        self._stream: ByteStream | None = None
         self._framer: D.Im871aFramer | D.Amb8465Framer | None = None
         self._line_buffer = b""
         self._last_rx = 0.0
@@ -167,17 +169,17 @@ class WmbusReceiver:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            port = await loop.run_in_executor(None, self._open_port)
+            opened = await loop.run_in_executor(None, self._open_port)
+            stream = self._stream_of(opened)
         except (OSError, ValueError) as exc:
             raise PortUnavailable(f"wmbus dongle port: {exc}") from exc
         except Exception as exc:   # pyserial's SerialException derives from OSError/IOError
             raise PortUnavailable(f"wmbus dongle port: {exc}") from exc
-        if hasattr(port, "timeout"):
-            port.timeout = 0
-        self._port = port
+        self._stream = stream
         self._framer = (D.Im871aFramer() if self._dongle == "im871a" else
                         D.Amb8465Framer() if self._dongle == "amb8465" else None)
-        loop.add_reader(port.fileno(), self._on_readable)
+        self._line_buffer = b""
+        stream.push_to(self._on_data, self._on_lost)
         self._last_rx = loop.time()
         try:
             await self._setup()
@@ -185,14 +187,17 @@ class WmbusReceiver:
             self._disconnect()
             raise
 
+    def _stream_of(self, opened: Any) -> ByteStream:
+        """A kit stream over what the opener gave: a port from board/, or a stream (tests)."""
+        if isinstance(opened, ByteStream):
+            return opened
+        return SerialStream(take_descriptor(opened), LineSettings(DONGLE_BAUD[self._dongle]),
+                            name=f"wmbus {self._dongle}", protocol=PROTOCOL, half_duplex=False)
+
     def _disconnect(self) -> None:
-        port, self._port = self._port, None
-        if port is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(port.fileno())
-        with contextlib.suppress(Exception):
-            port.close()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
     async def _setup(self) -> None:
         if self._dongle == "im871a":
@@ -205,10 +210,11 @@ class WmbusReceiver:
             await self._command(D.amb8465_encode(D.AMB_SET_MODE_REQ, bytes([mode])))
 
     async def _command(self, frame: bytes, timeout: float = SETUP_TIMEOUT_S) -> D.DongleFrame:
-        loop = asyncio.get_running_loop()
-        self._response = loop.create_future()
+        if self._stream is None:
+            raise PortUnavailable(f"wmbus {self._dongle}: port not open")
+        self._response = asyncio.get_running_loop().create_future()
         try:
-            await loop.run_in_executor(None, self._port.write, frame)
+            await self._stream.write(frame)
             async with asyncio.timeout(timeout):
                 return await self._response
         except TimeoutError as exc:
@@ -216,15 +222,11 @@ class WmbusReceiver:
         finally:
             self._response = None
 
-    def _on_readable(self) -> None:
-        try:
-            data = self._port.read(READ_CHUNK)
-            if not data:
-                raise OSError("port closed")
-        except Exception as exc:   # unplugged: pyserial raises SerialException / OSError
-            LOGGER.warning("wmbus_port_lost", extra={"dongle": self._dongle, "error": str(exc)})
-            self._disconnect()
-            return
+    def _on_lost(self, reason: str) -> None:
+        LOGGER.warning("wmbus_port_lost", extra={"dongle": self._dongle, "error": reason})
+        self._disconnect()  # the supervisor reopens the port
+
+    def _on_data(self, data: bytes) -> None:
         self._last_rx = asyncio.get_running_loop().time()
         for frame in self._frames(data):
             if frame.frame is not None:
@@ -351,8 +353,8 @@ class WmbusReceiver:
         backoff = RECONNECT_FIRST_S
         bad_before = 0
         while True:
-            await asyncio.sleep(SUPERVISE_EVERY_S if self._port is not None else backoff)
-            if self._port is None:
+            await asyncio.sleep(SUPERVISE_EVERY_S if self._stream is not None else backoff)
+            if self._stream is None:
                 backoff = await self._reconnect(backoff)
                 continue
             backoff = RECONNECT_FIRST_S
