@@ -140,12 +140,10 @@ class Restart(Protocol):
 
 
 class SystemTime(Protocol):
-    def simulated(self) -> bool:
-        """A simulated board: the clock is the host's and is never set."""
-        ...
+    """The board's clock capability (`board.interface.Board` has it)."""
 
-    def set(self, when: datetime) -> None:
-        """Set the system clock; PermissionError without CAP_SYS_TIME."""
+    def set_clock(self, when: datetime) -> None:
+        """Set the system clock; `board.interface.ClockNotSettable` says why not."""
         ...
 
 

@@ -8,9 +8,7 @@ attributes read here, so nothing in wiring/ imports gateway.app.service (no impo
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -178,19 +176,6 @@ class _Restart:
         asyncio.get_running_loop().call_later(delay_s, stop.set)
 
 
-class _SystemTime:
-    def __init__(self, board: Board) -> None:
-        from board.simulated import SimulatedBoard
-
-        self._simulated = isinstance(board, SimulatedBoard)
-
-    def simulated(self) -> bool:
-        return self._simulated
-
-    def set(self, when: datetime) -> None:
-        time.clock_settime(time.CLOCK_REALTIME, when.timestamp())
-
-
 def console_ports(service: RunningService) -> ConsolePorts:
     """The ports of the running service (buses are open: called from its start-up)."""
     clock: Clock = _WallClock(service.wall)
@@ -203,7 +188,7 @@ def console_ports(service: RunningService) -> ConsolePorts:
         config=service.config, clock=clock, started_ms=int(service.started_at * 1000),
         store=store, meters=_Meters(service), buses=buses, meter_keys=buses,
         events=service.record_event, restart=_Restart(service),
-        system_time=_SystemTime(service.board), gateway_key=service.key_file(),
+        system_time=service.board, gateway_key=service.key_file(),
         prepay=_Prepay(prepay, store) if prepay is not None else None,
         uplink=_Uplink(service.uplink) if service.uplink is not None else None,
         log=service.log_ring)
