@@ -32,16 +32,19 @@ class Problems:
 
 @dataclass(frozen=True)
 class Field:
-    """One key of a table: its TOML type(s), whether it is required, its default, extra check."""
+    """One key of a table: its TOML type(s), whether it is required, its default, extra check,
+    and what the value becomes once it passed (`parse`: "100/5" -> Decimal(20))."""
 
     types: tuple[type, ...]
     required: bool = False
     default: Any = None
     check: Check | None = None
+    parse: Callable[[Any], Any] | None = None
 
 
-def opt(types: type | tuple[type, ...], default: Any = None, check: Check | None = None) -> Field:
-    return Field(types if isinstance(types, tuple) else (types,), False, default, check)
+def opt(types: type | tuple[type, ...], default: Any = None, check: Check | None = None,
+        parse: Callable[[Any], Any] | None = None) -> Field:
+    return Field(types if isinstance(types, tuple) else (types,), False, default, check, parse)
 
 
 def req(types: type | tuple[type, ...], check: Check | None = None) -> Field:
@@ -84,6 +87,8 @@ def validate_table(table: Any, fields: Mapping[str, Field], path: str,
             continue
         if spec.check is not None and (err := spec.check(value)) is not None:
             problems.add(full, err)
+        elif spec.parse is not None:
+            value = spec.parse(value)
         out[key] = value
     return out
 

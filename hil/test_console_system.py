@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 1),)),)
 PASSWORD = "correct-horse-9"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 from prepay.vouchers import build_voucher_payload
 from storage import ledger
 from storage.store import Store

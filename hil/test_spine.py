@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from drivers.modbus.profiles import get_profile
-from gateway.demo.site import DEMO_SITE, RunningSim, site_config, start_simulators
+from drivers.modbus.site import DEMO_SITE, RunningSim, site_config, start_simulators
 from storage.store import Store
 
 # Long enough for several 2-second polls of every meter; the test waits for readings, not time.

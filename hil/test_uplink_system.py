@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
 from uplink.keys import create_private_key, public_pem

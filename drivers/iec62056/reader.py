@@ -39,7 +39,7 @@ LOGGER = logging.getLogger(__name__)
 # One fall-back attempt at 300 baud after a failed read at the negotiated rate: some meters offer
 # a rate their optical port does not hold.
 BAUD_FALLBACK_ATTEMPTS: Final = 1
-# The `[[meter]]` keys of protocol "iec62056" (gateway/config/loader.py names them the same).
+# The `[[meter]]` keys of protocol "iec62056" (drivers/iec62056/plugin.py declares them).
 OPTION_KEYS: Final = frozenset({"mode", "max_baud", "password", "obis", "read_command",
                                 "clock_drift_limit_s", "utc_offset_min"})
 DEFAULT_MAX_BAUD: Final = 9600
@@ -134,15 +134,21 @@ class Iec62056Bus:
         return self._drift.get(meter_id)
 
     async def read_meter(
-        self, meter_id: str, address: str, options: Mapping[str, Any], timeout_s: float
+        self, meter_id: str, address: str, options: MeterOptions | Mapping[str, Any],
+        timeout_s: float,
     ) -> list[Sample]:
         return (await self.read(meter_id, address, options, timeout_s)).samples
 
     async def read(
-        self, meter_id: str, address: str, options: Mapping[str, Any], timeout_s: float
+        self, meter_id: str, address: str, options: MeterOptions | Mapping[str, Any],
+        timeout_s: float,
     ) -> ReadResult:
-        """One complete read of one meter, bounded by `timeout_s`, holding the line throughout."""
-        opts = MeterOptions.from_mapping(options, meter_id)
+        """One complete read of one meter, bounded by `timeout_s`, holding the line throughout.
+
+        The gateway passes MeterOptions built from its validated config; a mapping (the CLI's)
+        is validated here."""
+        opts = options if isinstance(options, MeterOptions) else \
+            MeterOptions.from_mapping(options, meter_id)
         async with self._lock:
             try:
                 async with asyncio.timeout(timeout_s):

@@ -23,8 +23,8 @@ from drivers.readings import Sample
 from gateway.app.scheduler import BusScheduler, PollPlan
 from gateway.app.supervision import ClockState, Failure, Supervisor
 from gateway.app.writer import ReadingWriter
-from gateway.config.loader import PUSH_PROTOCOLS, GatewayConfig
-from gateway.wiring.protocols import MeterBus, PushSource, dsmr_sub_meters, open_buses
+from gateway.config.loader import GatewayConfig
+from gateway.wiring.protocols import MeterBus, PushSource, open_buses, plugin
 from storage.errors import StorageError
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
@@ -129,9 +129,11 @@ class Service:
         for meter in cfg.meters:
             self.store.upsert_meter(meter.id, protocol=meter.protocol, bus=meter.bus,
                                     address=str(meter.address), profile=meter.profile)
-            for channel, sub_id in dsmr_sub_meters(meter).items():  # gas / water / heat on P1
-                self.store.upsert_meter(sub_id, protocol=meter.protocol, bus=meter.bus,
-                                        address=f"mbus-{channel}")
+            owner = plugin(meter.protocol)
+            for sub in owner.sub_meters(meter) if owner and owner.sub_meters else ():
+                # a meter that brings others (gas / water / heat read through it)
+                self.store.upsert_meter(sub.meter_id, protocol=meter.protocol, bus=meter.bus,
+                                        address=sub.address)
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
         # -- console (log command): keep the last log records in memory ------------------
@@ -224,7 +226,7 @@ class Service:
     def _schedulers(self) -> list[BusScheduler]:
         by_bus: dict[str, list[PollPlan]] = {}
         for meter in self.config.meters:
-            if meter.protocol not in PUSH_PROTOCOLS and meter.bus in self.buses:
+            if meter.bus in self.buses:  # polled buses only: pushed ones are sources
                 by_bus.setdefault(meter.bus, []).append(PollPlan(meter.id, meter.poll_interval_s))
         return [BusScheduler(bus_id, plans, self._poll, on_clock_jump=self._clock_jumped)
                 for bus_id, plans in by_bus.items()]
@@ -284,7 +286,7 @@ class Service:
 
     def _pushed(self, meter_id: str, samples: list[Sample], ts_ms: int) -> None:
         assert self.health is not None
-        # meter_id may be a P1 meter's sub-meter, which has no [[meter]] of its own
+        # meter_id may be a sub-meter (its plugin's `sub_meters`), which has no [[meter]]
         reading = self._reading(meter_id, samples, ts_ms)
         self.health.ok(meter_id, reading.ts_ms)
         self.accept(reading)

@@ -14,14 +14,16 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.app.logs import setup_logging
 from gateway.cli.args import broker_url, non_negative_seconds, positive_int
 from gateway.config.loader import GatewayConfig, load_config
 from gateway.config.preflight import directory_problem
-from gateway.demo.site import DEMO_SITE, site_config, start_simulators
 from storage.records import ReadingSet
+
+if TYPE_CHECKING:
+    from drivers.plugin import Simulation
 
 # The quantities worth a glance on one line; the rest is in `gateway readings`.
 HEADLINE = ("import_active_energy", "active_power", "voltage", "voltage_l1", "current",
@@ -68,29 +70,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     setup_logging("warning")
     broker = None
-    sim = start_simulators(DEMO_SITE, state / "sim", stderr=sys.stderr)
+    sims: list[Simulation] = []
     try:
+        sims = _simulations(state, args.poll)
         broker_url = args.broker
         if broker_url is None:
             broker = _local_broker(state)
             broker_url = broker.url if broker is not None else None
         uplink = _uplink_section(state, broker_url) if broker_url else ""
         config_path = state / "site.toml"
-        config_path.write_text(site_config(sim, state, poll_interval_s=args.poll, extra=uplink))
+        config_path.write_text(_site_header(state) + "".join(s.toml for s in sims) + uplink)
         config = load_config(config_path)
-        meters = sum(len(b.meters) for b in DEMO_SITE)
-        say(f"simulated site: {meters} meters on {len(DEMO_SITE)} buses (config {config_path})")
+        meters, buses = sum(s.meters for s in sims), sum(s.buses for s in sims)
+        say(f"simulated site: {meters} meters on {buses} buses (config {config_path})")
         say(f"uplink: batches to {broker_url}, verified and acked by the head-end" if broker_url
             else "uplink: off (install mosquitto, or pass --broker mqtt://HOST:PORT)")
         say("Ctrl-C stops")
         asyncio.run(_run(config, args.seconds, state, broker_url))
     finally:
-        sim.stop()
+        for sim in sims:
+            sim.stop()
         if broker is not None:
             broker.stop()
         if not args.state:
             shutil.rmtree(state, ignore_errors=True)
     return 0
+
+
+def _simulations(state: Path, poll_s: int) -> list[Simulation]:
+    """Every plugin that can simulate its meters starts its simulators (the demo names none)."""
+    from gateway.wiring.protocols import plugins
+
+    sims: list[Simulation] = []
+    try:
+        for plugin in plugins():
+            if plugin.simulate is not None:
+                sims.append(plugin.simulate(state / plugin.name, poll_s))
+    except BaseException:
+        for sim in sims:
+            sim.stop()
+        raise
+    return sims
+
+
+def _site_header(state: Path) -> str:
+    return (f'gateway_id = "gw-demo"\n\n[storage]\npath = "{state / "gateway.db"}"\n'
+            f'commit_interval_ms = 1000\n\n[board]\nkind = "simulated"\n'
+            f'state_dir = "{state / "board"}"\n\n')
 
 
 def _local_broker(state: Path) -> Any:

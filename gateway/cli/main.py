@@ -1,4 +1,4 @@
-"""The `gateway` command: sub-commands are discovered from the `gateway/cli/cmd_*.py` modules."""
+"""The `gateway` command: sub-commands from the `gateway/cli/cmd_*.py` modules and the plugins."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
             register = getattr(module, "register", None)
             if register is not None:
                 register(sub)
+    from gateway.wiring.protocols import plugins
+
+    for plugin in plugins():  # a protocol's own sub-commands (`gateway <protocol> ...`)
+        if plugin.cli is not None:
+            plugin.cli(sub)
     return parser
 
 

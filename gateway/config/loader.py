@@ -1,23 +1,24 @@
 """The gateway's one TOML config file: loaded with tomllib, validated whole before anything starts.
 
-Every problem (unknown key, missing field, wrong type, duplicate meter id, unknown profile, two
-buses on one port, a meter on an undeclared bus) is reported at once, each naming the file and
-the key; the CLI then exits with status 2.
+Every problem (unknown key, missing field, wrong type, duplicate meter id, two buses on one
+port, a meter on an undeclared bus, and what each protocol plugin checks) is reported at once,
+each naming the file and the key; the CLI then exits with status 2. The protocol keys of a bus
+and a meter are declared by the protocol plugins (gateway/wiring/protocols.py lists them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import MeterGatewayError
+from core.logs import trace_list_problem
 from core.schema import (
     Field,
     Problems,
-    exact_ratio,
     identifier,
     in_range,
     non_empty,
@@ -25,25 +26,24 @@ from core.schema import (
     one_of,
     opt,
     positive,
-    ratio_check,
     req,
     time_zone,
     validate_table,
 )
-from drivers.modbus.profiles import profile_names
 from gateway.config.sections import (
     console_section,
     prepay_section,
     resolve,
     resolved_board,
-    resolved_bus_key_files,
+    resolved_bus_paths,
     resolved_prepay,
     resolved_uplink,
     uplink_section,
 )
 
-PROTOCOLS = ("modbus", "iec62056", "dsmr", "wmbus")
-PUSH_PROTOCOLS = ("dsmr", "wmbus")  # the meter talks when it wants; nothing to poll
+if TYPE_CHECKING:
+    from drivers.plugin import ProtocolPlugin
+
 COMMODITIES = ("electricity", "water", "heat")
 
 
@@ -73,10 +73,8 @@ class BusConfig:
     inter_request_gap_ms: int = 0  # 0: the 3.5-character time of the baud rate
     host: str = ""
     tcp_port: int = 502
-    dongle: str = ""
-    link_mode: str = ""
-    echo: bool = False
-    key_file: str = ""
+    protocol: str = ""  # the plugin it belongs to ("" for a bus nothing uses)
+    options: dict[str, Any] = field(default_factory=dict)  # the protocol plugin's own keys
 
     @property
     def endpoint(self) -> str:
@@ -90,12 +88,10 @@ class MeterConfig:
     protocol: str
     address: int | str
     poll_interval_s: int = 60
-    profile: str = ""
+    profile: str = ""  # the device's register map or model, where its protocol has one
     commodity: str = "electricity"
     timeout_ms: int = 1000
-    ct_ratio: Decimal = Decimal(1)
-    vt_ratio: Decimal = Decimal(1)
-    options: dict[str, Any] = field(default_factory=dict)  # protocol-specific keys
+    options: dict[str, Any] = field(default_factory=dict)  # the protocol plugin's own keys
 
 
 @dataclass(frozen=True)
@@ -119,6 +115,7 @@ class GatewayConfig:
     uplink: Any = None  # uplink.settings.UplinkSettings when [uplink] is present
     prepay: Any = None  # prepay.settings.PrepaySettings when [prepay] is present
     console: Any = None  # gateway.console.accounts.ConsoleSettings when [console] is present
+    log_trace: tuple[str, ...] = ()  # protocols whose wire bytes are logged at TRACE
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -146,7 +143,11 @@ STORAGE_FIELDS = {
     "commit_interval_ms": opt(int, 1000, in_range(50, 60_000)),
 }
 
-LOG_FIELDS = {"level": opt(str, "info", one_of("debug", "info", "warning", "error"))}
+LOG_FIELDS = {
+    "level": opt(str, "info", one_of("debug", "info", "warning", "error")),
+    # raw wire bytes at TRACE for these protocols (the console switches them at run time)
+    "trace": opt(list, [], lambda names: trace_list_problem(names, _protocol_names())),
+}
 
 BOARD_FIELDS = {
     "kind": opt(str, "simulated", one_of("simulated", "rpi")),
@@ -179,73 +180,44 @@ BUS_FIELDS = {
     "inter_request_gap_ms": opt(int, 0, in_range(0, 10_000)),
     "host": opt(str, ""),
     "tcp_port": opt(int, 502, in_range(1, 65535)),
-    "dongle": opt(str, "", one_of("", "im871a", "amb8465", "lines")),
-    "link_mode": opt(str, "", one_of("", "T1", "C1", "C1+T1", "S1")),
-    "echo": opt(bool, False),
-    "key_file": opt(str, ""),
 }
-
-
-def _mbus_channels(value: dict[str, Any]) -> str | None:
-    """`{1 = "home-gas"}`: channels 1..4 of the P1 meter, each with a meter id of its own."""
-    for channel, meter_id in value.items():
-        if channel not in ("1", "2", "3", "4"):
-            return f"{channel!r} is not an M-Bus channel (1, 2, 3 or 4)"
-        if not isinstance(meter_id, str) or identifier(meter_id) is not None:
-            return f"channel {channel}: the meter id {meter_id!r} {identifier('')}"
-    return None
-
 
 METER_COMMON = {
     "id": req(str, identifier),
     "bus": req(str),
-    "protocol": req(str, one_of(*PROTOCOLS)),
+    "protocol": req(str),  # one of the plugins' names (checked in _meter_common)
     "commodity": opt(str, "electricity", one_of(*COMMODITIES)),
     "poll_interval_s": opt(int, 60, in_range(1, 86_400)),
     # up to 5 min: a 3 kB optical readout at 300 baud takes about 100 s
     "timeout_ms": opt(int, 1000, in_range(10, 300_000)),
 }
 
-METER_BY_PROTOCOL: dict[str, dict[str, Field]] = {
-    "modbus": {
-        "address": req(int, in_range(1, 247)),
-        "profile": req(str),
-        "ct_ratio": opt((int, str), None, ratio_check),
-        "vt_ratio": opt((int, str), None, ratio_check),
-    },
-    "iec62056": {
-        "address": opt(str, ""),
-        "mode": opt(str, "C", one_of("A", "B", "C")),
-        "max_baud": opt(int, 9600, one_of(300, 600, 1200, 2400, 4800, 9600, 19200)),
-        "password": opt(str, ""),
-        "obis": opt(list, []),
-        "clock_drift_limit_s": opt(int, 30, positive),
-        "read_command": opt(str, "R1", one_of("R1", "R5")),
-        "utc_offset_min": opt(int, None, in_range(-720, 840)),
-    },
-    "dsmr": {
-        "address": opt(str, ""),
-        # the meter clock's winter-time (W) offset from UTC; DSMR is Dutch: CET, S is one more hour
-        "utc_offset_min": opt(int, 60, in_range(-720, 840)),
-        # M-Bus channel n (0-n:24.2.1) -> the meter id its gas / water / heat readings are stored as
-        "mbus_meters": opt(dict, {}, _mbus_channels),
-    },
-    "wmbus": {
-        "address": req(str),
-        "manufacturer": opt(str, ""),
-        "device_type": opt(int, None, in_range(0, 255)),
-    },
-}
+def _plugins() -> tuple[ProtocolPlugin, ...]:
+    from gateway.wiring.protocols import plugins
+
+    return plugins()
 
 
-def _claim_sub_meters(values: dict[str, Any], where: str, seen: set[str],
-                      problems: Problems) -> None:
-    """A P1 meter's sub-meter ids are meter ids too: unique among all of them."""
-    for channel, sub_id in (values.get("mbus_meters") or {}).items():
-        if isinstance(sub_id, str) and sub_id in seen:
-            problems.add(f"{where}.mbus_meters.{channel}", f"duplicate meter id {sub_id!r}")
-        if isinstance(sub_id, str):
-            seen.add(sub_id)
+def bus_fields() -> dict[str, Field]:
+    """Every key a [[bus]] may have: the generic ones and each plugin's own."""
+    fields = dict(BUS_FIELDS)
+    for plugin in _plugins():
+        fields.update(plugin.bus_fields)
+    return fields
+
+
+def meter_fields_by_protocol() -> dict[str, dict[str, Field]]:
+    """Each plugin's [[meter]] keys beside METER_COMMON, by protocol name."""
+    return {plugin.name: dict(plugin.meter_fields) for plugin in _plugins()}
+
+
+def _protocol_names() -> list[str]:
+    return [plugin.name for plugin in _plugins()]
+
+
+def _meter_common() -> dict[str, Field]:
+    names = [plugin.name for plugin in _plugins()]
+    return {**METER_COMMON, "protocol": req(str, one_of(*names))}
 
 
 def load_config(path: str | Path) -> GatewayConfig:
@@ -271,8 +243,10 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     storage = validate_table(top["storage"] or {}, STORAGE_FIELDS, "storage", problems)
     log = validate_table(top["log"], LOG_FIELDS, "log", problems)
     board = validate_table(top["board"], BOARD_FIELDS, "board", problems)
-    buses = _buses(top["bus"], problems)
-    meters = _meters(top["meter"], {b.id: b for b in buses}, problems)
+    bus_entries = _buses(top["bus"], problems)
+    placed = _meters(top["meter"], {e.bus.id: e.bus for e in bus_entries}, problems)
+    buses = _settle_buses(bus_entries, placed, problems)
+    meters = [meter for _where, meter in placed]
     sections = {k: top[k] for k in ("uplink", "prepay", "console") if top[k] is not None}
     uplink = uplink_section(sections.get("uplink"), top["gateway_id"], problems)
     prepay = prepay_section(sections.get("prepay"), {m.id for m in meters}, problems)
@@ -287,14 +261,19 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         timezone=top["timezone"],
         storage=StorageConfig(db_path, storage["max_mb"], storage["commit_interval_ms"]),
         log_level=log["level"],
+        log_trace=tuple(log["trace"]),
         board=resolved_board(board, db_path, base),
-        buses=tuple(resolved_bus_key_files(buses, db_path, base)),
+        buses=tuple(resolved_bus_paths(buses, _plugin_named, db_path, base)),
         meters=tuple(meters),
         sections=sections,
         uplink=resolved_uplink(uplink, base),
         prepay=resolved_prepay(prepay, base),
         console=console,
     )
+
+
+def _plugin_named(name: str) -> ProtocolPlugin | None:
+    return next((p for p in _plugins() if p.name == name), None)
 
 
 def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, Any]]:
@@ -304,12 +283,20 @@ def _table_list(value: Any, name: str, problems: Problems) -> list[tuple[str, An
     return [(f"{name}[{i}]", item) for i, item in enumerate(value)]
 
 
-def _buses(raw: Any, problems: Problems) -> list[BusConfig]:
-    buses: list[BusConfig] = []
+@dataclass(frozen=True)
+class _BusEntry:
+    where: str  # "bus[0]"
+    bus: BusConfig
+    plugin_keys: frozenset[str]  # the plugin keys the table sets (says whose bus it is)
+
+
+def _buses(raw: Any, problems: Problems) -> list[_BusEntry]:
+    entries: list[_BusEntry] = []
     ids: set[str] = set()
     endpoints: dict[str, str] = {}
+    fields = bus_fields()
     for where, table in _table_list(raw, "bus", problems):
-        values = validate_table(table, BUS_FIELDS, where, problems)
+        values = validate_table(table, fields, where, problems)
         if not values:
             continue
         values["rs485"] = validate_table(values["rs485"], RS485_FIELDS, f"{where}.rs485",
@@ -318,7 +305,8 @@ def _buses(raw: Any, problems: Problems) -> list[BusConfig]:
             problems.add(f"{where}.port", "missing (required for a serial bus)")
         if values["kind"] == "tcp" and not values["host"]:
             problems.add(f"{where}.host", "missing (required for a tcp bus)")
-        bus = BusConfig(**values)
+        options = {k: values.pop(k) for k in list(values) if k not in BUS_FIELDS}
+        bus = BusConfig(**values, options=options)
         if bus.id in ids:
             problems.add(f"{where}.id", f"duplicate bus id {bus.id!r}")
         ids.add(bus.id)
@@ -326,81 +314,91 @@ def _buses(raw: Any, problems: Problems) -> list[BusConfig]:
             problems.add(f"{where}.port" if bus.kind == "serial" else f"{where}.host",
                          f"{bus.endpoint!r} is already used by bus {endpoints[bus.endpoint]!r}")
         endpoints.setdefault(bus.endpoint, bus.id)
+        entries.append(_BusEntry(where, bus, frozenset(set(table) & set(options))))
+    return entries
+
+
+def _meters(raw: Any, buses: dict[str, BusConfig],
+            problems: Problems) -> list[tuple[str, MeterConfig]]:
+    """Every meter with its key path; the checks that span meters (ids, addresses, buses)."""
+    placed: list[tuple[str, MeterConfig]] = []
+    seen: set[str] = set()
+    addresses: dict[tuple[str, str], str] = {}
+    bus_protocols: dict[str, tuple[str, str]] = {}
+    common = _meter_common()
+    for where, table in _table_list(raw, "meter", problems):
+        protocol = table.get("protocol") if isinstance(table, dict) else None
+        plugin = _plugin_named(protocol) if isinstance(protocol, str) else None
+        specific = dict(plugin.meter_fields) if plugin is not None else {}
+        values = validate_table(table, {**common, **specific}, where, problems)
+        if not values:
+            continue
+        meter = _meter_from(values, specific)
+        if meter.id in seen:
+            problems.add(f"{where}.id", f"duplicate meter id {meter.id!r}")
+        seen.add(meter.id)
+        _claim_sub_meters(plugin, meter, where, seen, problems)
+        if meter.bus not in buses:
+            declared = ", ".join(sorted(buses)) or "none"
+            problems.add(f"{where}.bus", f"bus {meter.bus!r} is not declared "
+                                         f"(declared buses: {declared})")
+        else:
+            _check_meter_on_bus(meter, plugin, buses[meter.bus], where, problems)
+            first = bus_protocols.setdefault(meter.bus, (meter.protocol, meter.id))
+            if first[0] != meter.protocol:
+                problems.add(f"{where}.protocol", f"bus {meter.bus!r} already carries "
+                                                  f"{first[0]} meters (meter {first[1]!r}); "
+                                                  "one protocol per bus")
+        key = (meter.bus, str(values.get("address")))
+        if values.get("address") not in (None, "") and key in addresses:
+            problems.add(f"{where}.address", f"address {key[1]} on bus {key[0]!r} is already "
+                                             f"used by meter {addresses[key]!r}")
+        addresses.setdefault(key, meter.id)
+        placed.append((where, meter))
+    return placed
+
+
+def _claim_sub_meters(plugin: ProtocolPlugin | None, meter: MeterConfig, where: str,
+                      seen: set[str], problems: Problems) -> None:
+    """The meter ids a meter brings (its plugin's `sub_meters`) are meter ids too: unique."""
+    if plugin is None or plugin.sub_meters is None:
+        return
+    for sub in plugin.sub_meters(meter):
+        if sub.meter_id in seen:
+            problems.add(f"{where}.{sub.key}", f"duplicate meter id {sub.meter_id!r}")
+        seen.add(sub.meter_id)
+
+
+def _check_meter_on_bus(meter: MeterConfig, plugin: ProtocolPlugin | None, bus: BusConfig,
+                        where: str, problems: Problems) -> None:
+    if plugin is not None and bus.kind not in plugin.transports:
+        need = " or ".join(sorted(plugin.transports))
+        problems.add(f"{where}.protocol", f"{meter.protocol} meters need a {need} bus; "
+                                          f"bus {bus.id!r} is {bus.kind}")
+
+
+def _settle_buses(entries: list[_BusEntry], placed: list[tuple[str, MeterConfig]],
+                  problems: Problems) -> list[BusConfig]:
+    """Each bus belongs to the plugin of its meters (or, with none, to the plugin whose keys it
+    sets): it keeps that plugin's keys, and the plugin checks the bus with its meters."""
+    buses = []
+    for entry in entries:
+        on_bus = [(w, m) for w, m in placed if m.bus == entry.bus.id]
+        plugin = _plugin_named(on_bus[0][1].protocol) if on_bus else \
+            next((p for p in _plugins() if entry.plugin_keys & set(p.bus_fields)), None)
+        if plugin is None:
+            buses.append(dataclasses.replace(entry.bus, options={}))
+            continue
+        options = {k: v for k, v in entry.bus.options.items() if k in plugin.bus_fields}
+        bus = dataclasses.replace(entry.bus, protocol=plugin.name, options=options)
+        plugin.check(bus, entry.where, [(w, m) for w, m in on_bus if m.protocol == plugin.name],
+                     problems)
         buses.append(bus)
     return buses
 
 
-def _meters(raw: Any, buses: dict[str, BusConfig], problems: Problems) -> list[MeterConfig]:
-    meters: list[MeterConfig] = []
-    seen: set[str] = set()
-    addresses: dict[tuple[str, str], str] = {}
-    bus_protocols: dict[str, tuple[str, str]] = {}
-    profiles = set(profile_names())
-    for where, table in _table_list(raw, "meter", problems):
-        protocol = table.get("protocol") if isinstance(table, dict) else None
-        specific = METER_BY_PROTOCOL.get(protocol, {}) if isinstance(protocol, str) else {}
-        values = validate_table(table, {**METER_COMMON, **specific}, where, problems)
-        if not values:
-            continue
-        meter_id = values["id"]
-        if meter_id in seen:
-            problems.add(f"{where}.id", f"duplicate meter id {meter_id!r}")
-        seen.add(meter_id)
-        _claim_sub_meters(values, where, seen, problems)
-        if values["bus"] not in buses:
-            declared = ", ".join(sorted(buses)) or "none"
-            problems.add(f"{where}.bus", f"bus {values['bus']!r} is not declared "
-                                         f"(declared buses: {declared})")
-        else:
-            _check_meter_on_bus(values, buses[values["bus"]], where, problems)
-            first = bus_protocols.setdefault(values["bus"], (values["protocol"], meter_id))
-            if first[0] == "dsmr" and first[1] != meter_id:
-                problems.add(f"{where}.bus", f"a P1 port carries one meter; bus "
-                                             f"{values['bus']!r} already has {first[1]!r}")
-            elif first[0] != values["protocol"]:
-                problems.add(f"{where}.protocol", f"bus {values['bus']!r} already carries "
-                                                  f"{first[0]} meters (meter {first[1]!r}); "
-                                                  "one protocol per bus")
-        key = (values["bus"], str(values.get("address")))
-        if values.get("address") not in (None, "") and key in addresses:
-            problems.add(f"{where}.address", f"address {key[1]} on bus {key[0]!r} is already "
-                                             f"used by meter {addresses[key]!r}")
-        addresses.setdefault(key, meter_id)
-        if protocol == "modbus":
-            _check_profile(values, profiles, where, problems)
-        meters.append(_meter_from(values, specific))
-    return meters
-
-
-def _check_meter_on_bus(values: dict[str, Any], bus: BusConfig, where: str,
-                        problems: Problems) -> None:
-    if bus.kind == "tcp" and values["protocol"] != "modbus":
-        problems.add(f"{where}.protocol", f"{values['protocol']} meters need a serial bus; "
-                                          f"bus {bus.id!r} is tcp")
-    if values["protocol"] == "wmbus" and not bus.dongle:
-        problems.add(f"{where}.bus", f"wmbus meters need a bus with a `dongle` "
-                                     f"(bus {bus.id!r} has none)")
-
-
-def _check_profile(values: dict[str, Any], profiles: set[str], where: str,
-                   problems: Problems) -> None:
-    from drivers.modbus.profiles import get_profile
-
-    name = values.get("profile")
-    if name not in profiles:
-        problems.add(f"{where}.profile", f"unknown profile {name!r} "
-                                         f"(known: {', '.join(sorted(profiles))})")
-        return
-    if get_profile(name).needs_ratios:
-        for key in ("ct_ratio", "vt_ratio"):
-            if values.get(key) is None:
-                problems.add(f"{where}.{key}", f"missing (profile {name!r} reports secondary "
-                                               "values: give the transformer ratio, 1 if none)")
-
-
 def _meter_from(values: dict[str, Any], specific: dict[str, Field]) -> MeterConfig:
-    options = {k: values[k] for k in specific if k not in ("address", "profile", "ct_ratio",
-                                                            "vt_ratio")}
+    options = {k: values[k] for k in specific if k not in ("address", "profile")}
     return MeterConfig(
         id=values["id"],
         bus=values["bus"],
@@ -410,18 +408,9 @@ def _meter_from(values: dict[str, Any], specific: dict[str, Field]) -> MeterConf
         profile=values.get("profile") or "",
         commodity=values["commodity"],
         timeout_ms=values["timeout_ms"],
-        ct_ratio=_ratio_or_one(values.get("ct_ratio")),
-        vt_ratio=_ratio_or_one(values.get("vt_ratio")),
         options=options,
     )
 
 
 def _address(value: Any) -> int | str:
     return value if isinstance(value, int | str) else ""
-
-
-def _ratio_or_one(value: Any) -> Decimal:
-    """The exact ratio, or 1 when absent or already reported as a problem."""
-    if value is None or ratio_check(value) is not None:
-        return Decimal(1)
-    return exact_ratio(value)

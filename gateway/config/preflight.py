@@ -32,7 +32,7 @@ def environment_problems(config: GatewayConfig) -> list[str]:
     _check_board(config, problems)
     _check_uplink(config, problems)
     _check_prepay(config, problems)
-    _check_wmbus_keys(config, problems)
+    _check_bus_files(config, problems)
     return problems.lines
 
 
@@ -145,18 +145,14 @@ def _check_prepay(config: GatewayConfig, problems: Problems) -> None:
             problems.add("prepay.voucher_keys", f"gateway key signing receipts: {exc}")
 
 
-def _check_wmbus_keys(config: GatewayConfig, problems: Problems) -> None:
-    """A wM-Bus key file may be absent (`gateway wmbus keys add` creates it), never unusable."""
-    from drivers.errors import DriverError
-    from drivers.wmbus.keys import KeyStore
+def _check_bus_files(config: GatewayConfig, problems: Problems) -> None:
+    """The files a bus's protocol keys name (each plugin checks its own)."""
+    from gateway.wiring.protocols import plugin
 
     for index, bus in enumerate(config.buses):
-        if not bus.dongle or not Path(bus.key_file).exists():
-            continue
-        try:
-            KeyStore(bus.key_file)
-        except (DriverError, OSError, UnicodeDecodeError) as exc:
-            problems.add(f"bus[{index}].key_file", f"wireless M-Bus key file: {exc}")
+        owner = plugin(bus.protocol) if bus.protocol else None
+        if owner is not None and owner.check_files is not None:
+            owner.check_files(bus, f"bus[{index}]", problems)
 
 
 def _readable_file(path: Path) -> bool:

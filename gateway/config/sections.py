@@ -8,15 +8,13 @@ start-up checks (gateway/config/preflight.py) look at exactly the file the servi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from core.schema import Problems, time_zone
 
 UPLINK_PATH_KEYS = ("key_file", "server_public_key", "tls_ca", "tls_cert", "tls_key")
-# Where a wireless M-Bus bus keeps its AES keys unless `key_file` says otherwise.
-DEFAULT_WMBUS_KEY_FILE = "wmbus-keys.json"
 
 
 def resolve(value: str | Path, base: Path) -> Path:
@@ -108,13 +106,15 @@ def resolved_board(board: dict[str, Any], db_path: Path, base: Path) -> dict[str
     return {**board, "state_dir": str(state_dir)}
 
 
-def resolved_bus_key_files(buses: Iterable[Any], db_path: Path, base: Path) -> list[Any]:
-    """Buses with a wireless M-Bus dongle get their key file resolved (default: beside the db)."""
+def resolved_bus_paths(buses: Iterable[Any], plugin_named: Callable[[str], Any], db_path: Path,
+                       base: Path) -> list[Any]:
+    """Buses with the files their plugin's keys name resolved (defaults beside the database)."""
     out = []
     for bus in buses:
-        if bus.key_file:
-            bus = dataclasses.replace(bus, key_file=str(resolve(bus.key_file, base)))
-        elif bus.dongle:
-            bus = dataclasses.replace(bus, key_file=str(db_path.parent / DEFAULT_WMBUS_KEY_FILE))
+        plugin = plugin_named(bus.protocol) if bus.protocol else None
+        if plugin is not None and plugin.resolve_paths is not None:
+            options = plugin.resolve_paths(dict(bus.options), lambda v: resolve(v, base),
+                                           db_path.parent)
+            bus = dataclasses.replace(bus, options=options)
         out.append(bus)
     return out

@@ -15,17 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from core.schema import Field
 from gateway.config.loader import (
     BOARD_FIELDS,
-    BUS_FIELDS,
     LOG_FIELDS,
-    METER_BY_PROTOCOL,
     METER_COMMON,
     RS485_FIELDS,
     STORAGE_FIELDS,
     TOP_FIELDS,
+    bus_fields,
+    meter_fields_by_protocol,
 )
-from gateway.config.schema import Field
 from gateway.console.config_edit import KeyPart
 from uplink.settings import UplinkSettings
 
@@ -34,7 +34,7 @@ _TABLES: dict[tuple[str, ...], Mapping[str, Field]] = {
     ("storage",): STORAGE_FIELDS,
     ("log",): LOG_FIELDS,
     ("board",): BOARD_FIELDS,
-    ("bus",): BUS_FIELDS,
+    ("bus",): bus_fields(),  # the generic keys and every protocol plugin's
     ("bus", "rs485"): RS485_FIELDS,
 }
 
@@ -59,10 +59,11 @@ def _meter_fields(index: int | None, current: Mapping[str, Any]) -> dict[str, Fi
         index < len(meters) and isinstance(meters[index], dict) else {}
     protocol = meter.get("protocol")
     fields = dict(METER_COMMON)
-    if protocol in METER_BY_PROTOCOL:
-        fields.update(METER_BY_PROTOCOL[protocol])
+    by_protocol = meter_fields_by_protocol()
+    if protocol in by_protocol:
+        fields.update(by_protocol[protocol])
     else:  # a new meter: any protocol's key is allowed until its protocol is set
-        for table in METER_BY_PROTOCOL.values():
+        for table in by_protocol.values():
             for name, spec in table.items():
                 fields.setdefault(name, spec)
     return fields

@@ -1,241 +1,192 @@
-"""Builds one reader per configured bus, whatever its protocol, behind two small interfaces.
+"""The one list of protocol plugins, and the buses opened from it.
 
-Polled protocols (Modbus, IEC 62056-21) give a `MeterBus` the scheduler reads meter by meter;
-push protocols (DSMR P1, wireless M-Bus) give a `PushSource` that hands readings over as the
-meters send them. Serial ports are opened through the board (the one place that touches devices).
+Adding a protocol is one package under drivers/ with a `PLUGIN` (drivers/plugin.py), one line
+in `PLUGINS` below and its section in docs/config.md: nothing else in gateway/ names a protocol
+(tests/gateway/test_protocol_plugins.py holds that). Polled plugins give a `MeterBus` the
+scheduler reads meter by meter; pushed ones a `PushSource` that hands readings over as the
+meters send them. Serial ports are opened through the board (the one place that touches
+devices) and handed to the plugins as a callable.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from board.interface import Board, BoardError, SerialSpec
-from drivers.errors import DriverError, PortUnavailable
-from drivers.readings import Sample
-from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
+from core.clock import SYSTEM_CLOCK, Clock
+from drivers.errors import PortUnavailable
+from drivers.iec62056.p1_plugin import PLUGIN as DSMR
+from drivers.iec62056.plugin import PLUGIN as IEC62056
+from drivers.modbus.plugin import PLUGIN as MODBUS
+from drivers.plugin import (
+    Accept,
+    Context,
+    EventSink,
+    MeterBus,
+    ProtocolPlugin,
+    PushSource,
+    SerialParams,
+)
+from drivers.wmbus.plugin import PLUGIN as WMBUS
 
-LOGGER = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the config and the console import this module: no cycle at run time
+    from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
+    from gateway.console.api import KeyInfo, ScanHit
+    from gateway.console.ports import BusInfo
 
-# A push port that failed (unplugged adapter) is reopened after this pause, growing to the cap.
-PUSH_REOPEN_MIN_S = 2.0
-PUSH_REOPEN_MAX_S = 60.0
+__all__ = ["PLUGINS", "Accept", "EventSink", "MeterBus", "OpenedBuses", "PushSource",
+           "RunningBuses", "board_context", "open_buses", "plugin", "plugins"]
 
-EventSink = Callable[[str, str | None, dict[str, Any], str], None]  # kind, meter, data, severity
-Accept = Callable[[str, list[Sample], int], None]  # meter id, samples, ts_ms
-
-
-class MeterBus(Protocol):
-    """What the scheduler needs from a bus: read one meter, its counters, close."""
-
-    async def read(self, meter: MeterConfig) -> list[Sample]: ...
-
-    def counters(self, meter_id: str) -> dict[str, int]: ...
-
-    async def close(self) -> None: ...
-
-
-class PushSource(Protocol):
-    bus_id: str
-
-    async def run(self, accept: Accept) -> None: ...
+PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS)
 
 
-def _opener(board: Board, spec: SerialSpec) -> Any:
-    """Open a port through the board; a missing adapter is the driver's PortUnavailable."""
-    try:
-        return board.open_serial(spec, 0)
-    except BoardError as exc:
-        raise PortUnavailable(str(exc)) from exc
+def plugins() -> tuple[ProtocolPlugin, ...]:
+    """The plugins in use (read at call time, so a test can add one to `PLUGINS`)."""
+    return PLUGINS
 
 
-class ModbusMeterBus:
-    """Adapter from the gateway's meter config to drivers.modbus.master.ModbusBus."""
-
-    def __init__(self, bus: BusConfig, board: Board, events: EventSink | None = None) -> None:
-        from drivers.modbus.master import ModbusBus, SerialBusSpec, TcpBusSpec
-        from drivers.transport.serial import RtsDirection
-
-        gap_s = bus.inter_request_gap_ms / 1000
-        spec: SerialBusSpec | TcpBusSpec
-        if bus.kind == "tcp":
-            spec = TcpBusSpec(bus.host, bus.tcp_port, inter_request_gap_s=gap_s)
-        else:
-            spec = SerialBusSpec(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
-                                 parity=bus.parity, stopbits=bus.stopbits,
-                                 inter_request_gap_s=gap_s, rts=RtsDirection.from_rs485(bus.rs485))
-        # the board opens the port at every (re)connect: a by-id link is resolved then, so a
-        # re-plugged adapter on a new ttyUSBn is found
-        serial = SerialSpec(bus.port, bus.baudrate, bus.bytesize, bus.parity, bus.stopbits,
-                            dict(bus.rs485))
-        self.driver = ModbusBus(spec, open_fd=lambda: board.open_serial_fd(serial),
-                                on_event=events)  # e.g. a register "not available"
-
-    async def read(self, meter: MeterConfig) -> list[Sample]:
-        from drivers.modbus.profiles import get_profile
-
-        return await self.driver.read_meter(
-            meter.id, int(meter.address), get_profile(meter.profile),
-            ct_ratio=meter.ct_ratio, vt_ratio=meter.vt_ratio, timeout_s=meter.timeout_ms / 1000)
-
-    def counters(self, meter_id: str) -> dict[str, int]:
-        return dict(self.driver.counters(meter_id))
-
-    async def close(self) -> None:
-        await self.driver.close()
+def plugin(name: str) -> ProtocolPlugin | None:
+    return next((p for p in PLUGINS if p.name == name), None)
 
 
-class Iec62056MeterBus:
-    """Optical / current-loop meters read one after the other, with baud switching."""
-
-    def __init__(self, bus: BusConfig, board: Board, events: EventSink) -> None:
-        from drivers.iec62056.reader import Iec62056Bus
-
-        def open_port(baud: int) -> Any:
-            return _opener(board, SerialSpec(bus.port, baud, bytesize=7, parity="E",
-                                             stopbits=1, rs485=dict(bus.rs485)))
-
-        def drifted(meter_id: str, drift_s: int) -> None:
-            events("meter_clock_drift", meter_id, {"drift_s": drift_s}, "warning")
-
-        self.driver = Iec62056Bus(open_port, echo=bus.echo, name=bus.id, on_clock_drift=drifted)
-
-    async def read(self, meter: MeterConfig) -> list[Sample]:
-        return await self.driver.read_meter(meter.id, str(meter.address), meter.options,
-                                            meter.timeout_ms / 1000)
-
-    def counters(self, meter_id: str) -> dict[str, int]:
-        return dict(self.driver.counters(meter_id))
-
-    async def close(self) -> None:
-        await self.driver.close()
-
-
-def dsmr_sub_meters(meter: MeterConfig) -> dict[int, str]:
-    """The P1 meter's `mbus_meters`: M-Bus channel -> id of the gas / water / heat meter on it."""
-    return {int(channel): str(sub_id)
-            for channel, sub_id in (meter.options.get("mbus_meters") or {}).items()}
-
-
-class DsmrSource:
-    """A DSMR P1 port: the meter pushes a telegram every 1-10 s; one meter per port, plus the
-    sub-meters on its M-Bus channels, each stored under its own configured meter id."""
-
-    def __init__(self, bus: BusConfig, meter: MeterConfig, board: Board) -> None:
-        self.bus_id = bus.id
-        self._meter_id = meter.id
-        self._sub_meters = dsmr_sub_meters(meter)  # M-Bus channel -> meter id
-        self._utc_offset_min = int(meter.options.get("utc_offset_min", 60))
-        self._spec = SerialSpec(bus.port, bus.baudrate, bytesize=bus.bytesize,
-                                parity=bus.parity, stopbits=bus.stopbits)
-        self._board = board
-
-    async def run(self, accept: Accept) -> None:
-        from drivers.iec62056.p1 import telegrams
-
-        pause = PUSH_REOPEN_MIN_S
-        while True:
-            try:
-                port = _opener(self._board, self._spec)
-                try:
-                    async for telegram in telegrams(port, name=self.bus_id, meter=self._meter_id,
-                                                    utc_offset_min=self._utc_offset_min,
-                                                    channels=self._sub_meters):
-                        accept(self._meter_id, list(telegram.mapped.samples), _now_ms())
-                        for sub in telegram.submeters:
-                            # at the capture time the sub-meter gave, not the telegram's arrival
-                            accept(self._sub_meters[sub.channel], list(sub.samples), sub.ts_ms)
-                        pause = PUSH_REOPEN_MIN_S
-                finally:
-                    port.close()
-            except DriverError as exc:
-                LOGGER.warning("p1_port_failed", extra={"bus": self.bus_id,
-                                                        "meter": self._meter_id,
-                                                        "reason": str(exc), "retry_s": pause})
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, PUSH_REOPEN_MAX_S)
-
-
-class WmbusSource:
-    """A wireless M-Bus dongle: decoded telegrams of the configured meters become readings."""
-
-    def __init__(self, bus: BusConfig, meters: list[MeterConfig], board: Board,
-                 events: EventSink, key_file: Path) -> None:
-        from drivers.wmbus.keys import KeyStore
-        from drivers.wmbus.receiver import DONGLE_BAUD, WmbusReceiver
-        from drivers.wmbus.receiver import MeterConfig as RadioMeter
-
-        self.bus_id = bus.id
-        self._port = bus.port
-        self._events = events
-        self._by_radio_id = {str(m.address).upper(): m.id for m in meters}
-        radio = {str(m.address).upper(): RadioMeter(m.options.get("manufacturer") or None,
-                                                    m.options.get("device_type"))
-                 for m in meters}
-        spec = SerialSpec(bus.port, DONGLE_BAUD[bus.dongle])
-        self.keys = KeyStore(key_file)  # the receiver looks keys up live: a new key applies at once
-        self.radio_ids = {m.id: str(m.address).upper() for m in meters}
-        self.receiver = WmbusReceiver(lambda: _opener(board, spec), bus.dongle,
-                                      bus.link_mode or "T1", self.keys, radio)
-
-    async def run(self, accept: Accept) -> None:
-        relay = asyncio.create_task(self._relay_events())
-        receive = asyncio.create_task(self._receive(accept))
+def board_context(board: Board, events: EventSink, data_dir: Path,
+                  clock: Clock = SYSTEM_CLOCK) -> Context:
+    """What a plugin gets to open a bus: the board's serial opener, events, clock, data dir."""
+    def open_serial(params: SerialParams) -> Any:
+        spec = SerialSpec(params.port, params.baudrate, bytesize=params.bytesize,
+                          parity=params.parity, stopbits=params.stopbits,
+                          rs485=dict(params.rs485))
         try:
-            done, _ = await asyncio.wait({relay, receive}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # either one failing fails the source: the supervisor restarts it
-        finally:
-            relay.cancel()
-            receive.cancel()
-            await asyncio.gather(relay, receive, return_exceptions=True)
-            await self.receiver.close()
-
-    async def _receive(self, accept: Accept) -> None:
-        # a dongle missing at start (USB enumerating after the service) is waited for
-        async for telegram in self.receiver.telegrams(wait_for_port=True):
-            meter_id = self._by_radio_id.get(telegram.meter.upper())
-            if meter_id is not None:
-                accept(meter_id, list(telegram.samples), telegram.ts_ms)
-
-    async def _relay_events(self) -> None:
-        while True:
-            event = await self.receiver.events.get()
-            if event.kind == "port_unavailable":  # the name any bus uses for a missing port
-                self._events("port_unavailable", None, {"bus": self.bus_id, "port": self._port,
-                                                        "detail": event.detail}, "warning")
-                continue
-            meter_id = self._by_radio_id.get((event.meter or "").upper(), event.meter)
-            self._events(f"wmbus_{event.kind}", meter_id, {"detail": event.detail}, "warning")
+            return board.open_serial(spec, 0)
+        except BoardError as exc:  # a missing adapter is the driver's PortUnavailable
+            raise PortUnavailable(str(exc)) from exc
+    return Context(open_serial, events, clock, data_dir)
 
 
-def open_buses(config: GatewayConfig, board: Board, events: EventSink
-               ) -> tuple[dict[str, MeterBus], list[PushSource]]:
+def open_buses(config: GatewayConfig, board: Board, events: EventSink,
+               clock: Clock = SYSTEM_CLOCK) -> tuple[dict[str, MeterBus], list[PushSource]]:
     """A reader for every bus that has meters on it (config validation made one protocol each)."""
-    on_bus: dict[str, list[MeterConfig]] = {}
-    for meter in config.meters:
-        on_bus.setdefault(meter.bus, []).append(meter)
+    context = board_context(board, events, config.storage.path.parent, clock)
     polled: dict[str, MeterBus] = {}
     pushed: list[PushSource] = []
     for bus in config.buses:
-        meters = on_bus.get(bus.id, [])
-        protocol = meters[0].protocol if meters else None
-        if protocol == "modbus":
-            polled[bus.id] = ModbusMeterBus(bus, board, events)
-        elif protocol == "iec62056":
-            polled[bus.id] = Iec62056MeterBus(bus, board, events)
-        elif protocol == "dsmr":
-            pushed.append(DsmrSource(bus, meters[0], board))
-        elif protocol == "wmbus":
-            key_file = Path(bus.key_file) if bus.key_file else \
-                config.storage.path.parent / "wmbus-keys.json"
-            pushed.append(WmbusSource(bus, meters, board, events, key_file))
+        meters = [m for m in config.meters if m.bus == bus.id]
+        found = plugin(meters[0].protocol) if meters else None
+        if found is None:
+            continue
+        if found.open_polled is not None and found.kind == "polled":
+            polled[bus.id] = found.open_polled(bus, context)
+        elif found.open_pushed is not None:
+            pushed.append(found.open_pushed(bus, meters, context))
     return polled, pushed
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class RunningBuses(Protocol):
+    """What OpenedBuses reads of the running service (live: the buses open at `run`)."""
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def buses(self) -> Mapping[str, MeterBus]: ...
+    @property
+    def push_sources(self) -> Sequence[PushSource]: ...
+
+
+@dataclass(frozen=True)
+class _Opened:
+    bus: BusConfig
+    plugin: ProtocolPlugin | None
+    meters: list[MeterConfig]
+    opened: Any  # the plugin's MeterBus or PushSource; None while not open
+
+
+class OpenedBuses:
+    """The console's `BusDirectory` and `MeterKeys` (gateway/console/ports.py) over the buses
+    the service opened: counters typed by each plugin's CounterSpec, scan and keys where the
+    plugin has them."""
+
+    def __init__(self, service: RunningBuses) -> None:
+        self._service = service
+
+    def _entries(self) -> dict[str, _Opened]:
+        config = self._service.config
+        sources = {s.bus_id: s for s in self._service.push_sources}
+        entries = {}
+        for bus in config.buses:
+            meters = [m for m in config.meters if m.bus == bus.id]
+            found = plugin(meters[0].protocol) if meters else None
+            opened = self._service.buses.get(bus.id) or sources.get(bus.id)
+            entries[bus.id] = _Opened(bus, found, meters, opened)
+        return entries
+
+    def buses(self) -> list[BusInfo]:
+        from gateway.console.ports import BusInfo
+
+        return [BusInfo(bus_id, entry.plugin.name if entry.plugin else "",
+                        bool(entry.plugin and entry.plugin.scan and entry.opened is not None),
+                        self._bus_counters(entry))
+                for bus_id, entry in self._entries().items()]
+
+    def _bus_counters(self, entry: _Opened) -> dict[str, int]:
+        if entry.plugin is None or entry.opened is None:
+            return {}
+        if entry.plugin.kind == "pushed":
+            return entry.plugin.counters.typed(_raw(entry, None))
+        totals: dict[str, int] = {}
+        for meter in entry.meters:
+            for name, count in _raw(entry, meter.id).items():
+                totals[name] = totals.get(name, 0) + count
+        return entry.plugin.counters.typed(totals)
+
+    def meter_counters(self, meter_id: str) -> Mapping[str, int]:
+        entry = next((e for e in self._entries().values()
+                      if any(m.id == meter_id for m in e.meters)), None)
+        if entry is None or entry.plugin is None or entry.opened is None:
+            return {}
+        return entry.plugin.counters.typed(_raw(entry, meter_id))
+
+    async def scan(self, bus_id: str, seconds: int) -> list[ScanHit]:
+        from gateway.console.api import ControlError, ScanHit
+
+        entries = self._entries()
+        entry = entries.get(bus_id)
+        if entry is None:
+            raise ControlError(f"no bus {bus_id!r}: one of {', '.join(entries)}")
+        scan = entry.plugin.scan if entry.plugin is not None else None
+        if scan is None or entry.opened is None:
+            able = sorted(p.name for p in PLUGINS if p.scan is not None)
+            raise ControlError(f"{bus_id}: scan works on {' and '.join(able)} buses only")
+        known = {str(m.address).upper(): m for m in entry.meters}
+        hits = []
+        for found in await scan(entry.opened, entry.meters, seconds):
+            meter = known.get(found.address.upper())
+            hits.append(ScanHit(bus_id, found.address,
+                                meter.profile if meter is not None and meter.profile
+                                else found.description,
+                                meter.id if meter is not None else None))
+        return hits
+
+    def key_ids(self) -> list[KeyInfo]:
+        """The meter keys the opened buses hold (live: a key set over the uplink shows)."""
+        from gateway.console.api import KeyInfo
+
+        keys = []
+        for entry in self._entries().values():
+            if entry.plugin is None or entry.plugin.keys is None or entry.opened is None:
+                continue
+            for key_id, meter_id in entry.plugin.keys(entry.opened):
+                keys.append(KeyInfo(key_id, f"{entry.plugin.name} meter "
+                                            f"{meter_id or 'not configured'}", meter_id))
+        return keys
+
+
+def _raw(entry: _Opened, meter_id: str | None) -> Mapping[str, int]:
+    """The plugin's own counter names and counts: one meter's, or (None) the bus's."""
+    assert entry.plugin is not None
+    if entry.plugin.kind == "polled":
+        return entry.opened.counters(meter_id) if meter_id is not None else {}
+    counters = entry.plugin.pushed_counters
+    return counters(entry.opened, meter_id) if counters is not None else {}

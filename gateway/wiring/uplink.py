@@ -1,4 +1,5 @@
-"""Wires the uplink into the service: keys, the command registry (read, prepay ops) and wake-ups."""
+"""Wires the uplink into the service: keys, the command registry (read, the protocol plugins'
+server commands, prepay ops) and wake-ups."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import MeterGatewayError
+from core.errors import MeterGatewayError, Refused
 from drivers.errors import DriverError
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry
 from uplink.errors import UplinkError
@@ -48,8 +49,8 @@ def build_uplink(service: Service) -> Uplink:
         raise UplinkSetupError(f"server public key {settings.server_public_key}: {exc}") from exc
     registry = CommandRegistry()
     registry.register("read", _read_command(service))
-    registry.register("wmbus.key.set", _wmbus_key_command(service, remove=False))
-    registry.register("wmbus.key.remove", _wmbus_key_command(service, remove=True))
+    for op, handler in plugin_commands(service).items():
+        registry.register(op, handler)
     if service.prepay is not None:
         for op, handler in service.prepay.handlers().items():
             registry.register(op, handler)
@@ -70,29 +71,32 @@ def _read_command(service: Service) -> Any:
     return read
 
 
-def _wmbus_key_command(service: Service, *, remove: bool) -> Any:
-    """Set or remove a wireless meter's AES key; the result never carries the key."""
-    async def key_command(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
-        from drivers.wmbus.keys import MeterKeyFileError
+def plugin_commands(service: Service) -> dict[str, Any]:
+    """Each protocol plugin's server commands, over the sources the service opened for it; a
+    plugin's `Refused` becomes the uplink's CommandRefused (its reason goes upstream)."""
+    from gateway.wiring.protocols import plugins
 
-        meter_id = args.get("meter")
-        source = next((s for s in service.push_sources
-                       if meter_id in getattr(s, "radio_ids", {})), None)
-        if source is None:
-            raise CommandRefused(f"{meter_id!r} is not a configured wireless M-Bus meter")
-        radio_id = source.radio_ids[meter_id]  # type: ignore[attr-defined]
-        keys = source.keys  # type: ignore[attr-defined]
+    commands = {}
+    for plugin in plugins():
+        def opened(name: str = plugin.name) -> list[Any]:
+            ids = {b.id for b in service.config.buses if b.protocol == name}
+            return [s for s in service.push_sources if s.bus_id in ids] + \
+                [bus for bus_id, bus in service.buses.items() if bus_id in ids]
+        for op, factory in plugin.server_commands.items():
+            commands[op] = _refusals_mapped(factory(opened))
+    return commands
+
+
+def _refusals_mapped(handler: Any) -> Any:
+    async def command(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         try:
-            if remove:
-                return {"meter": meter_id, "removed": keys.remove(radio_id)}
-            key_hex = args.get("key")
-            if not isinstance(key_hex, str):
-                raise CommandRefused("bad_key: give the 16-byte AES key as 32 hex digits")
-            keys.add(radio_id, key_hex)
-        except (MeterKeyFileError, ValueError) as exc:
-            raise CommandRefused(f"bad_key: {exc}") from None
-        return {"meter": meter_id, "key_set": True}
-    return key_command
+            result: dict[str, Any] = await handler(args, ctx)
+        except CommandRefused:
+            raise
+        except Refused as exc:
+            raise CommandRefused(exc.reason, exc.detail) from None
+        return result
+    return command
 
 
 def _exact(value: Decimal | str) -> str:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from drivers.modbus.profiles import get_profile
-from gateway.demo.site import large_site, site_config, start_simulators
+from drivers.modbus.site import large_site, site_config, start_simulators
 
 BUSES, METERS_PER_BUS = 4, 50
 WARMUP_S = 15.0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.modbus.plugin import ratios
 from gateway.cli.main import main
 from gateway.config.loader import ConfigError, load_config
 
@@ -71,8 +72,7 @@ def test_good_config_loads_with_exact_ratios(tmp_path: Path) -> None:
     assert config.bus("rs485-1").parity == "E"
     assert config.bus("rs485-1").rs485["enabled"] is True
     assert config.meter("shop-1").poll_interval_s == 900
-    assert config.meter("shop-2").ct_ratio == Decimal(20)
-    assert config.meter("shop-2").vt_ratio == Decimal(1)
+    assert ratios(config.meter("shop-2")) == (Decimal(20), Decimal(1))
     assert config.storage.path == tmp_path / "gw.db"  # relative to the config file
 
 

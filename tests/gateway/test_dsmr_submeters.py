@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from board.simulated import SimulatedBoard
+from drivers.iec62056.p1_plugin import PLUGIN, sub_meter_ids
 from drivers.iec62056.sim import P1Sim
 from drivers.readings import Sample
 from gateway.config.loader import ConfigError, load_config
-from gateway.wiring.protocols import DsmrSource, dsmr_sub_meters
+from gateway.wiring.protocols import board_context
 from tests.corpus import CORPUS
 
 ZIV = next(e for e in json.loads((CORPUS / "iec62056/dsmr_telegrams.json").read_text())
@@ -55,7 +56,7 @@ def test_sub_meters_are_configured_per_channel(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, 'utc_offset_min = 0\n'
                                           '[meter.mbus_meters]\n1 = "home-gas"\n2 = "home-water"'))
     meter = config.meter("home-1")
-    assert dsmr_sub_meters(meter) == {1: "home-gas", 2: "home-water"}
+    assert sub_meter_ids(meter) == {1: "home-gas", 2: "home-water"}
     assert meter.options["utc_offset_min"] == 0
     assert load_config(_write(tmp_path, "")).meter("home-1").options["utc_offset_min"] == 60
 
@@ -89,8 +90,10 @@ async def test_gas_reading_is_handed_over_under_its_id_at_the_capture_time(
     with P1Sim([ZIV], interval_s=0.1) as sim:
         config = load_config(_write(tmp_path, '[meter.mbus_meters]\n1 = "home-gas"',
                                     port=sim.port_path))
-        source = DsmrSource(config.bus("p1"), config.meter("home-1"),
-                            SimulatedBoard(tmp_path / "board"))
+        context = board_context(SimulatedBoard(tmp_path / "board"), lambda *_event: None,
+                                tmp_path)
+        assert PLUGIN.open_pushed is not None
+        source = PLUGIN.open_pushed(config.bus("p1"), [config.meter("home-1")], context)
         accepted: list[tuple[str, list[Sample], int]] = []
         both = asyncio.Event()
 

@@ -195,7 +195,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     config = load_config(site(tmp_path, '\n[board]\nstate_dir = "state"\n', UPLINK, PREPAY,
                               WMBUS))
     assert config.board["state_dir"] == str(tmp_path / "state")
-    assert config.bus("radio").key_file == str(tmp_path / "keys/wmbus.keys")
+    assert config.bus("radio").options["key_file"] == str(tmp_path / "keys/wmbus.keys")
     assert config.prepay.voucher_keys["k1"] == str(tmp_path / "keys/voucher.pem")
     assert config.uplink.key_file == tmp_path / "keys/gateway.pem"
     elsewhere = tmp_path / "elsewhere"

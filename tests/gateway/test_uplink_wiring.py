@@ -1,4 +1,5 @@
-"""Gateway-side command handlers: `read` and the wireless M-Bus key commands."""
+"""Gateway-side command handlers: `read`, and the wmbus plugin's key commands as the
+uplink registers them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from gateway.app.service import Service
 from gateway.config.loader import load_config
 from gateway.wiring.protocols import open_buses
-from gateway.wiring.uplink import _read_command, _wmbus_key_command
+from gateway.wiring.uplink import _read_command, plugin_commands
 from uplink.commands import CommandContext, CommandRefused
 
 CTX = CommandContext("gw-k", "c1", "op", 0.0)
@@ -45,7 +46,7 @@ address = "33333333"
 async def test_wmbus_key_set_and_remove_never_echo_the_key(tmp_path: Path) -> None:
     service = service_with_radio(tmp_path)
     try:
-        set_key = _wmbus_key_command(service, remove=False)
+        set_key = plugin_commands(service)["wmbus.key.set"]
         result = await set_key({"meter": "water-7", "key": KEY}, CTX)
         assert result == {"meter": "water-7", "key_set": True}
         source = service.push_sources[0]
@@ -55,7 +56,7 @@ async def test_wmbus_key_set_and_remove_never_echo_the_key(tmp_path: Path) -> No
             await set_key({"meter": "water-7", "key": "00zz"}, CTX)
         with pytest.raises(CommandRefused, match="not a configured"):
             await set_key({"meter": "shop-1", "key": KEY}, CTX)
-        remove = _wmbus_key_command(service, remove=True)
+        remove = plugin_commands(service)["wmbus.key.remove"]
         assert await remove({"meter": "water-7"}, CTX) == {"meter": "water-7", "removed": True}
         assert source.keys.get("33333333") is None  # type: ignore[attr-defined]
     finally:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from drivers.mbus.records import RecordSpec
+from drivers.wmbus import cli as cmd_wmbus
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.sim import DongleSimulator
-from gateway.cli import cmd_wmbus
 
 # The OMS specification's mode 5 example (volume 28504.27 m3, 2008-05-31 23:50).
 OMS_EXAMPLE = ("2E44931578563412330333637A2A0020255923C95AAA26D1B2E7493BC2AD013EC4A6F6D3529B520E"

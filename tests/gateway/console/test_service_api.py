@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 from gateway.app.service import Service
 from gateway.config.loader import load_config
 from gateway.console.accounts import hash_password
 from gateway.console.api import ControlError
 from gateway.console.ops_config import flatten, toml_literal
 from gateway.console.service_api import ServiceControlApi
-from gateway.demo.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
 from gateway.wiring.console_ports import console_ports
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),

@@ -1,4 +1,6 @@
-"""Sub-commands `gateway iec62056 parse FILE` and `gateway iec62056 read --port P`."""
+"""Sub-commands `gateway iec62056 parse FILE` and `gateway iec62056 read --port P`.
+
+Registered by the gateway from the iec62056 protocol plugin (drivers/iec62056/plugin.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from board.interface import BoardError, SerialSpec
+from core.cliargs import positive_seconds
 from drivers.errors import DriverError
 from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import map_telegram
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message
 from drivers.readings import Sample
-from gateway.cli.args import positive_seconds
 
 EXIT_OK = 0
 EXIT_DAMAGED = 1  # the frame's BCC/CRC or structure is wrong, or the meter did not answer

@@ -1,4 +1,6 @@
-"""Sub-commands `gateway wmbus decode|listen|keys`: wireless M-Bus debugging and key management."""
+"""Sub-commands `gateway wmbus decode|listen|keys`: wireless M-Bus debugging and key management.
+
+Registered by the gateway from the wmbus protocol plugin (drivers/wmbus/plugin.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from board.interface import BoardError, SerialSpec
+from core.cliargs import non_negative_int
 from drivers.errors import DriverError
 from drivers.mbus.mapping import records_to_samples
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.receiver import DONGLE_BAUD, MeterConfig, WmbusReceiver
 from drivers.wmbus.telegram import Telegram, TelegramDecoder
-from gateway.cli.args import non_negative_int
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -1,7 +1,8 @@
-"""A complete simulated site: simulator processes on real ptys / sockets, and a config for them.
+"""A simulated Modbus site: simulator processes on real ptys / sockets, and a config for them.
 
-Used by `gateway demo` (and `make run`), the whole-system tests in hil/ and `make bench`, so the
-three exercise the very same site. Simulators run as separate processes, like real meters do.
+Used by `gateway demo` (through the modbus plugin's `simulate`, so `make run` works), the
+whole-system tests in hil/ and `make bench`, so the three exercise the very same site.
+Simulators run as separate processes, like real meters do.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ def site_config(sim: RunningSim, state_dir: Path, *, gateway_id: str = "gw-demo"
              "[storage]", f'path = "{state_dir / "gateway.db"}"',
              f"commit_interval_ms = {commit_interval_ms}", "",
              "[board]", 'kind = "simulated"', f'state_dir = "{state_dir / "board"}"', ""]
+    return "\n".join(lines) + "\n" + buses_toml(sim, poll_interval_s=poll_interval_s) + extra
+
+
+def buses_toml(sim: RunningSim, *, poll_interval_s: int = 5) -> str:
+    """The [[bus]] and [[meter]] tables of the simulated site."""
+    lines: list[str] = []
     for bus in sim.buses:
         port = sim.ports[bus.id]
         lines += ["[[bus]]", f'id = "{bus.id}"']
@@ -145,4 +152,4 @@ def site_config(sim: RunningSim, state_dir: Path, *, gateway_id: str = "gw-demo"
                       'protocol = "modbus"', f"address = {meter.address}",
                       f'profile = "{meter.profile}"', f"poll_interval_s = {poll_interval_s}",
                       "timeout_ms = 500", ""]
-    return "\n".join(lines) + extra
+    return "\n".join(lines) + "\n"
