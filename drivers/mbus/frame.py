@@ -1,25 +1,32 @@
-"""The wired M-Bus long frame (EN 13757-2): `68 L L 68 C A CI data CS 16`, checked."""
+"""The wired M-Bus long frame (EN 13757-2): `68 L L 68 C A CI data CS 16`, checked by drivers.ft12.
+
+Wireless M-Bus (drivers/wmbus/telegram.py) decodes wired long frames handed to it too; the
+check itself (lengths, checksum, stop byte) lives once, in the FT1.2 framing wired M-Bus uses.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from drivers.errors import ChecksumError, FrameError
+from drivers import ft12
+from drivers.errors import FrameError
 
-WIRED_START: Final = 0x68
-WIRED_STOP: Final = 0x16
+WIRED_START: Final = ft12.LONG_START
+WIRED_STOP: Final = ft12.STOP
+_MIN_LONG_FRAME: Final = 9   # 68 L L 68 C A CI CS 16
 
 
 def is_wired_long_frame(frame: bytes) -> bool:
-    return len(frame) >= 9 and frame[0] == WIRED_START and frame[3] == WIRED_START
+    return len(frame) >= _MIN_LONG_FRAME and frame[0] == WIRED_START and frame[3] == WIRED_START
 
 
 def unwrap_wired_frame(frame: bytes) -> tuple[int, int, bytes]:
-    """Check a wired M-Bus long frame `68 L L 68 C A CI ... CS 16`; returns (C, A, CI+data)."""
-    length = frame[1]
-    if frame[2] != length or len(frame) != length + 6 or frame[-1] != WIRED_STOP:
-        raise FrameError("malformed wired M-Bus long frame", 0)
-    body = frame[4:4 + length]
-    if sum(body) & 0xFF != frame[-2]:
-        raise ChecksumError("wired M-Bus checksum mismatch", len(frame) - 2)
-    return body[0], body[1], body[2:]
+    """Check a wired M-Bus long frame `68 L L 68 C A CI ... CS 16`; returns (C, A, CI+data).
+
+    Raises FrameError (ChecksumError for a wrong checksum) for anything but one long frame."""
+    parsed = ft12.parse_frame(frame)
+    if isinstance(parsed, ft12.LongFrame):
+        return parsed.control, parsed.address, bytes([parsed.ci]) + parsed.data
+    if isinstance(parsed, ft12.ControlFrame):
+        return parsed.control, parsed.address, bytes([parsed.ci])
+    raise FrameError("not a wired M-Bus long frame", 0)
