@@ -23,6 +23,7 @@ import pytest_asyncio
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `tests.` and `hil.` importable
 from tests.harness.lingering import lingering_handles
 
+pytest_plugins = ["tests.harness.broker"]  # the one `broker` fixture
 GUARD = "_no_lingering_tasks_guard"
 
 

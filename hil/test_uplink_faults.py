@@ -1,150 +1,174 @@
-"""Uplink fault tests against a real Mosquitto and a separate gateway process.
+"""Uplink faults against the real `gateway run`, a real Mosquitto and simulated Modbus meters.
 
-After every fault the head-end must hold each record exactly once, the chain must have no gap
-and no fork, and the gateway's outbox must be empty.
+The gateway is SIGKILLed inside the transaction that stores a batch, right after handing a batch
+to the MQTT client, and from outside mid-stream; the broker is stopped while the meters keep
+being read. After every fault the head-end must hold each record exactly once, the chain must
+have no gap and no fork, and the gateway's outbox must be empty.
 """
+
+from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil.uplink_support.process import GatewayFiles, start_gateway
+from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from tests.harness.eventually import eventually_async
+from tests.harness.gateway_process import GatewayProcess, query
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
-from uplink.keys import create_private_key, load_public_key, public_pem
-from uplink.localbroker import MOSQUITTO, Mosquitto
+from uplink.keys import create_private_key, public_pem
+from uplink.localbroker import Mosquitto
 
 pytestmark = pytest.mark.broker
 GW = "gw-hil"
 # Bounds for a whole recovery on a loaded 2-core CI machine (never asserted as speed).
-RECOVERY_TIMEOUT_S = 90.0
-EXIT_TIMEOUT_S = 20.0
+RECOVERY_TIMEOUT_S = 120.0
+# Twelve meters on one Modbus TCP bus, each read every second: a steady stream of records.
+SITE = (SimBus("tcp-1", "tcp", tuple(SimMeter(f"meter-{n:02d}", n, "eastron_sdm120", n)
+                                     for n in range(1, 13))),)
+# Records piled up in the outbox while the broker is down (ten rounds of the twelve meters).
+OUTAGE_BACKLOG = 120
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
-    mosq = Mosquitto(tmp_path).start()
-    yield mosq
-    mosq.stop()
+def sim(tmp_path: Path) -> Iterator[RunningSim]:
+    running = start_simulators(SITE, tmp_path / "sim")
+    yield running
+    running.stop()
 
 
 @pytest.fixture
-def files(tmp_path: Path) -> GatewayFiles:
-    create_private_key(tmp_path / "gw.pem")
-    server = create_private_key(tmp_path / "server.pem")
-    (tmp_path / "server_pub.pem").write_text(public_pem(server))
-    return GatewayFiles(tmp_path / "gateway.db", tmp_path / "gw.pem",
-                        tmp_path / "server_pub.pem", GW)
+def config(sim: RunningSim, broker: Mosquitto, tmp_path: Path) -> Path:
+    create_private_key(tmp_path / "gateway_ed25519.pem")
+    server = create_private_key(tmp_path / "headend_ed25519.pem")
+    (tmp_path / "headend_public.pem").write_text(public_pem(server))
+    uplink = f"""
+[uplink]
+broker_url = "{broker.url}"
+key_file = "gateway_ed25519.pem"
+server_public_key = "headend_public.pem"
+batch_interval_s = 0.05
+ack_timeout_s = 5
+backoff_min_s = 0.05
+backoff_max_s = 0.5
+max_batch_bytes = 4096
+"""
+    path = tmp_path / "site.toml"
+    path.write_text(site_config(sim, tmp_path, gateway_id=GW, poll_interval_s=1,
+                                commit_interval_ms=200, extra=uplink))
+    return path
 
 
 @pytest.fixture
-async def headend(broker: Mosquitto, files: GatewayFiles,
-                  tmp_path: Path) -> AsyncIterator[HeadEnd]:
+async def headend(broker: Mosquitto, config: Path, tmp_path: Path) -> AsyncIterator[HeadEnd]:
     from uplink.keys import load_private_key
-    (tmp_path / "gw_pub.pem").write_text(public_pem(load_private_key(files.key)))
-    store = HeadendStore(tmp_path / "headend.db")
-    he = HeadEnd(store, {GW: load_public_key(tmp_path / "gw_pub.pem")},
-                 load_private_key(files.key.with_name("server.pem")), broker_url=broker.url)
+
+    gw_key = load_private_key(tmp_path / "gateway_ed25519.pem")
+    he = HeadEnd(HeadendStore(tmp_path / "headend.db"), {GW: gw_key.public_key()},
+                 load_private_key(tmp_path / "headend_ed25519.pem"), broker_url=broker.url)
     task = asyncio.create_task(he.run())
     await he.wait_connected()
     yield he
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    store.close()
+    he.store.close()
+
+
+def gateway(config: Path, crash_at: str | None = None) -> GatewayProcess:
+    return GatewayProcess(config, config.parent / "gateway.log", crash_at=crash_at).start()
 
 
 def outbox_rows(db: Path) -> tuple[int, int]:
     """(rows still in the outbox, highest record id ever issued)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        left = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-    return int(left), int(row[0]) if row else 0
+    left = query(db, "SELECT count(*) FROM outbox")[0][0]
+    row = query(db, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+    return int(left), int(row[0][0]) if row else 0
 
 
-async def wait_exit(proc: "subprocess.Popen[str]") -> int:
-    async with asyncio.timeout(EXIT_TIMEOUT_S):
-        while proc.poll() is None:
-            await asyncio.sleep(0.05)
-    return int(proc.returncode)
+async def wait_exit(proc: GatewayProcess) -> int:
+    return await asyncio.to_thread(proc.wait_exit, RECOVERY_TIMEOUT_S)
 
 
-async def drain_and_stop(proc: "subprocess.Popen[str]", files: GatewayFiles) -> None:
-    """Wait until the process added all its readings and its outbox is empty; SIGTERM it."""
-    assert proc.stdout is not None
-    async with asyncio.timeout(RECOVERY_TIMEOUT_S):
-        while True:
-            line = await asyncio.to_thread(proc.stdout.readline)
-            assert line, "gateway process exited early"
-            if line.strip() == "done adding":
-                break
-        while outbox_rows(files.db)[0]:
-            await asyncio.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    assert await wait_exit(proc) == 0
+async def wait_stored(proc: GatewayProcess, db: Path, more_than: int) -> int:
+    """Wait (the gateway running) until the outbox has issued more than `more_than` ids."""
+    def issued() -> int:
+        proc.assert_running()
+        return outbox_rows(db)[1] if db.exists() else 0
+    await eventually_async(lambda: issued() > more_than, RECOVERY_TIMEOUT_S,
+                           f"more than {more_than} records issued")
+    return issued()
 
 
-def assert_delivered_exactly_once(he: HeadEnd, files: GatewayFiles) -> None:
-    left, last_id = outbox_rows(files.db)
-    assert left == 0
+async def drain_and_stop(proc: GatewayProcess, sim: RunningSim, db: Path) -> None:
+    """Silence the meters, wait until the outbox is empty, SIGTERM: a clean exit."""
+    sim.stop()  # no new readings: the outbox can drain to empty
+
+    def drained() -> bool:
+        proc.assert_running()
+        return outbox_rows(db)[0] == 0
+    await eventually_async(drained, RECOVERY_TIMEOUT_S, "the outbox drained")
+    assert await asyncio.to_thread(proc.stop) == 0, proc.log_tail()
+
+
+def assert_delivered_exactly_once(he: HeadEnd, db: Path) -> None:
+    """Every record issued is at the head-end once, except the events written after the outbox
+    drained: the clean stop's `gateway_stopped` and a silenced meter's `meter_unreachable`
+    (they stay in the outbox and go up after the next start)."""
+    left, last_id = outbox_rows(db)
+    pending: dict[int, str] = dict(query(
+        db, "SELECT o.id, e.kind FROM outbox o JOIN events e ON e.id = o.ref "
+            "WHERE o.kind = 'event'"))
+    assert left == len(pending), "only events may be left in the outbox"
+    assert "gateway_stopped" in pending.values()
+    assert set(pending.values()) <= {"gateway_stopped", "meter_unreachable"}, pending
     assert last_id > 0
-    assert he.store.record_ids(GW) == list(range(1, last_id + 1))
+    assert he.store.record_ids(GW) == [i for i in range(1, last_id + 1) if i not in pending]
     kinds = {a[2] for a in he.store.anomalies(GW)}
     assert not kinds & {"fork", "duplicate_record"}, he.store.anomalies(GW)
-    with sqlite3.connect(f"file:{files.db}?mode=ro", uri=True) as conn:
-        head = conn.execute("SELECT max(seq) FROM uplink_batches").fetchone()[0]
+    head = query(db, "SELECT max(seq) FROM uplink_batches")[0][0]
     assert he.store.contiguous(GW) == head  # no gap: every seq up to the head is held
 
 
 @pytest.mark.parametrize("crash_at", ["build:3", "send:4"])
 async def test_gateway_sigkilled_while_building_or_sending(
-        headend: HeadEnd, broker: Mosquitto, files: GatewayFiles, crash_at: str) -> None:
-    first = start_gateway(files, broker.url, crash_at=crash_at, ticks=200)
-    assert await wait_exit(first) == -signal.SIGKILL
-    second = start_gateway(files, broker.url, ticks=10, start_ms=1_800_000_000_000)
-    await drain_and_stop(second, files)
-    assert_delivered_exactly_once(headend, files)
+        headend: HeadEnd, sim: RunningSim, config: Path, crash_at: str) -> None:
+    db = config.parent / "gateway.db"
+    with gateway(config, crash_at=crash_at) as first:
+        assert await wait_exit(first) == -signal.SIGKILL, first.log_tail()
+    with gateway(config) as second:
+        await wait_stored(second, db, outbox_rows(db)[1] + len(SITE[0].meters))
+        await drain_and_stop(second, sim, db)
+    assert_delivered_exactly_once(headend, db)
 
 
 async def test_gateway_sigkilled_from_outside_mid_stream(
-        headend: HeadEnd, broker: Mosquitto, files: GatewayFiles) -> None:
-    first = start_gateway(files, broker.url, ticks=500, tick_s=0.01)
-    assert first.stdout is not None
-    for _ in range(60):  # let it build and send for a while
-        await asyncio.to_thread(first.stdout.readline)
-    first.send_signal(signal.SIGKILL)
-    assert await wait_exit(first) == -signal.SIGKILL
-    second = start_gateway(files, broker.url, ticks=5, start_ms=1_800_000_000_000)
-    await drain_and_stop(second, files)
-    assert_delivered_exactly_once(headend, files)
+        headend: HeadEnd, sim: RunningSim, config: Path) -> None:
+    db = config.parent / "gateway.db"
+    with gateway(config) as first:
+        await eventually_async(lambda: len(headend.store.record_ids(GW)) >= 30,
+                               RECOVERY_TIMEOUT_S, "records at the head-end")
+        assert await asyncio.to_thread(first.kill) == -signal.SIGKILL
+    with gateway(config) as second:
+        await wait_stored(second, db, outbox_rows(db)[1] + len(SITE[0].meters))
+        await drain_and_stop(second, sim, db)
+    assert_delivered_exactly_once(headend, db)
 
 
-async def test_link_down_for_a_simulated_hour(
-        headend: HeadEnd, broker: Mosquitto, files: GatewayFiles) -> None:
-    # 150 ticks of one simulated minute each; the broker is down for 70 of them.
-    proc = start_gateway(files, broker.url, ticks=150, tick_s=0.02, meters=20)
-    assert proc.stdout is not None
-
-    async def read_ticks(n: int) -> int:
-        last_ms = 0
-        for _ in range(n):
-            line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
-            last_ms = int(line.split()[2])
-        return last_ms
-
-    await read_ticks(20)
-    broker.stop()
-    down_from = await read_ticks(1)
-    down_to = await read_ticks(69)
-    assert down_to - down_from >= 3600_000 - 60_000  # an hour of meter readings piled up
-    broker.start()  # 60 ticks still to come: meters keep being read while it drains
-    await drain_and_stop(proc, files)
-    assert_delivered_exactly_once(headend, files)
+async def test_link_down_while_the_meters_are_read(
+        headend: HeadEnd, broker: Mosquitto, sim: RunningSim, config: Path) -> None:
+    db = config.parent / "gateway.db"
+    with gateway(config) as proc:
+        await eventually_async(lambda: len(headend.store.record_ids(GW)) >= 12,
+                               RECOVERY_TIMEOUT_S, "records at the head-end")
+        broker.stop()
+        down_from = outbox_rows(db)[1]
+        await wait_stored(proc, db, down_from + OUTAGE_BACKLOG)  # piled up while down
+        assert outbox_rows(db)[0] >= OUTAGE_BACKLOG
+        broker.start()  # meters keep being read while it drains
+        await wait_stored(proc, db, outbox_rows(db)[1] + len(SITE[0].meters))
+        await drain_and_stop(proc, sim, db)
+    assert_delivered_exactly_once(headend, db)

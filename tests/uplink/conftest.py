@@ -1,25 +1,14 @@
-"""Fixtures: a real Mosquitto on a free port, keys, a store, a running head-end and Uplink."""
+"""Fixtures: keys, a store, a running head-end and Uplink (the broker: tests/harness/broker.py)."""
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from hil.uplink_support.site import Site
 from storage.store import Store
-from uplink.localbroker import MOSQUITTO, Mosquitto
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
-    mosq = Mosquitto(tmp_path).start()
-    yield mosq
-    mosq.stop()
+from uplink.localbroker import Mosquitto
 
 
 @pytest.fixture
