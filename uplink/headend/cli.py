@@ -22,6 +22,7 @@ from uplink.headend.ops_cli import register as register_ops
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
 from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 from uplink.headend.voucher_cli import register as register_voucher
+from uplink.headend.web.app import register as register_web
 from uplink.keys import (
     HEADEND_KEY_FILE,
     create_private_key,
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="S", help="wait this long for the result (exit 3 after)")
     register_ops(sub)
     register_loadtest(sub)
+    register_web(sub)
     register_voucher(sub)
     return parser
 

@@ -102,3 +102,19 @@ def write_csv(records: Iterator[dict[str, Any]], out: IO[str], *, flat_readings:
                              rec["meter"], json.dumps(rec["body"], separators=(",", ":"))))
         n += 1
     return n
+
+
+def instant_text_ms(text: str, default: int) -> int:
+    """A page's time field (ISO 8601, UTC unless an offset is given, or Unix ms)."""
+    from datetime import UTC, datetime
+    if not text:
+        return default
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)

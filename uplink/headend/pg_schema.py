@@ -61,6 +61,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     CREATE TABLE accounts (
         name TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, role TEXT NOT NULL,
-        gateways TEXT[], meters TEXT[]);
+        gateways TEXT, meters TEXT);  -- comma-separated scope; NULL: all
     """,
 )

@@ -44,9 +44,16 @@ def prepare(batch: VerifiedBatch) -> PreparedBatch:
     recs = batch.payload.records
     return PreparedBatch(batch, [r.id for r in recs], [r.kind for r in recs],
                          [r.ts_ms for r in recs],
-                         [r.fields.get("m") if isinstance(r.fields.get("m"), str) else None
-                          for r in recs],
+                         [_meter(r.fields) for r in recs],
                          [_body(r) for r in recs])
+
+
+def _meter(fields: dict[str, Any]) -> str | None:
+    """The meter a record is about: `m` (readings, events), or a ledger entry's `meter_id`."""
+    meter = fields.get("m")
+    if meter is None and isinstance(fields.get("b"), dict):
+        meter = fields["b"].get("meter_id")
+    return meter if isinstance(meter, str) else None
 
 
 def _body(rec: WireRecord) -> str:

@@ -1,0 +1,1 @@
+"""The head-end's read-only web page: fleet, gateway, meter (chart) and anomaly views."""
