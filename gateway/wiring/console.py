@@ -22,7 +22,8 @@ from gateway.console.serve import RESTART_DELAY_S, serve_fd
 from gateway.console.service_api import ServiceControlApi
 from gateway.console.shell import LocalAuthenticator
 from gateway.console.socket import ControlServer
-from gateway.wiring.console_ports import RunningService, console_ports
+from gateway.wiring.console_ports import console_ports
+from gateway.wiring.host import ServiceView
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ PORT_RETRY_MAX_S = 300.0
 SOCKET_RETRY_S = 30.0
 
 
-class ConsoleHost(RunningService, Protocol):
+class ConsoleHost(ServiceView, Protocol):
     """The running service as the console's start-up sees it (no import of its class)."""
 
     @property

@@ -1,75 +1,24 @@
 """The console's ports over the running service: the composition root's half of the console.
 
 `console_ports(service)` adapts the parts of the running service to the ports the console
-declares (gateway/console/ports.py). The service is seen through `RunningService`, the few
-attributes read here, so nothing in wiring/ imports gateway.app.service (no import cycle).
+declares (gateway/console/ports.py). The service is seen through `ServiceView`
+(gateway/wiring/host.py), so nothing in wiring/ imports gateway.app.service (no import cycle).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from board.interface import Board
 from core.clock import SYSTEM_CLOCK, Clock
-from gateway.config.loader import GatewayConfig
-from gateway.console.logring import LogRing
 from gateway.console.ports import ConsolePorts
-from gateway.wiring.bus_directory import ServiceBuses
+from gateway.wiring.host import ServiceView
 from gateway.wiring.prepay import PrepayWiring
-from gateway.wiring.protocols import MeterBus, PushSource
+from gateway.wiring.protocols import OpenedBuses
 from storage.ledger import Account, account
 from storage.records import ReadingSet
 from storage.store import Store
-
-
-class Health(Protocol):
-    @property
-    def last_ok_ms(self) -> Mapping[str, int]: ...
-
-    @property
-    def last_error(self) -> Mapping[str, str]: ...
-
-
-class RunningService(Protocol):
-    """What the console's ports read of `gateway.app.service.Service` (checked by mypy where
-    the service hands itself over)."""
-
-    restart_requested: bool
-
-    @property
-    def config(self) -> GatewayConfig: ...
-    @property
-    def board(self) -> Board: ...
-    @property
-    def wall(self) -> Callable[[], float]: ...
-    @property
-    def started_at(self) -> float: ...
-    @property
-    def store(self) -> Store | None: ...
-    @property
-    def health(self) -> Health | None: ...
-    @property
-    def buses(self) -> Mapping[str, MeterBus]: ...
-    @property
-    def push_sources(self) -> list[PushSource]: ...
-    @property
-    def prepay(self) -> PrepayWiring | None: ...
-    @property
-    def uplink(self) -> Any: ...  # uplink.service.Uplink, imported only with [uplink]
-    @property
-    def log_ring(self) -> LogRing: ...
-    @property
-    def stop_event(self) -> asyncio.Event | None: ...
-
-    async def read_now(self, meter_id: str) -> ReadingSet: ...
-
-    def record_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
-                     severity: str = "info") -> None: ...
-
-    def key_file(self) -> Path: ...
 
 
 class _WallClock:
@@ -89,7 +38,7 @@ class _WallClock:
 
 
 class _Meters:
-    def __init__(self, service: RunningService) -> None:
+    def __init__(self, service: ServiceView) -> None:
         self._service = service
 
     def polled(self, meter_id: str) -> bool:
@@ -162,7 +111,7 @@ class _Uplink:
 
 
 class _Restart:
-    def __init__(self, service: RunningService) -> None:
+    def __init__(self, service: ServiceView) -> None:
         self._service = service
 
     def available(self) -> bool:
@@ -176,14 +125,14 @@ class _Restart:
         asyncio.get_running_loop().call_later(delay_s, stop.set)
 
 
-def console_ports(service: RunningService) -> ConsolePorts:
+def console_ports(service: ServiceView) -> ConsolePorts:
     """The ports of the running service (buses are open: called from its start-up)."""
     clock: Clock = _WallClock(service.wall)
 
     def store() -> Store | None:
         return service.store
 
-    prepay, buses = service.prepay, ServiceBuses(service)
+    prepay, buses = service.prepay, OpenedBuses(service)
     return ConsolePorts(
         config=service.config, clock=clock, started_ms=int(service.started_at * 1000),
         store=store, meters=_Meters(service), buses=buses, meter_keys=buses,

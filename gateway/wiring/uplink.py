@@ -6,18 +6,16 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import MeterGatewayError, Refused
 from drivers.errors import DriverError
+from gateway.wiring.host import ServiceView
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry
 from uplink.errors import UplinkError
 from uplink.keys import load_private_key, load_public_key
 from uplink.service import Uplink
 from uplink.settings import UplinkSettings
-
-if TYPE_CHECKING:
-    from gateway.app.service import Service
 
 
 class UplinkSetupError(MeterGatewayError):
@@ -34,7 +32,7 @@ def resolved(settings: UplinkSettings, base: Path) -> UplinkSettings:
     return dataclasses.replace(settings, **changes)
 
 
-def build_uplink(service: Service) -> Uplink:
+def build_uplink(service: ServiceView) -> Uplink:
     config = service.config
     assert config.uplink is not None and service.store is not None
     settings = resolved(config.uplink, config.source.parent)
@@ -57,7 +55,7 @@ def build_uplink(service: Service) -> Uplink:
     return Uplink(service.store, settings, signing, server, registry, clock=service.wall)
 
 
-def _read_command(service: Service) -> Any:
+def _read_command(service: ServiceView) -> Any:
     async def read(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         meter_id = args.get("meter")
         if not isinstance(meter_id, str) or meter_id not in {m.id for m in service.config.meters}:
@@ -71,7 +69,7 @@ def _read_command(service: Service) -> Any:
     return read
 
 
-def plugin_commands(service: Service) -> dict[str, Any]:
+def plugin_commands(service: ServiceView) -> dict[str, Any]:
     """Each protocol plugin's server commands, over the sources the service opened for it; a
     plugin's `Refused` becomes the uplink's CommandRefused (its reason goes upstream)."""
     from gateway.wiring.protocols import plugins

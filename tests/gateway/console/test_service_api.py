@@ -108,7 +108,7 @@ async def test_read_stores_a_reading_and_meters_shows_it(api: ServiceControlApi)
 async def test_scan_finds_the_simulated_slaves(api: ServiceControlApi,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # the first ids only: all 247 take ~25 s on the 9600 baud pty
-    monkeypatch.setattr("gateway.wiring.bus_directory.MODBUS_ADDRESSES", range(1, 6))
+    monkeypatch.setattr("drivers.modbus.plugin.SCAN_ADDRESSES", range(1, 6))
     hits = await api.scan_bus("rs485-1", 10)
     assert {(h.address, h.known_meter) for h in hits} == {("1", "shop-01"), ("2", "shop-02")}
 
@@ -185,6 +185,22 @@ async def test_log_lines_and_keys(api: ServiceControlApi) -> None:
     assert any(line.event == "gateway_running" for line in lines)
     assert await api.log_lines(lines[-1].seq, 10) == []
     assert all(k.key_id != "" for k in await api.keys_show())
+
+
+async def test_log_trace_shows_the_wire_bytes_of_a_read(api: ServiceControlApi) -> None:
+    assert await api.log_trace("modbus", True) == ["modbus"]
+    try:
+        await api.read_meter("shop-02")
+        lines = await api.log_lines(None, 500)
+    finally:
+        assert await api.log_trace("modbus", False) == []
+    wire = [line for line in lines if line.event == "wire_bytes"]
+    mine = [line for line in wire if line.meter == "shop-02"]  # the scheduler polls too
+    assert any("direction=tx" in line.fields and "hex=02" in line.fields for line in mine)
+    assert any("direction=rx" in line.fields and "hex=02" in line.fields for line in mine)
+    assert all(line.level == "trace" for line in wire)
+    with pytest.raises(ControlError, match="no bus of protocol 'dlms'"):
+        await api.log_trace("dlms", True)
 
 
 _VALUES = st.recursive(
