@@ -13,6 +13,9 @@ import pytest
 from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
 from gateway.app.supervision import STALE_S, ClockState, Supervisor
+from tests.harness.eventually import eventually_async
+
+ROUND_DEADLINE_S = 10.0  # bounds a broken wait, not a speed requirement
 
 
 class Clock:
@@ -23,6 +26,26 @@ class Clock:
         return self.now
 
 
+class FedOnce:
+    """The supervisor's sleep: notes that a feed round ended, then waits until cancelled."""
+
+    def __init__(self) -> None:
+        self.fed = asyncio.Event()
+
+    async def __call__(self, _seconds: float) -> None:
+        self.fed.set()
+        await asyncio.Event().wait()
+
+
+async def one_round(sup: Supervisor, rounds: FedOnce) -> None:
+    """Run the supervisor until it has fed (or withheld) the watchdogs once, then stop it."""
+    rounds.fed.clear()
+    task = asyncio.create_task(sup.run())
+    await asyncio.wait_for(rounds.fed.wait(), ROUND_DEADLINE_S)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_kicks_stop_when_a_bus_hangs_and_resume_when_it_steps(tmp_path: Path) -> None:
     sock_path = str(tmp_path / "notify")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -30,25 +53,22 @@ async def test_kicks_stop_when_a_bus_hangs_and_resume_when_it_steps(tmp_path: Pa
     server.setblocking(False)
     board = SimulatedBoard(tmp_path / "board")
     clock = Clock()
-    sup = Supervisor(board, notifier=SystemdNotifier(sock_path), mono=clock)
+    rounds = FedOnce()
+    sup = Supervisor(board, notifier=SystemdNotifier(sock_path), mono=clock, sleep=rounds)
     beats = {"bus-1": 100.0, "storage": 100.0}
     sup.alive_checks = {name: (lambda n=name: beats[n]) for name in beats}  # type: ignore[misc]
     assert sup.stale() == []
     clock.now += STALE_S + 1  # the bus read never returned, storage still commits
     beats["storage"] = clock.now
     assert sup.stale() == ["bus-1"]
-    task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
+    await one_round(sup, rounds)
     assert board.watchdog_kicks == 0 and sup.withheld >= 1
     messages = server.recv(64)
     assert messages.startswith(b"READY=1")  # ready, but no WATCHDOG=1 while a bus hangs
-    task.cancel()
     beats["bus-1"] = clock.now
     assert sup.stale() == []
-    task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
+    await one_round(sup, rounds)
     assert board.watchdog_kicks == 1
-    task.cancel()
     server.close()
 
 
@@ -65,9 +85,7 @@ async def test_a_crashed_critical_task_is_stale_but_a_running_one_is_not(tmp_pat
 
     sup.spawn("uplink", lambda: asyncio.sleep(10), critical=False)
     crashed = sup.spawn("other", crash)
-    async with asyncio.timeout(5):
-        while not crashed.down:
-            await asyncio.sleep(0)
+    await eventually_async(lambda: crashed.down, ROUND_DEADLINE_S, "the crash seen")
     assert sup.stale() == ["other"]
     await sup.stop()
 
