@@ -27,6 +27,11 @@ def wire_logger_name(protocol: str) -> str:
     return f"{WIRE_PREFIX}.{protocol}.{WIRE_SUFFIX}"
 
 
+def is_wire_logger(name: str) -> bool:
+    """A record from one of the wire loggers (log handlers let these through at TRACE)."""
+    return name.startswith(WIRE_PREFIX + ".") and name.endswith("." + WIRE_SUFFIX)
+
+
 def wire_logger(protocol: str) -> logging.Logger:
     """The wire logger of one protocol (`drivers.modbus.wire`), off unless switched on."""
     logger = logging.getLogger(wire_logger_name(protocol))
@@ -55,3 +60,11 @@ def log_bytes(logger: logging.Logger, direction: str, meter: str | None, data: b
     logger.log(TRACE, "wire_bytes", extra={
         "direction": direction, "meter": meter, "bytes": len(data), "hex": shown.hex(),
         "truncated": len(data) > len(shown)})
+
+
+def trace_list_problem(value: list[object], known: list[str]) -> str | None:
+    """A config check for `[log] trace`: protocol names only, each one known."""
+    unknown = [name for name in value if not isinstance(name, str) or name not in known]
+    if unknown:
+        return f"unknown protocol {unknown[0]!r} (known: {', '.join(sorted(known))})"
+    return None
