@@ -33,15 +33,12 @@ JUSTIFIED: dict[str, tuple[tuple[str, str], ...]] = {
     # the console is being rewritten into declared operations (its own helper): its help text
     # and docstrings describe the scan of the plugins that have one; to come from the plugins
     "gateway/console/commands.py": (("Modbus buses: asks every slave id", "help text"),
-                                    ("Wireless M-Bus: listens", "help text")),
+                                    ("Wireless M-Bus: listens", "help text"),
+                                    ("log trace modbus on", "an example command line")),
     "gateway/console/api.py": (("a Modbus slave id or a wireless M-Bus sender", "docstring"),
                                ("Modbus slave id \"17\", or M-Bus", "example in a comment"),
                                ("\"wmbus meter shop-12\"", "example in a comment")),
     "gateway/console/ops_meters.py": (("the antenna / P1 cable", "technician's hint"),),
-    "gateway/console/service_api.py": (("wmbus", "keys: until the console uses key_ids()"),
-                                       ("P1 cable", "technician's hint")),
-    # the console rewrite's interim BusDirectory, superseded by protocols.OpenedBuses
-    "gateway/wiring/bus_directory.py": (("", "interim, replaced by OpenedBuses"),),
 }
 
 
