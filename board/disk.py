@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from board.interface import BoardError
+from board.errors import BoardError
 from board.persist import write_atomic
 
 LOGGER = logging.getLogger(__name__)

@@ -17,15 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import MeterGatewayError
+from board.errors import BoardError
 
-if TYPE_CHECKING:  # board.disk and board.modem import this module
+if TYPE_CHECKING:  # only for the capability signatures; they import board.errors, not this
     from board.disk import StartupCheck
     from board.modem import ModemPolicy, ModemWatch
-
-
-class BoardError(MeterGatewayError):
-    """A hardware operation failed; the message names the output, input or device."""
 
 
 class ClockNotSettable(BoardError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from board.interface import BoardError
+from board.errors import BoardError
 
 LOGGER = logging.getLogger(__name__)
 

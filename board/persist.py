@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from board.interface import BoardError
+from board.errors import BoardError
 
 LOGGER = logging.getLogger(__name__)
 
