@@ -81,7 +81,7 @@ def cmd_cmd(args: argparse.Namespace) -> int:
                              args.id)
     try:
         result = asyncio.run(send_and_wait(request, load_private_key(_key_file(args)),
-                                           Path(args.db), args.timeout))
+                                           args.db, args.timeout))
     except CommandTimeout as exc:
         sys.stderr.write(f"gateway-headend cmd: {exc}\n")
         return EXIT_TIMEOUT
