@@ -2,7 +2,9 @@
 one gateway's batches out of order converge on the same chain state (row lock)."""
 
 import threading
+from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.uplink.test_headend_chain import ENROLLED, chain
@@ -86,3 +88,19 @@ def test_two_workers_one_gateway_no_lost_update(pg_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_serve_config_names_the_database(tmp_path: Path) -> None:
+    from uplink.headend.cli import SERVE_DEFAULTS, build_parser
+    from uplink.headend.config import apply_config
+    from uplink.headend.usage import UsageError
+    conf = tmp_path / "headend.toml"
+    conf.write_text('[headend]\ndb = "postgresql://h@db.example/headend"\ngap_grace_s = 2\n')
+    args = build_parser().parse_args(["serve", "--config", str(conf), "--prefix", "x"])
+    apply_config(args, SERVE_DEFAULTS)
+    assert (args.db, args.gap_grace, args.prefix) == ("postgresql://h@db.example/headend", 2.0,
+                                                      "x")
+    conf.write_text('[headend]\ndatabase = "x"\n')
+    with pytest.raises(UsageError, match="database"):
+        apply_config(build_parser().parse_args(["serve", "--config", str(conf)]),
+                     SERVE_DEFAULTS)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.errors import UplinkError
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
+from uplink.headend.config import apply_config
 from uplink.headend.db import open_store
 from uplink.headend.enrol import KeyRing
 from uplink.headend.loadtest import register as register_loadtest
@@ -32,6 +33,10 @@ from uplink.keys import (
 )
 
 LOGGER = logging.getLogger(__name__)
+# What `serve` options hold when not given (a config file may replace these).
+SERVE_DEFAULTS: dict[str, object] = {"db": None, "broker": "mqtt://127.0.0.1:1883",
+                                     "prefix": "mtr", "state": ".", "key": None,
+                                     "gap_grace": 0.0}
 # A gateway online answers within seconds; longer usually means it is offline.
 DEFAULT_RESULT_TIMEOUT_S = 60.0
 
@@ -71,6 +76,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    apply_config(args, SERVE_DEFAULTS)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return EXIT_OK
@@ -128,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--key", help="head-end private key file")
         p.set_defaults(func=func)
     serve = sub.choices["serve"]
-    serve.add_argument("--db", required=True,
+    serve.add_argument("--config", help="TOML file with a [headend] table (db, broker, ...)")
+    serve.add_argument("--db",
                        help="SQLite file (one machine) or postgresql://... (a fleet of workers)")
     serve.add_argument("--gap-grace", type=float, default=0.0, metavar="S",
                        help="several workers: report a gap only once it is S seconds old")
