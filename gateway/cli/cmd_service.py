@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from board.interface import Board, BoardError
+from core.logs import set_trace
 from gateway.app.logs import setup_logging
 from gateway.cli.args import positive_int
 from gateway.cli.main import EXIT_CONFIG, EXIT_FAILURE
@@ -96,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     setup_logging(config.log_level)
+    for protocol in config.log_trace:  # [log] trace: wire bytes from the start
+        set_trace(protocol, True)
     # imported late: check-config must not need storage
     from gateway.app.service import Service, make_board
 

@@ -186,6 +186,12 @@ class ControlApi(Protocol):
         """Lines with seq > after_seq (oldest first), or the last `limit` lines when None."""
         ...
 
+    @operation(Role.TECHNICIAN, "switch a protocol's raw wire bytes in the log on or off")
+    async def log_trace(self, protocol: str, on: bool) -> list[str]:
+        """The protocols whose wire bytes are now logged at TRACE (until the next restart;
+        `[log] trace` in the config makes it last)."""
+        ...
+
     @operation(Role.VIEWER, "the config as dotted keys, secrets hidden")
     async def config_show(self) -> list[ConfigEntry]: ...
 

@@ -177,6 +177,9 @@ def _say_log(ctx: Context, lines: list[LogLine]) -> None:
 
 
 async def cmd_log(ctx: Context, args: list[str]) -> None:
+    if args[:1] == ["trace"]:
+        await _log_trace(ctx, args[1:])
+        return
     follow = "-f" in args
     rest = [a for a in args if a != "-f"]
     if len(rest) > 1 or (rest and not rest[0].isdigit()):
@@ -193,6 +196,16 @@ async def cmd_log(ctx: Context, args: list[str]) -> None:
         _say_log(ctx, new)
         if new:
             last = new[-1].seq
+
+
+async def _log_trace(ctx: Context, args: list[str]) -> None:
+    # `log` is for viewers; switching what the service logs is not
+    ctx.require(OPERATIONS["log_trace"].role, "log trace")
+    if len(args) != 2 or args[1] not in ("on", "off"):
+        raise UsageError("give a protocol and on or off, e.g. log trace modbus on")
+    traced = await ctx.audited("log trace", args,
+                               lambda: ctx.api.log_trace(args[0], args[1] == "on"))
+    ctx.say(f"Wire bytes at TRACE: {', '.join(traced) or 'none'}")
 
 
 async def cmd_config(ctx: Context, args: list[str]) -> None:
@@ -307,9 +320,12 @@ COMMANDS: dict[str, Command] = {
             " at most 2 decimals, e.g. 25.00. Audited and sent up with the next batch.",
             cmd_topup, ("meter",)),
         _op("emergency", "emergency METER", "emergency", "Audited.", cmd_emergency, ("meter",)),
-        _op("log", "log [-f] [LINES]", "log_lines", f"Shows the last {LOG_DEFAULT_LINES} lines"
-            f" (up to {LOG_MAX_LINES}). With -f new lines keep coming until you press Ctrl-C.",
-            cmd_log, ("-f",)),
+        _op("log", "log [-f] [LINES] | log trace PROTOCOL on|off", "log_lines",
+            f"Shows the last {LOG_DEFAULT_LINES} lines (up to {LOG_MAX_LINES}). With -f new"
+            " lines keep coming until you press Ctrl-C. 'log trace modbus on' (technician)"
+            " logs every byte the gateway sends and receives on that protocol's buses, with"
+            " the meter, until 'off' or a restart; [log] trace in the config keeps it on."
+            " Audited.", cmd_log, ("-f trace",)),
         # three operations with their own roles: show and check are for viewers, set is not
         Command("config", "config show|check|set KEY VALUE", "show, check or change config",
                 "set needs the admin role. Type VALUE as you would write it (debug, 9600, yes,"

@@ -7,6 +7,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
+from core.logs import TRACE, is_wire_logger
 from gateway.console.api import LogLine
 
 RING_SIZE = 2000  # about a day of normal logging; bounded so RAM use is fixed
@@ -19,7 +20,11 @@ class LogRing(logging.Handler):
     """Attach to the root logger in the service; the ControlApi serves `lines()`."""
 
     def __init__(self, size: int = RING_SIZE, level: int = logging.INFO) -> None:
-        super().__init__(level)
+        # wire bytes (TRACE, only while switched on) are what `log` must show in the field;
+        # everything else from `level` up
+        super().__init__(TRACE)
+        self._min_level = level
+        self.addFilter(lambda r: r.levelno >= self._min_level or is_wire_logger(r.name))
         self._lines: collections.deque[LogLine] = collections.deque(maxlen=size)
         self._seq = 0
         self._ring_lock = threading.Lock()  # records may come from worker threads

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from board.interface import ClockNotSettable
+from core.logs import set_trace, trace_enabled
 from gateway.console.api import (
     ControlError,
     ExportResult,
@@ -32,6 +33,15 @@ class SystemOps(OpsBase):
         if self.ports.log is None:
             raise ControlError("the service log is not available on this gateway")
         return self.ports.log.lines(after_seq, limit)
+
+    async def log_trace(self, protocol: str, on: bool) -> list[str]:
+        known = sorted({bus.protocol for bus in self.ports.buses.buses()})
+        if protocol not in known:
+            raise ControlError(f"no bus of protocol {protocol!r} here (configured: "
+                               f"{', '.join(known) or 'none'})")
+        set_trace(protocol, on)
+        LOGGER.info("wire_trace_switched", extra={"protocol": protocol, "on": on})
+        return [name for name in known if trace_enabled(name)]
 
     async def keys_show(self) -> list[KeyInfo]:
         keys = []

@@ -170,3 +170,12 @@ def test_prepay_and_uplink_sections_are_validated_with_the_rest(tmp_path: Path) 
     wrong_mode = GOOD + PREPAY.replace('mode = "automatic"', 'mode = "sometimes"')
     (line,) = problems_of(tmp_path, wrong_mode)
     assert "prepay.meters.shop-1.mode" in line
+
+
+def test_log_trace_names_known_protocols_only(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).log_trace == ()  # off by default
+    traced = load_config(write(tmp_path, GOOD + '\n[log]\ntrace = ["modbus", "wmbus"]\n'))
+    assert traced.log_trace == ("modbus", "wmbus")
+    problems = problems_of(tmp_path, GOOD + '\n[log]\ntrace = ["modbus", "dlms-ish"]\n')
+    assert len(problems) == 1 and "`log.trace`" in problems[0]
+    assert "unknown protocol 'dlms-ish'" in problems[0]

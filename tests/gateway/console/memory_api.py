@@ -53,6 +53,8 @@ class InMemoryApi:
         self.clock = T0
         self.restarts = 0
         self.backlog = 7
+        self.protocols = {protocol for protocol, _bus, _what in METERS.values()}
+        self.traced: set[str] = set()
         self._add_log("info", "service_started", None, "version=0.1.0")
 
     def __getattr__(self, name: str) -> Any:
@@ -132,6 +134,12 @@ class InMemoryApi:
         if after_seq is None:
             return self.log[-limit:]
         return [line for line in self.log if line.seq > after_seq][:limit]
+
+    async def log_trace(self, protocol: str, on: bool) -> list[str]:
+        if protocol not in self.protocols:
+            raise ControlError(f"no bus of protocol {protocol!r} here")
+        self.traced = (self.traced | {protocol}) if on else (self.traced - {protocol})
+        return sorted(self.traced)
 
     async def config_show(self) -> list[ConfigEntry]:
         return [ConfigEntry(k, v) for k, v in sorted(self.config.items())]

@@ -137,6 +137,18 @@ def test_config_keys_uplink_time_export(console: ConsoleProcess, tmp_path: Path)
     assert "Usage: export" in console.run("export /media/usb0")
 
 
+def test_log_trace_switches_per_protocol(console: ConsoleProcess) -> None:
+    console.login("viewer")
+    assert "needs the technician role" in console.run("log trace modbus on")
+    console.child.send("logout\r")
+    console.child.expect("Logged out")
+    console.login("tech")
+    assert "Wire bytes at TRACE: modbus" in console.run("log trace modbus on")
+    assert "no bus of protocol 'dlms'" in console.run("log trace dlms on")
+    assert "on or off" in console.run("log trace modbus maybe")
+    assert "Wire bytes at TRACE: none" in console.run("log trace modbus off")
+
+
 def test_log_follow_stops_on_ctrl_c(console: ConsoleProcess) -> None:
     console.login("tech")
     console.child.send("log -f\r")

@@ -187,6 +187,22 @@ async def test_log_lines_and_keys(api: ServiceControlApi) -> None:
     assert all(k.key_id != "" for k in await api.keys_show())
 
 
+async def test_log_trace_shows_the_wire_bytes_of_a_read(api: ServiceControlApi) -> None:
+    assert await api.log_trace("modbus", True) == ["modbus"]
+    try:
+        await api.read_meter("shop-02")
+        lines = await api.log_lines(None, 500)
+    finally:
+        assert await api.log_trace("modbus", False) == []
+    wire = [line for line in lines if line.event == "wire_bytes"]
+    mine = [line for line in wire if line.meter == "shop-02"]  # the scheduler polls too
+    assert any("direction=tx" in line.fields and "hex=02" in line.fields for line in mine)
+    assert any("direction=rx" in line.fields and "hex=02" in line.fields for line in mine)
+    assert all(line.level == "trace" for line in wire)
+    with pytest.raises(ControlError, match="no bus of protocol 'dlms'"):
+        await api.log_trace("dlms", True)
+
+
 _VALUES = st.recursive(
     st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3), max_leaves=6)
