@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import serial
 
 from drivers.iec62056.reader import Iec62056Bus
@@ -21,13 +17,13 @@ from drivers.iec62056.sim import MeterSim, meter_from_fixture
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 from tests.corpus import CORPUS
+from tests.harness.gateway_process import GatewayProcess
 
 READOUTS = str(CORPUS / "iec62056/readouts.json")
 E650_INDEX = 4
 GATEWAY = Path(sys.executable).with_name("gateway")
 # The service reads every meter once at start-up; a 4800-baud E650 readout takes about a second.
 FIRST_READING_DEADLINE_S = 60.0
-POLL_STEP_S = 0.5
 
 
 def _open_7e1(path: str) -> Callable[[int], serial.Serial]:
@@ -88,25 +84,14 @@ def _stored_reading(config: Path) -> dict[str, str] | None:
 
 
 def test_gateway_process_stores_an_optical_meter_reading(tmp_path: Path) -> None:
-    log = tmp_path / "gateway.log"
     with MeterSim([meter_from_fixture(READOUTS, E650_INDEX, address="97846089")]) as sim:
         config = _config(tmp_path, sim.port_path)
-        with log.open("w") as log_file:
-            process = subprocess.Popen([str(GATEWAY), "run", "--config", str(config)],
-                                       stdout=log_file, stderr=subprocess.STDOUT,
-                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        try:
-            reading = None
-            deadline = time.monotonic() + FIRST_READING_DEADLINE_S
-            while reading is None and time.monotonic() < deadline and process.poll() is None:
-                time.sleep(POLL_STEP_S)
-                reading = _stored_reading(config)
-                if reading is None and "bus_protocol_not_wired" in log.read_text():
-                    pytest.skip("gateway/wiring/protocols.py does not wire iec62056 yet (lead)")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-    assert reading is not None, log.read_text()[-2000:]
+        with GatewayProcess(config, tmp_path / "gateway.log") as gateway:
+            gateway.wait_for_readings(tmp_path / "gw.db", ["e650"], at_least=1,
+                                      deadline_s=FIRST_READING_DEADLINE_S)
+            reading = _stored_reading(config)
+            assert gateway.stop() == 0, gateway.log_tail()
+    assert reading is not None
     assert reading["values"]["import_active_energy"] == "1005"
     assert reading["units"]["import_active_energy"] == "kWh"
     assert sim.data_bauds[-1] == 4800
