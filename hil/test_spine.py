@@ -7,11 +7,8 @@ not stop the others, that SIGTERM stops cleanly, and that a corrupt database sto
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +17,7 @@ import pytest
 from drivers.modbus.profiles import get_profile
 from drivers.modbus.site import DEMO_SITE, RunningSim, site_config, start_simulators
 from storage.store import Store
-
-# Long enough for several 2-second polls of every meter; the test waits for readings, not time.
-READ_DEADLINE_S = 60
-STOP_TIMEOUT_S = 20
+from tests.harness.gateway_process import GatewayProcess
 
 
 @pytest.fixture
@@ -31,35 +25,6 @@ def sim(tmp_path: Path) -> Iterator[RunningSim]:
     running = start_simulators(DEMO_SITE, tmp_path / "sim")
     yield running
     running.stop()
-
-
-def gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-
-
-def stored_counts(db: Path) -> dict[str, int]:
-    if not db.exists():
-        return {}
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        rows = conn.execute("SELECT m.id, count(*) FROM readings r JOIN meters m "
-                            "ON m.mid = r.meter GROUP BY m.id").fetchall()
-    return dict(rows)
-
-
-def wait_for_readings(db: Path, meters: list[str], at_least: int) -> None:
-    deadline = time.monotonic() + READ_DEADLINE_S
-    while time.monotonic() < deadline:
-        counts = stored_counts(db)
-        if all(counts.get(m, 0) >= at_least for m in meters):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"readings did not arrive in time: {stored_counts(db)}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(STOP_TIMEOUT_S)
 
 
 def served_values(record: Path) -> dict[tuple[str, int, str], set[str]]:
@@ -77,11 +42,9 @@ def test_every_reading_is_stored_with_the_simulators_exact_values(
     config = tmp_path / "site.toml"
     config.write_text(site_config(sim, tmp_path, poll_interval_s=2, commit_interval_ms=300))
     meters = [m for bus in DEMO_SITE for m in bus.meters]
-    proc = gateway(config, tmp_path / "gateway.log")
-    try:
-        wait_for_readings(tmp_path / "gateway.db", [m.id for m in meters], at_least=3)
-    finally:
-        assert stop(proc) == 0
+    with GatewayProcess(config, tmp_path / "gateway.log") as gateway:
+        gateway.wait_for_readings(tmp_path / "gateway.db", [m.id for m in meters], at_least=3)
+        assert gateway.stop() == 0
     log = (tmp_path / "gateway.log").read_text()
     assert '"event":"gateway_stopped"' in log
 
@@ -116,11 +79,9 @@ def test_a_silent_meter_gets_an_event_and_the_others_keep_reading(
     config = tmp_path / "site.toml"
     config.write_text(site_config(sim, tmp_path, poll_interval_s=2, commit_interval_ms=300,
                                   extra=ghost))
-    proc = gateway(config, tmp_path / "gateway.log")
-    try:
-        wait_for_readings(tmp_path / "gateway.db", ["shop-01", "shop-02", "incomer"], 3)
-    finally:
-        assert stop(proc) == 0
+    with GatewayProcess(config, tmp_path / "gateway.log") as gateway:
+        gateway.wait_for_readings(tmp_path / "gateway.db", ["shop-01", "shop-02", "incomer"], 3)
+        assert gateway.stop() == 0
     store = Store.open(tmp_path / "gateway.db", create=False)
     try:
         events = store.recent_events(100, meter_id="ghost-99")
