@@ -4,12 +4,9 @@ opens at zero, and a USB-stick voucher restores supply; all through the real `ga
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +16,13 @@ from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start
 from prepay.vouchers import build_voucher_payload
 from storage import ledger
 from storage.store import Store
+from tests.harness.eventually import eventually
+from tests.harness.gateway_process import GatewayProcess
 from uplink.cose import sign1
 from uplink.keys import create_private_key, public_pem
 
 GW = "gw-prepay"
 STEP_DEADLINE_S = 90  # each step waits for a state, not for a time
-STOP_TIMEOUT_S = 20
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),)),)
 
 
@@ -80,13 +78,8 @@ def events(db: Path) -> list[str]:
         return [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
 
 
-def wait_until(check: object, what: str) -> None:
-    deadline = time.monotonic() + STEP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for: {what}")
+def wait_until(check: Callable[[], object], what: str) -> None:
+    eventually(check, STEP_DEADLINE_S, what)
 
 
 def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
@@ -102,27 +95,21 @@ def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
                                   extra=prepay_section(tmp_path / "utility.pub.pem")))
     put_voucher(board, "stick-1", utility, "5.00")
     log = tmp_path / "gateway.log"
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    try:
+    with GatewayProcess(config, log) as first:
         wait_until(lambda: relay(board) is True, "the voucher closes the relay")
         assert (board / "media/stick-1/receipts").is_dir()  # a signed receipt went back
         wait_until(lambda: "low_credit" in events(db), "the low-credit warning")
         wait_until(lambda: relay(board) is False, "the relay opens at zero credit")
         assert "credit_exhausted" in events(db) and "relay_opened" in events(db)
-        proc.send_signal(signal.SIGKILL)  # a power cut; stick-1 stays in the port
-        proc.wait(STOP_TIMEOUT_S)
-        assert relay(board) is False  # the relay keeps its state through the crash
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
-                                 str(config)], stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        first.kill()  # a power cut; stick-1 stays in the port
+    assert relay(board) is False  # the relay keeps its state through the crash
+    with GatewayProcess(config, log) as second:
         # stick-1 is seen again after the restart: refused, not credited twice
         wait_until(lambda: "voucher_refused" in events(db), "stick-1 refused as redeemed")
         assert relay(board) is False
         put_voucher(board, "stick-2", utility, "50.00")
         wait_until(lambda: relay(board) is True, "the second voucher restores supply")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-3000:]
+        assert second.stop() == 0, second.log_tail()
     store = Store.open(db, create=False)
     try:
         with store.transaction() as tx:
