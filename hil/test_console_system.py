@@ -4,11 +4,9 @@ confirmation, bad input; the action is audited and the service keeps running."""
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +14,12 @@ import pexpect
 import pytest
 
 from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from tests.harness.eventually import eventually
+from tests.harness.gateway_process import GatewayProcess
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 1),)),)
 PASSWORD = "correct-horse-9"
 EXPECT_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 20
 
 
 @pytest.fixture
@@ -56,12 +55,9 @@ relay = "relay-shop-01"
                           check=False)
     assert made.returncode == 0, made.stderr
     log = tmp_path / "gateway.log"
-    service = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
-                                str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    try:
-        deadline = time.monotonic() + EXPECT_TIMEOUT_S
-        while not (tmp_path / "control.sock").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+    with GatewayProcess(config, log) as service:
+        eventually(lambda: (tmp_path / "control.sock").exists(), EXPECT_TIMEOUT_S,
+                   "the control socket")
         console = pexpect.spawn(sys.executable, ["-m", "gateway.cli", "console", "--config",
                                                  str(config)],
                                 timeout=EXPECT_TIMEOUT_S, encoding="utf-8")
@@ -96,11 +92,9 @@ relay = "relay-shop-01"
         console.expect("ana> ")
         console.sendline("quit")
         console.expect(pexpect.EOF)
-        assert service.poll() is None  # the service kept running through all of it
+        service.assert_running()  # the service kept running through all of it
         assert '"relay-shop-01": false' in (tmp_path / "board" / "outputs.json").read_text()
-    finally:
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-2000:]
+        assert service.stop() == 0, service.log_tail()
     with sqlite3.connect(tmp_path / "gateway.db") as conn:
         audits = conn.execute("SELECT data FROM events WHERE kind = 'audit'").fetchall()
     assert any("relay" in data for (data,) in audits)
@@ -139,13 +133,9 @@ socket = "{tmp_path / 'control.sock'}"
                           check=False)
     assert made.returncode == 0, made.stderr
     log = tmp_path / "gateway.log"
-    service = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config",
-                                str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     socket = tmp_path / "control.sock"
-    try:
-        deadline = time.monotonic() + EXPECT_TIMEOUT_S
-        while not socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+    with GatewayProcess(config, log) as service:
+        eventually(socket.exists, EXPECT_TIMEOUT_S, "the control socket")
         console = _login(config, tmp_path / "console.txt")
         console.sendline("config set log.level debug")  # a bare word, as a technician types
         console.expect("Saved log.level = \"debug\"")
@@ -155,25 +145,21 @@ socket = "{tmp_path / 'control.sock'}"
         console.sendline("yes")
         console.expect("Restarting the service")
         console.expect("ana> ")
-        deadline = time.monotonic() + EXPECT_TIMEOUT_S
-        while _started_events(tmp_path / "gateway.db") < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _started_events(tmp_path / "gateway.db") == 2, log.read_text()[-2000:]
-        assert service.poll() is None  # the same process serves again (exec in place)
+        eventually(lambda: _started_events(tmp_path / "gateway.db") >= 2, EXPECT_TIMEOUT_S,
+                   "the second gateway_started")
+        assert _started_events(tmp_path / "gateway.db") == 2, service.log_tail()
+        service.assert_running()  # the same process serves again (exec in place)
         assert "# the technician's console" in config.read_text()
         assert 'level = "debug"' in config.read_text()
         console.sendline("status")  # this session's connection ended with the old process
         console.expect("lost the gateway service")
         console.sendline("quit")
         console.expect(pexpect.EOF)
-        while not socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(socket.exists, EXPECT_TIMEOUT_S, "the control socket again")
         console = _login(config, tmp_path / "console.txt")  # the console answers again
         console.sendline("quit")
         console.expect(pexpect.EOF)
-    finally:
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(STOP_TIMEOUT_S) == 0, log.read_text()[-2000:]
+        assert service.stop() == 0, service.log_tail()
     # The new level is in force after the restart: DEBUG lines appear only in the second run.
     runs = log.read_text().split('"restarting"')
     assert len(runs) == 2 and '"level":"debug"' not in runs[0]
