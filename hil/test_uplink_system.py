@@ -6,38 +6,25 @@ record exactly once, with no gap and no fork, and the gateway's outbox is empty.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from tests.harness.eventually import eventually_async
+from tests.harness.gateway_process import GatewayProcess, stored_counts
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
 from uplink.keys import create_private_key, public_pem
-from uplink.localbroker import MOSQUITTO, Mosquitto
+from uplink.localbroker import Mosquitto
 
 pytestmark = pytest.mark.broker
 GW = "gw-sys"
 STEP_DEADLINE_S = 90.0  # waits for states, never asserts on speed
-STOP_TIMEOUT_S = 20
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 1),
                                   SimMeter("shop-02", 2, "eastron_sdm120", 2))),)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
-    (tmp_path / "broker").mkdir()
-    mosq = Mosquitto(tmp_path / "broker").start()
-    yield mosq
-    mosq.stop()
 
 
 @pytest.fixture
@@ -93,18 +80,8 @@ relay = "relay-shop-01"
     return config
 
 
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-
-
 async def wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + STEP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for: {what}")
+    await eventually_async(check, STEP_DEADLINE_S, what)
 
 
 def kinds(he: HeadEnd) -> list[str]:
@@ -120,32 +97,30 @@ async def test_records_arrive_exactly_once_through_crash_and_broker_outage(
         sim: RunningSim, broker: Mosquitto, headend: HeadEnd, tmp_path: Path) -> None:
     config = write_config(sim, tmp_path, broker)
     log = tmp_path / "gateway.log"
-    proc = start(config, log)
-    try:
+    db = tmp_path / "gateway.db"
+    with GatewayProcess(config, log) as first:
         await wait_until(lambda: kinds(headend).count("reading") >= 4, "readings at the head-end")
         await headend.send_command(GW, "read", {"meter": "shop-02"})
         await headend.send_command(GW, "credit.topup", {"meter": "shop-01", "amount": "12.50",
                                                         "txid": "T-1"})
         await wait_until(lambda: kinds(headend).count("cmd_result") >= 2, "command results")
         await wait_until(lambda: "ledger" in kinds(headend), "the top-up's ledger record")
-
-        proc.send_signal(signal.SIGKILL)  # power cut mid-stream
-        proc.wait(STOP_TIMEOUT_S)
-        broker.stop()
-        proc = start(config, log)  # meters are read and buffered while the broker is gone
-        await asyncio.sleep(3)
+        first.kill()  # power cut mid-stream
+    broker.stop()
+    with GatewayProcess(config, log) as second:
+        # meters are read and buffered while the broker is gone
+        down = stored_counts(db)
+        await wait_until(lambda: all(stored_counts(db).get(m, 0) >= down.get(m, 0) + 2
+                                     for m in down), "readings stored while the broker is down")
         broker.start()
         before = len(kinds(headend))
         await wait_until(lambda: len(kinds(headend)) > before + 6, "the backlog drains")
         sim.stop()  # meters fall silent: no new readings, so the outbox can drain to empty
-        await wait_until(lambda: outbox_left(tmp_path / "gateway.db") == 0, "outbox drained")
-        with sqlite3.connect(f"file:{tmp_path / 'gateway.db'}?mode=ro", uri=True) as conn:
+        await wait_until(lambda: outbox_left(db) == 0, "outbox drained")
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
         assert kinds(headend).count("reading") == stored  # every reading, once
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        exit_code = proc.wait(STOP_TIMEOUT_S)
-    assert exit_code == 0, log.read_text()[-3000:]
+        assert second.stop() == 0, second.log_tail()
 
     ids = headend.store.record_ids(GW)
     assert len(ids) == len(set(ids))  # exactly once
