@@ -1,9 +1,10 @@
-"""A simulated IEC 62056-21 meter bus (and a DSMR P1 port) on a pseudo-terminal.
+"""A simulated IEC 62056-21 meter bus (and a DSMR P1 port) on the transport kit's pty harness.
 
-The simulator holds the pty master and serves in a thread; the gateway opens the slave path like a
-real serial port. Reading the master's termios shows the slave's current baud rate, so the meter
-knows whether the gateway really switched: a meter sending at a rate the gateway does not listen
-at produces garbage, as on a real line. Faults model what technicians meet in the field.
+The simulator serves the harness's device side from a thread; the gateway opens the gateway-side
+path like a real serial port. The harness reports the gateway side's current baud rate, so the
+meter knows whether the gateway really switched: a meter sending at a rate the gateway does not
+listen at produces garbage, as on a real line. Faults model what technicians meet in the field;
+the harness adds the line's own (`sim.link`: unplug, silence, garbage...).
 
 Run `python -m drivers.iec62056.sim --readout FIXTURE` for a standalone meter; it prints one JSON
 line with the port path and serves until interrupted.
@@ -21,7 +22,6 @@ import signal
 import sys
 import termios
 import threading
-import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -41,6 +41,7 @@ from drivers.iec62056.framing import (
     frame_command,
 )
 from drivers.iec62056.readout import decode_message
+from drivers.transport.simthread import LinkThread
 from drivers.transport.stream import line_time_s
 
 LOGGER = logging.getLogger(__name__)
@@ -112,10 +113,11 @@ class MeterSim:
     def __init__(self, meters: list[SimMeter], *, echo: bool = False) -> None:
         self.meters = meters
         self.echo = echo
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # keep the slave open: the gateway may close and reopen it
-        os.set_blocking(self._master, False)
-        self.port_path = os.ttyname(self._slave)
+        # the harness keeps both ptys open: the gateway may close and reopen its side
+        self.link = LinkThread(name="iec62056-sim-link").start()
+        self._fd = self.link.open_device()
+        os.set_blocking(self._fd, True)  # select() says when to read; a write waits its turn
+        self.port_path = self.link.gateway_path
         self._buffer = bytearray()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="iec62056-sim", daemon=True)
@@ -133,13 +135,12 @@ class MeterSim:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self.link.stop()
 
     def gateway_baud(self) -> int:
-        speed = termios.tcgetattr(self._master)[4]
-        return next((b for b in MODE_C_BAUD.values() if getattr(termios, f"B{b}") == speed), 0)
+        return _baud_of(self.link.gateway_speed())
 
     def _read_message(self, timeout_s: float) -> bytes | None:
         waited = 0.0
@@ -149,13 +150,13 @@ class MeterSim:
                 message = bytes(self._buffer[:end])
                 del self._buffer[:end]
                 return message
-            ready, _, _ = select.select([self._master], [], [], POLL_S)
+            ready, _, _ = select.select([self._fd], [], [], POLL_S)
             waited += POLL_S
             if ready:
                 with contextlib.suppress(BlockingIOError):
-                    chunk = os.read(self._master, 4096)
+                    chunk = os.read(self._fd, 4096)
                     if self.echo:
-                        os.write(self._master, chunk)
+                        os.write(self._fd, chunk)
                     self._buffer.extend(chunk)
         return None
 
@@ -170,7 +171,7 @@ class MeterSim:
         if gateway_baud != meter_baud:
             # Received at the wrong rate, characters turn into framing-error garbage.
             data = bytes(0xFF ^ b for b in data[: max(1, len(data) // 4)])
-        os.write(self._master, data)
+        os.write(self._fd, data)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -251,9 +252,10 @@ class P1Sim:
     def __init__(self, telegrams: list[bytes], interval_s: float = 1.0) -> None:
         self.telegrams = telegrams
         self.interval_s = interval_s
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port_path = os.ttyname(self._slave)
+        self.link = LinkThread(name="p1-sim-link").start()
+        self._fd = self.link.open_device()
+        os.set_blocking(self._fd, True)
+        self.port_path = self.link.gateway_path
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._push, name="p1-sim", daemon=True)
 
@@ -264,15 +266,20 @@ class P1Sim:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self.link.stop()
 
     def _push(self) -> None:
         index = 0
         while not self._stop.wait(self.interval_s):
-            os.write(self._master, self.telegrams[index % len(self.telegrams)])
+            os.write(self._fd, self.telegrams[index % len(self.telegrams)])
             index += 1
+
+
+def _baud_of(speed: int | None) -> int:
+    """The baud rate of a termios speed constant (0 for none or an unusual one)."""
+    return next((b for b in MODE_C_BAUD.values() if getattr(termios, f"B{b}") == speed), 0)
 
 
 def _telegrams_from_fixture(path: str) -> list[bytes]:

@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 import os
+import termios
 import tty
 from collections import deque
 from collections.abc import Callable
@@ -105,6 +106,24 @@ class PtyLink:
     @property
     def plugged(self) -> bool:
         return self._gw is not None
+
+    def gateway_speed(self) -> int | None:
+        """The termios speed constant (termios.B300...) the gateway set on its side, None while
+        unplugged: a simulated meter answering at another rate sends garbage, as on a line."""
+        gw = self._gw
+        if gw is None:
+            return None
+        try:
+            return int(termios.tcgetattr(gw[0])[4])  # a pty master reports its slave's settings
+        except (OSError, termios.error):
+            return None
+
+    def open_device(self) -> int:
+        """A descriptor on the device side for a simulator serving from a thread (raw,
+        non-blocking); the simulator closes it."""
+        fd = os.open(self.device_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        return fd
 
     async def start(self) -> PtyLink:
         self._loop = asyncio.get_running_loop()
