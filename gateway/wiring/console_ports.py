@@ -13,9 +13,9 @@ from typing import Any
 
 from core.clock import SYSTEM_CLOCK, Clock
 from gateway.console.ports import ConsolePorts
+from gateway.wiring.bus_directory import OpenedBuses
 from gateway.wiring.host import ServiceView
 from gateway.wiring.prepay import PrepayWiring
-from gateway.wiring.protocols import OpenedBuses
 from storage.ledger import Account, account
 from storage.records import ReadingSet
 from storage.store import Store

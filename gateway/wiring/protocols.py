@@ -5,15 +5,15 @@ in `PLUGINS` below and its section in docs/config.md: nothing else in gateway/ n
 (tests/gateway/test_protocol_plugins.py holds that). Polled plugins give a `MeterBus` the
 scheduler reads meter by meter; pushed ones a `PushSource` that hands readings over as the
 meters send them. Serial ports are opened through the board (the one place that touches
-devices) and handed to the plugins as a callable.
+devices) and handed to the plugins as a callable. The console's view of the opened buses is
+gateway/wiring/bus_directory.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from board.interface import Board, BoardError, SerialSpec
 from core.clock import SYSTEM_CLOCK, Clock
@@ -23,22 +23,32 @@ from drivers.iec62056.plugin import PLUGIN as IEC62056
 from drivers.modbus.plugin import PLUGIN as MODBUS
 from drivers.plugin import (
     Accept,
+    BusView,
     Context,
     EventSink,
     MeterBus,
+    MeterView,
     ProtocolPlugin,
     PushSource,
     SerialParams,
 )
 from drivers.wmbus.plugin import PLUGIN as WMBUS
 
-if TYPE_CHECKING:  # the config and the console import this module: no cycle at run time
-    from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
-    from gateway.console.api import KeyInfo, ScanHit
-    from gateway.console.ports import BusInfo
+__all__ = ["PLUGINS", "Accept", "EventSink", "MeterBus", "PushSource", "Site", "board_context",
+           "open_buses", "plugin", "plugins"]
 
-__all__ = ["PLUGINS", "Accept", "EventSink", "MeterBus", "OpenedBuses", "PushSource",
-           "RunningBuses", "board_context", "open_buses", "plugin", "plugins"]
+
+class Site(Protocol):
+    """What `open_buses` reads of the config (gateway.config.loader.GatewayConfig): the config
+    imports this module for the plugin list, so this module imports nothing of gateway/."""
+
+    @property
+    def buses(self) -> Sequence[BusView]: ...
+    @property
+    def meters(self) -> Sequence[MeterView]: ...
+    @property
+    def storage(self) -> Any: ...  # .path: the database, beside which default files live
+
 
 PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS)
 
@@ -66,7 +76,7 @@ def board_context(board: Board, events: EventSink, data_dir: Path,
     return Context(open_serial, events, clock, data_dir)
 
 
-def open_buses(config: GatewayConfig, board: Board, events: EventSink,
+def open_buses(config: Site, board: Board, events: EventSink,
                clock: Clock = SYSTEM_CLOCK) -> tuple[dict[str, MeterBus], list[PushSource]]:
     """A reader for every bus that has meters on it (config validation made one protocol each)."""
     context = board_context(board, events, config.storage.path.parent, clock)
@@ -82,111 +92,3 @@ def open_buses(config: GatewayConfig, board: Board, events: EventSink,
         elif found.open_pushed is not None:
             pushed.append(found.open_pushed(bus, meters, context))
     return polled, pushed
-
-
-class RunningBuses(Protocol):
-    """What OpenedBuses reads of the running service (live: the buses open at `run`)."""
-
-    @property
-    def config(self) -> GatewayConfig: ...
-    @property
-    def buses(self) -> Mapping[str, MeterBus]: ...
-    @property
-    def push_sources(self) -> Sequence[PushSource]: ...
-
-
-@dataclass(frozen=True)
-class _Opened:
-    bus: BusConfig
-    plugin: ProtocolPlugin | None
-    meters: list[MeterConfig]
-    opened: Any  # the plugin's MeterBus or PushSource; None while not open
-
-
-class OpenedBuses:
-    """The console's `BusDirectory` and `MeterKeys` (gateway/console/ports.py) over the buses
-    the service opened: counters typed by each plugin's CounterSpec, scan and keys where the
-    plugin has them."""
-
-    def __init__(self, service: RunningBuses) -> None:
-        self._service = service
-
-    def _entries(self) -> dict[str, _Opened]:
-        config = self._service.config
-        sources = {s.bus_id: s for s in self._service.push_sources}
-        entries = {}
-        for bus in config.buses:
-            meters = [m for m in config.meters if m.bus == bus.id]
-            found = plugin(meters[0].protocol) if meters else None
-            opened = self._service.buses.get(bus.id) or sources.get(bus.id)
-            entries[bus.id] = _Opened(bus, found, meters, opened)
-        return entries
-
-    def buses(self) -> list[BusInfo]:
-        from gateway.console.ports import BusInfo
-
-        return [BusInfo(bus_id, entry.plugin.name if entry.plugin else "",
-                        bool(entry.plugin and entry.plugin.scan and entry.opened is not None),
-                        self._bus_counters(entry))
-                for bus_id, entry in self._entries().items()]
-
-    def _bus_counters(self, entry: _Opened) -> dict[str, int]:
-        if entry.plugin is None or entry.opened is None:
-            return {}
-        if entry.plugin.kind == "pushed":
-            return entry.plugin.counters.typed(_raw(entry, None))
-        totals: dict[str, int] = {}
-        for meter in entry.meters:
-            for name, count in _raw(entry, meter.id).items():
-                totals[name] = totals.get(name, 0) + count
-        return entry.plugin.counters.typed(totals)
-
-    def meter_counters(self, meter_id: str) -> Mapping[str, int]:
-        entry = next((e for e in self._entries().values()
-                      if any(m.id == meter_id for m in e.meters)), None)
-        if entry is None or entry.plugin is None or entry.opened is None:
-            return {}
-        return entry.plugin.counters.typed(_raw(entry, meter_id))
-
-    async def scan(self, bus_id: str, seconds: int) -> list[ScanHit]:
-        from gateway.console.api import ControlError, ScanHit
-
-        entries = self._entries()
-        entry = entries.get(bus_id)
-        if entry is None:
-            raise ControlError(f"no bus {bus_id!r}: one of {', '.join(entries)}")
-        scan = entry.plugin.scan if entry.plugin is not None else None
-        if scan is None or entry.opened is None:
-            able = sorted(p.name for p in PLUGINS if p.scan is not None)
-            raise ControlError(f"{bus_id}: scan works on {' and '.join(able)} buses only")
-        known = {str(m.address).upper(): m for m in entry.meters}
-        hits = []
-        for found in await scan(entry.opened, entry.meters, seconds):
-            meter = known.get(found.address.upper())
-            hits.append(ScanHit(bus_id, found.address,
-                                meter.profile if meter is not None and meter.profile
-                                else found.description,
-                                meter.id if meter is not None else None))
-        return hits
-
-    def key_ids(self) -> list[KeyInfo]:
-        """The meter keys the opened buses hold (live: a key set over the uplink shows)."""
-        from gateway.console.api import KeyInfo
-
-        keys = []
-        for entry in self._entries().values():
-            if entry.plugin is None or entry.plugin.keys is None or entry.opened is None:
-                continue
-            for key_id, meter_id in entry.plugin.keys(entry.opened):
-                keys.append(KeyInfo(key_id, f"{entry.plugin.name} meter "
-                                            f"{meter_id or 'not configured'}", meter_id))
-        return keys
-
-
-def _raw(entry: _Opened, meter_id: str | None) -> Mapping[str, int]:
-    """The plugin's own counter names and counts: one meter's, or (None) the bus's."""
-    assert entry.plugin is not None
-    if entry.plugin.kind == "polled":
-        return entry.opened.counters(meter_id) if meter_id is not None else {}
-    counters = entry.plugin.pushed_counters
-    return counters(entry.opened, meter_id) if counters is not None else {}

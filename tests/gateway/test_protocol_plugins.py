@@ -15,7 +15,8 @@ from gateway.app.service import Service
 from gateway.cli.main import build_parser
 from gateway.config.loader import BUS_FIELDS, ConfigError, load_config
 from gateway.wiring import protocols
-from gateway.wiring.protocols import PLUGINS, OpenedBuses
+from gateway.wiring.bus_directory import OpenedBuses
+from gateway.wiring.protocols import PLUGINS
 from gateway.wiring.uplink import plugin_commands
 from uplink.commands import CommandContext, CommandRefused
 
