@@ -1,14 +1,12 @@
 """Fixtures: one real PostgreSQL server per session (initdb + pg_ctl on a free port in a temp
-dir), a fresh database per test; a real Mosquitto per test."""
+dir), a fresh database per test (the broker: tests/harness/broker.py)."""
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from uplink.headend.localpg import LocalPostgres, pg_bin
-from uplink.localbroker import MOSQUITTO, Mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +28,3 @@ def pg_url(pg_server: LocalPostgres) -> Iterator[str]:
     yield pg_server.url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(pg_server.url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not installed (make debian-deps installs it)")
-    mosq = Mosquitto(tmp_path).start()
-    yield mosq
-    mosq.stop()
