@@ -116,6 +116,8 @@ class ControlServer:
     def __init__(self, api: ControlApi, auth: Authenticator, path: str | Path) -> None:
         self.api, self.auth, self.path = api, auth, Path(path)
         self._server: asyncio.Server | None = None
+        # Server.wait_closed does not wait for the client handlers (3.11): close() ends them
+        self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._remove_stale_socket()
@@ -146,9 +148,16 @@ class ControlServer:
             await self._server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        clients = list(self._clients)
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Connection(self.api, self.auth, writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
         try:
             while conn.errors < MAX_PROTOCOL_ERRORS:
                 try:
@@ -164,8 +173,11 @@ class ControlServer:
         finally:
             LOGGER.info("control_client_gone", extra={"user": conn.user, "errors": conn.errors})
             writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            try:
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+            finally:
+                self._clients.discard(task)
 
 
 class RemoteApi:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.console.accounts import Account, ConsoleSettings, LoginGuard, hash_password
-from gateway.console.api import ControlError, Role
+from gateway.console.api import OPERATIONS, ControlError, Role
 from gateway.console.shell import LocalAuthenticator, LoginRefused
 from gateway.console.socket import MAX_LINE_BYTES, ControlServer, RemoteApi
 from tests.gateway.console.memory_api import InMemoryApi
@@ -82,6 +82,16 @@ async def test_methods_need_login_and_role(harness: Harness) -> None:
         await api.set_relay("shop-12", False)
     assert harness.api.relay["shop-12"] is True
     await api.close()
+
+
+async def test_each_operation_is_refused_below_its_declared_role(harness: Harness) -> None:
+    login = b'{"id": 0, "method": "login", "params": {"user": "vic", "password": "vic-pass-1"}}\n'
+    calls = [json.dumps({"id": 1, "method": name, "params": {p: None for p in op.params}}
+                        ).encode() + b"\n" for name, op in OPERATIONS.items()]
+    replies = await harness.raw(login, *calls)
+    refused = {name: reply.get("error", {}).get("kind") == "role"
+               for name, reply in zip(OPERATIONS, replies[1:], strict=True)}
+    assert refused == {name: op.role > Role.VIEWER for name, op in OPERATIONS.items()}
 
 
 async def test_audit_user_is_the_logged_in_one(harness: Harness) -> None:
