@@ -1,9 +1,11 @@
-"""iM871A / AMB8465 / line-receiver simulators on a pseudo-terminal, fed from telegram fixtures.
+"""iM871A / AMB8465 / line-receiver simulators on the transport kit's pty harness, fed from
+telegram fixtures.
 
 The simulator speaks the dongle framing of drivers.wmbus.dongles (link-mode setup, reset, ping,
 received-telegram indications with RSSI), emits its telegrams at a configurable pace, and can
-inject garbage, CRC errors, silence (a hung dongle, cured by a reset) and unplugging (the pty
-disappears; `replug()` brings a new one behind the same symlink path).
+inject garbage, CRC errors, silence (a hung dongle, cured by a reset) and unplugging (the
+harness's gateway-side pty and its path disappear; `replug()` brings a new one behind the same
+path). `sim.link` is the harness itself, for the line's own faults.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import logging
 import os
 import random
 import select
-import termios
 import threading
-import tty
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.transport.simthread import LinkThread
 from drivers.wmbus import dongles as D
 
 LOGGER = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class Faults:
 
 
 class DongleSimulator:
-    """A simulated USB receiver. `path` is a stable symlink to the current pty slave."""
+    """A simulated USB receiver. `path` is a stable symlink to the gateway side's pty."""
 
     def __init__(self, kind: str, telegrams: list[bytes], path: str | Path, *,
                  interval_s: float = 0.05, faults: Faults | None = None,
@@ -55,14 +56,17 @@ class DongleSimulator:
         self.sent = 0
         self._random = random.Random(seed)
         self._stop = threading.Event()
-        self._master = -1
-        self._slave = -1
+        self.link: LinkThread | None = None
+        self._fd = -1  # the device side of the harness
+        self._plugged = False  # a pulled stick sends nothing
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        self._open_pty()
+        self.link = LinkThread(self.path, name=f"sim-{self.kind}-link").start()
+        self._fd = self.link.open_device()
+        self._plugged = True
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.kind}", daemon=True)
         self._thread.start()
 
@@ -70,33 +74,27 @@ class DongleSimulator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        self._close_pty()
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+            self._fd = -1
+        if self.link is not None:
+            self.link.stop()
+            self.link = None
         self.path.unlink(missing_ok=True)
 
     def unplug(self) -> None:
-        """The USB stick is pulled: the pty and its path disappear."""
+        """The USB stick is pulled: the gateway's pty and its path disappear."""
         with self._lock:
-            self._close_pty()
-            self.path.unlink(missing_ok=True)
+            self._plugged = False
+        if self.link is not None:
+            self.link.unplug()
 
     def replug(self) -> None:
+        if self.link is not None:
+            self.link.replug()
         with self._lock:
-            self._open_pty()
-
-    def _open_pty(self) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave, termios.TCSANOW)
-        os.set_blocking(self._master, False)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(os.ttyname(self._slave))
-        os.replace(tmp, self.path)
-
-    def _close_pty(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
+            self._plugged = True
 
     # ---- the device loop ---------------------------------------------------------------
     def _run(self) -> None:
@@ -106,17 +104,19 @@ class DongleSimulator:
         clock = 0.0
         while not self._stop.is_set():
             with self._lock:
-                master = self._master
-            if master < 0:
+                fd = self._fd if self._plugged else -1
+            if fd < 0:
                 self._stop.wait(POLL_S)
                 continue
             try:
-                ready, _, _ = select.select([master], [], [], POLL_S)
+                ready, _, _ = select.select([fd], [], [], POLL_S)
                 if ready:
-                    buffer += os.read(master, 1024)
+                    buffer += os.read(fd, 1024)
                     self._handle_commands(buffer)
+            except (BlockingIOError, InterruptedError):
+                pass
             except OSError:
-                continue    # unplugged while reading
+                continue    # closed while reading (stopping)
             clock += POLL_S
             if clock >= next_emit and self.telegrams and not self.silent and self._configured():
                 if index >= len(self.telegrams) and not self.repeat:
@@ -130,10 +130,10 @@ class DongleSimulator:
 
     def _write(self, data: bytes) -> None:
         with self._lock:
-            if self._master >= 0:
-                # Nobody reading (EIO) is like a dongle whose host went away: not an error.
+            if self._fd >= 0 and self._plugged:
+                # a full harness queue is like a host that stopped reading: not an error
                 with contextlib.suppress(OSError):
-                    os.write(self._master, data)
+                    os.write(self._fd, data)
 
     def _emit(self, frame: bytes) -> None:
         if self._random.random() < self.faults.dropout:
