@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.clock import SYSTEM_CLOCK, Clock
 from gateway.console.ports import ConsolePorts
@@ -19,6 +19,9 @@ from gateway.wiring.prepay import PrepayWiring
 from storage.ledger import Account, account
 from storage.records import ReadingSet
 from storage.store import Store
+
+if TYPE_CHECKING:  # paho and the signing code load only where [uplink] is configured
+    from uplink.service import Uplink
 
 
 class _WallClock:
@@ -96,7 +99,7 @@ class _Prepay:
 
 
 class _Uplink:
-    def __init__(self, uplink: Any) -> None:
+    def __init__(self, uplink: Uplink) -> None:
         self._uplink = uplink
 
     def connected(self) -> bool:

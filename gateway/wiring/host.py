@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from board.interface import Board
 from gateway.config.loader import GatewayConfig
@@ -19,6 +19,9 @@ from gateway.wiring.prepay import PrepayWiring
 from gateway.wiring.protocols import MeterBus, PushSource
 from storage.records import ReadingSet
 from storage.store import Store
+
+if TYPE_CHECKING:  # paho and the signing code load only where [uplink] is configured
+    from uplink.service import Uplink
 
 
 class Health(Protocol):
@@ -54,7 +57,7 @@ class ServiceView(Protocol):
     @property
     def prepay(self) -> PrepayWiring | None: ...
     @property
-    def uplink(self) -> Any: ...  # uplink.service.Uplink, imported only with [uplink]
+    def uplink(self) -> Uplink | None: ...
     @property
     def log_ring(self) -> LogRing: ...
     @property
