@@ -115,6 +115,12 @@ class SerialParams:
     rs485: dict[str, Any] = field(default_factory=dict)
 
 
+# The command line's port opener: a port as typed (a path or a by-id name) -> an opener of that
+# port, resolved now (PortUnavailable naming the device when it is not there).
+PortOpener = Callable[[str], Callable[["SerialParams"], Any]]
+CliRegister = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", PortOpener], None]
+
+
 @dataclass(frozen=True)
 class Context:
     """What the gateway hands a plugin when it opens a bus."""
@@ -234,7 +240,7 @@ class ProtocolPlugin:
     # uplink server commands: op -> factory(opened sources of this plugin) -> handler
     server_commands: Mapping[str, Callable[[Callable[[], Sequence[Any]]], CommandHandler]] = \
         field(default_factory=dict)
-    cli: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None = None
+    cli: CliRegister | None = None  # (subparsers, port opener): its `gateway <proto> ...`
     simulate: Callable[[Path, int], Simulation] | None = None  # (state dir, poll s) for the demo
 
     def __post_init__(self) -> None:

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from board.interface import BoardError, SerialSpec
 from core.cliargs import positive_seconds
-from drivers.errors import DriverError
+from drivers.errors import DriverError, PortUnavailable
 from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import map_telegram
 from drivers.iec62056.reader import Iec62056Bus, ReadResult
 from drivers.iec62056.readout import Readout, decode_message
+from drivers.plugin import PortOpener, SerialParams
 from drivers.readings import Sample
 
 EXIT_OK = 0
@@ -29,7 +29,8 @@ DEFAULT_READ_TIMEOUT_S = 300.0
 MAX_BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             open_port: PortOpener) -> None:
     iec = sub.add_parser("iec62056", help="IEC 62056-21 optical meters and DSMR P1 telegrams")
     commands = iec.add_subparsers(dest="iec_command", metavar="ACTION", required=True)
 
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     read.add_argument("--echo", action="store_true", help="the probe echoes what it sends")
     read.add_argument("--timeout", type=positive_seconds, default=DEFAULT_READ_TIMEOUT_S,
                       metavar="S")
-    read.set_defaults(func=cmd_read)
+    read.set_defaults(func=cmd_read, port_opener=open_port)
 
 
 def _samples_json(samples: list[Sample]) -> list[dict[str, str]]:
@@ -111,15 +112,10 @@ def result_json(result: ReadResult) -> dict[str, Any]:
     return document
 
 
-def _open_port_factory(port: str) -> Any:
-    from board.serial_ports import open_serial, resolve_serial_port
-
-    path = resolve_serial_port(port)
-    return lambda baud: open_serial(SerialSpec(path, baud, bytesize=7, parity="E"), 0)
-
-
 async def _read_once(args: argparse.Namespace) -> ReadResult:
-    bus = Iec62056Bus(_open_port_factory(args.port), echo=args.echo, name=args.port)
+    opener = args.port_opener(args.port)  # resolved now: a missing device fails at once
+    bus = Iec62056Bus(lambda baud: opener(SerialParams(args.port, baud, bytesize=7, parity="E")),
+                      echo=args.echo, name=args.port)
     options: dict[str, Any] = {"mode": args.mode, "max_baud": args.max_baud,
                                "password": args.password, "obis": args.obis}
     try:
@@ -131,7 +127,7 @@ async def _read_once(args: argparse.Namespace) -> ReadResult:
 def cmd_read(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_read_once(args))
-    except BoardError as exc:
+    except PortUnavailable as exc:  # no such device, busy, refused: the --port is wrong
         sys.stderr.write(f"{args.port}: {exc}\n")
         return EXIT_USAGE
     except DriverError as exc:

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.schema import in_range, one_of, opt, positive
-from drivers.plugin import BusView, Context, CounterSpec, MeterView, ProtocolPlugin, SerialParams
+from drivers.plugin import (
+    BusView,
+    Context,
+    CounterSpec,
+    MeterView,
+    PortOpener,
+    ProtocolPlugin,
+    SerialParams,
+)
 from drivers.readings import Sample
 
 MAX_BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)  # mode C's, as in the `max_baud` key
@@ -55,10 +63,10 @@ def meter_options(options: Mapping[str, Any]) -> Any:
         utc_offset_min=options.get("utc_offset_min"))
 
 
-def _register_cli(sub: Any) -> None:
+def _register_cli(sub: Any, open_port: PortOpener) -> None:
     from drivers.iec62056.cli import register
 
-    register(sub)
+    register(sub, open_port)
 
 
 PLUGIN = ProtocolPlugin(

@@ -13,10 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from board.interface import BoardError, SerialSpec
 from core.cliargs import non_negative_int
 from drivers.errors import DriverError
 from drivers.mbus.mapping import records_to_samples
+from drivers.plugin import PortOpener, SerialParams
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.receiver import DONGLE_BAUD, MeterConfig, WmbusReceiver
 from drivers.wmbus.telegram import Telegram, TelegramDecoder
@@ -26,7 +26,8 @@ EXIT_FAILURE = 1
 DEFAULT_KEY_FILE = "/var/lib/gateway/wmbus.keys"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             open_port: PortOpener) -> None:
     wmbus = sub.add_parser("wmbus", help="wireless M-Bus: decode telegrams, listen, keys")
     commands = wmbus.add_subparsers(dest="wmbus_command", metavar="ACTION", required=True)
 
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listen.add_argument("--key-file", default=DEFAULT_KEY_FILE)
     listen.add_argument("--count", type=non_negative_int, default=0,
                         help="stop after N telegrams (0: until Ctrl-C)")
-    listen.set_defaults(func=cmd_listen)
+    listen.set_defaults(func=cmd_listen, port_opener=open_port)
 
     keys = commands.add_parser("keys", help="per-meter AES keys (the list shows ids only)")
     keys.add_argument("--key-file", default=DEFAULT_KEY_FILE)
@@ -121,22 +122,21 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_listen(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_listen(args))
-    except (DriverError, BoardError) as exc:  # BoardError: the serial port is not there
+    except DriverError as exc:  # PortUnavailable: the serial port is not there
         _err(json.dumps({"error": str(exc)}))
         return EXIT_FAILURE
 
 
-def _port_factory(port: str, dongle: str) -> Any:
-    from board.serial_ports import open_serial, resolve_serial_port
-
-    path = resolve_serial_port(port)
-    return lambda: open_serial(SerialSpec(path, DONGLE_BAUD[dongle]), 0)
+def _port_factory(args: argparse.Namespace) -> Any:
+    opener = args.port_opener(args.port)  # resolved now: a missing device fails at once
+    params = SerialParams(args.port, DONGLE_BAUD[args.dongle])
+    return lambda: opener(params)
 
 
 async def _listen(args: argparse.Namespace) -> int:
     keys = KeyStore(args.key_file)
     meters: dict[str, MeterConfig | None] = {m.upper(): None for m in args.meter}
-    receiver = WmbusReceiver(_port_factory(args.port, args.dongle), args.dongle, args.mode,
+    receiver = WmbusReceiver(_port_factory(args), args.dongle, args.mode,
                              keys, meters)
     printed = 0
     try:

@@ -19,6 +19,7 @@ from drivers.plugin import (
     CounterSpec,
     Found,
     MeterView,
+    PortOpener,
     ProtocolPlugin,
     SerialParams,
 )
@@ -161,10 +162,10 @@ def _key_command(remove: bool) -> Callable[[Callable[[], Sequence[Any]]], Comman
     return factory
 
 
-def _register_cli(sub: Any) -> None:
+def _register_cli(sub: Any, open_port: PortOpener) -> None:
     from drivers.wmbus.cli import register
 
-    register(sub)
+    register(sub, open_port)
 
 
 PLUGIN = ProtocolPlugin(

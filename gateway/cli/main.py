@@ -6,9 +6,12 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gateway.cli
+from drivers.errors import PortUnavailable
+from drivers.plugin import SerialParams
 from gateway.config.loader import ConfigError
 
 # Exit statuses a technician's script can rely on.
@@ -34,8 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     for plugin in plugins():  # a protocol's own sub-commands (`gateway <protocol> ...`)
         if plugin.cli is not None:
-            plugin.cli(sub)
+            plugin.cli(sub, serial_port)
     return parser
+
+
+def serial_port(port: str) -> Callable[[SerialParams], Any]:
+    """The protocol commands' port opener: `port` resolved now (a by-id name too), opened with
+    each call's line settings; the board's errors are the driver's PortUnavailable."""
+    from board.interface import BoardError, SerialSpec
+    from board.serial_ports import open_serial, resolve_serial_port
+
+    try:
+        path = resolve_serial_port(port)
+    except BoardError as exc:
+        raise PortUnavailable(str(exc)) from exc
+
+    def open_port(params: SerialParams) -> Any:
+        spec = SerialSpec(path, params.baudrate, bytesize=params.bytesize, parity=params.parity,
+                          stopbits=params.stopbits, rs485=dict(params.rs485))
+        try:
+            return open_serial(spec, 0)
+        except BoardError as exc:
+            raise PortUnavailable(str(exc)) from exc
+    return open_port
 
 
 def project_errors() -> tuple[type[Exception], ...]:

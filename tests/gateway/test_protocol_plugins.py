@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app.service import Service
-from gateway.cli.main import build_parser
+from gateway.cli.main import build_parser, main
 from gateway.config.loader import BUS_FIELDS, ConfigError, load_config
 from gateway.wiring import protocols
 from gateway.wiring.bus_directory import OpenedBuses
@@ -105,9 +105,10 @@ class ToyBus:
         pass
 
 
-def _register_cli(sub):
+def _register_cli(sub, open_port):
     toy = sub.add_parser("toy", help="the toy protocol")
-    toy.set_defaults(func=lambda args: 0)
+    toy.add_argument("--port")
+    toy.set_defaults(func=lambda args: open_port(args.port) and 0)
 
 
 def _ping(opened):
@@ -226,6 +227,7 @@ async def _run_until_read(service: Service) -> None:
 
 def test_a_toy_plugins_command_line_and_refusals(tmp_path: Path, toy: object) -> None:
     assert build_parser().parse_args(["toy"]).command == "toy"
+    assert main(["toy", "--port", str(tmp_path / "ttyNONE")]) == 1  # the opener it was given
     service = Service(load_config(_site(tmp_path)))  # not running: no bus open
     with pytest.raises(CommandRefused, match="no_toy_bus"):
         asyncio.run(plugin_commands(service)["toy.ping"]({}, CommandContext(
