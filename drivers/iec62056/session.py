@@ -62,11 +62,11 @@ def _bcc_frame_end(buf: bytes, start_byte: int) -> int | None:
     return etx + 2 if 0 <= etx < len(buf) - 1 else None
 
 
-def _data_frame_end(buf: bytes) -> int | None:
+def data_frame_end(buf: bytes) -> int | None:
     return _bcc_frame_end(buf, STX)
 
 
-def _command_reply_end(buf: bytes) -> int | None:
+def command_reply_end(buf: bytes) -> int | None:
     """A lone ACK/NAK, or a whole SOH/STX ... ETX BCC message."""
     stripped = buf.lstrip(b"\r\n")
     if not stripped:
@@ -143,7 +143,7 @@ class Session:
             baud = ident.mode_b_baud  # mode B: both sides switch right after the identification
             await asyncio.sleep(BAUD_SWITCH_GUARD_S)
             self.line.set_baud(baud)
-        frame = await self._receive(_data_frame_end, "data readout")
+        frame = await self._receive(data_frame_end, "data readout")
         LOGGER.debug("iec_readout_received", extra={"meter": self.meter_id, "bytes": len(frame),
                                                      "baud": baud})
         return ident_raw + frame, baud
@@ -158,7 +158,7 @@ class Session:
         char, _ = choose_mode_c_baud(offered, max_baud)
         await self._switch_after_ack(char, MODE_PROGRAMMING)
         try:
-            prompt = await self._receive(_command_reply_end, "P0 password prompt")
+            prompt = await self._receive(command_reply_end, "P0 password prompt")
             if frame_command(prompt.lstrip(b"\r\n"))[0] != "P0":
                 raise FrameError(f"{self.meter_id}: expected P0, got {prompt[:8]!r}", 0)
             if password is not None:
@@ -173,13 +173,13 @@ class Session:
 
     async def _login(self, password: str) -> None:
         await self._send(build_command("P1", f"({password})"))
-        reply = await self._receive(_command_reply_end, "password reply")
+        reply = await self._receive(command_reply_end, "password reply")
         if reply.lstrip(b"\r\n")[:1] != bytes([ACK]):
             raise DeviceRejected(f"{self.meter_id}: password refused ({reply[:8]!r})")
 
     async def _read_one(self, register: str, command: str, reads: RegisterReads) -> None:
         await self._send(build_command(command, f"{register}()"))
-        reply = (await self._receive(_command_reply_end, f"{register} value")).lstrip(b"\r\n")
+        reply = (await self._receive(command_reply_end, f"{register} value")).lstrip(b"\r\n")
         if reply[:1] == bytes([NAK]):
             reads.errors[register] = "NAK"
             return

@@ -270,7 +270,7 @@ class WmbusReceiver:
         if len(frame) < 12 or self._is_duplicate(frame):
             self._counters["duplicates" if len(frame) >= 12 else "decode_errors"] += 1
             return
-        meter, manufacturer, device_type = _sender(frame)
+        meter, manufacturer, device_type = frame_sender(frame)
         config = self._meters.get(meter)
         if config is None:
             self._count_unknown(meter, manufacturer, device_type, rssi)
@@ -401,7 +401,7 @@ class WmbusReceiver:
             self._disconnect()   # the supervisor reopens the port
 
 
-def _sender(frame: bytes) -> tuple[str, str, int]:
+def frame_sender(frame: bytes) -> tuple[str, str, int]:
     """(meter id, manufacturer, device type) of the meter, from the TPL long header if any."""
     ci = frame[10]
     if ci == 0x72 and len(frame) >= 19:

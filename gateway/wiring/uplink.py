@@ -46,7 +46,7 @@ def build_uplink(service: ServiceView) -> Uplink:
     except (UplinkError, OSError) as exc:
         raise UplinkSetupError(f"server public key {settings.server_public_key}: {exc}") from exc
     registry = CommandRegistry()
-    registry.register("read", _read_command(service))
+    registry.register("read", read_command(service))
     for op, handler in plugin_commands(service).items():
         registry.register(op, handler)
     if service.prepay is not None:
@@ -55,7 +55,7 @@ def build_uplink(service: ServiceView) -> Uplink:
     return Uplink(service.store, settings, signing, server, registry, clock=service.wall)
 
 
-def _read_command(service: ServiceView) -> Any:
+def read_command(service: ServiceView) -> Any:
     async def read(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         meter_id = args.get("meter")
         if not isinstance(meter_id, str) or meter_id not in {m.id for m in service.config.meters}:

@@ -22,7 +22,7 @@ from drivers.iec62056.framing import check_data_frame as check_frame
 from drivers.iec62056.mapping import map_datasets
 from drivers.iec62056.p1 import P1Port, telegram_end
 from drivers.iec62056.readout import decode_message
-from drivers.iec62056.session import _command_reply_end, _data_frame_end, choose_mode_c_baud
+from drivers.iec62056.session import choose_mode_c_baud, command_reply_end, data_frame_end
 from tests.fuzz import corpus
 from tests.fuzz.harness import Target
 from tests.fuzz.sinks import check_samples
@@ -71,7 +71,7 @@ def readout_wire(data: bytes) -> bytes:
 
 def run_readout(data: bytes) -> str:
     raw = readout_wire(data)
-    _data_frame_end(raw)
+    data_frame_end(raw)
     first = raw[:raw.find(b"\n") + 1 or len(raw)]
     slash = first.find(b"/")
     if slash >= 0:
@@ -121,7 +121,7 @@ def command_wire(data: bytes) -> bytes:
 
 def run_command(data: bytes) -> str:
     raw = command_wire(data)
-    _command_reply_end(raw)
+    command_reply_end(raw)
     reply = raw.lstrip(b"\r\n")
     if reply[:1] == bytes([NAK]):
         return "nak"

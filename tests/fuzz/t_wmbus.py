@@ -12,7 +12,7 @@ from drivers.mbus.mapping import telegram_samples
 from drivers.wmbus import security as sec
 from drivers.wmbus.builder import add_format_a_crcs
 from drivers.wmbus.crc import crc_en13757
-from drivers.wmbus.receiver import _sender
+from drivers.wmbus.receiver import frame_sender
 from drivers.wmbus.telegram import TelegramDecoder
 from tests.fuzz import corpus
 from tests.fuzz.harness import Target
@@ -165,7 +165,7 @@ def run_telegram(data: bytes) -> str:
     if stripped and len(frame) < MIN_RECEIVED:
         return "short"
     if len(frame) >= MIN_RECEIVED:
-        _sender(frame)
+        frame_sender(frame)
     decode_telegram(decoder, frame, stripped)
     return f"samples={min(decode_telegram(decoder, frame, stripped), 3)}"  # again: cached plans
 

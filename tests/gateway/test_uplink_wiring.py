@@ -10,7 +10,7 @@ import pytest
 from gateway.app.service import Service
 from gateway.config.loader import load_config
 from gateway.wiring.protocols import open_buses
-from gateway.wiring.uplink import _read_command, plugin_commands
+from gateway.wiring.uplink import plugin_commands, read_command
 from uplink.commands import CommandContext, CommandRefused
 
 CTX = CommandContext("gw-k", "c1", "op", 0.0)
@@ -68,7 +68,7 @@ async def test_read_refuses_an_unknown_meter(tmp_path: Path) -> None:
     service = service_with_radio(tmp_path)
     try:
         with pytest.raises(CommandRefused, match="unknown meter"):
-            await _read_command(service)({"meter": "nope"}, CTX)
+            await read_command(service)({"meter": "nope"}, CTX)
     finally:
         assert service.store is not None
         service.store.close()

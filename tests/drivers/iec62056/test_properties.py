@@ -144,11 +144,11 @@ def test_message_ends_are_found_only_when_complete(
     ident: Identification, sets: list[DataSet], noise: bytes
 ) -> None:
     from drivers.iec62056.p1 import telegram_end
-    from drivers.iec62056.session import _data_frame_end
+    from drivers.iec62056.session import data_frame_end
 
     noise = noise.replace(b"\x02", b"").replace(b"/", b"")
     frame = noise + encode_readout(None, sets)
-    assert [n for n in range(len(frame) + 1) if _data_frame_end(frame[:n]) is not None] == [
+    assert [n for n in range(len(frame) + 1) if data_frame_end(frame[:n]) is not None] == [
         len(frame)
     ]
     telegram = noise + encode_telegram(ident, sets)
