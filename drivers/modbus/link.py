@@ -126,6 +126,11 @@ async def exchange_rtu(stream: ByteStream, slave: int, req: ReadRequest, timeout
     except DeviceTimeout:
         seen = stream.discard_input()
         raise fault_error(classify_rx(seen, slave, req.function), where, seen) from None
+    return rtu_registers(frame, slave, req, where)
+
+
+def rtu_registers(frame: bytes, slave: int, req: ReadRequest, where: str) -> list[int]:
+    """The words of one whole RTU answer (as `rtu_frame_end` cut it), or its fault raised."""
     fault = classify_rx(frame, slave, req.function)
     if fault is RxFault.GARBAGE and frame[0] == slave and frame[1] & 0x7F == req.function:
         return registers_of(frame[1:-2], req, where)  # the classifier found nothing wrong
@@ -155,13 +160,18 @@ class TcpTransactions:
             except FrameError as exc:
                 stream.close()  # out of step: only a new connection finds frame starts again
                 raise counted(FrameError(f"{where}: {exc}", 0), "garbage") from None
-            tid, got_unit, pdu = mbap.split_frame(frame)
+            tid = mbap.split_frame(frame)[0]
             if tid == self._tid:
-                break
+                return tcp_registers(frame, unit, req, where)
             LOGGER.debug("modbus_late_answer", extra={"bus": stream.name, "tid": tid})
-        if got_unit != unit:
-            raise fault_error(RxFault.WRONG_SLAVE, where, frame)
-        return registers_of(pdu, req, where)
+
+
+def tcp_registers(frame: bytes, unit: int, req: ReadRequest, where: str) -> list[int]:
+    """The words of one whole MBAP answer of our transaction, or its fault raised."""
+    _tid, got_unit, pdu = mbap.split_frame(frame)
+    if got_unit != unit:
+        raise fault_error(RxFault.WRONG_SLAVE, where, frame)
+    return registers_of(pdu, req, where)
 
 
 def _drop_late(stream: ByteStream, where: str) -> None:

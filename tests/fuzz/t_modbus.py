@@ -1,21 +1,20 @@
-"""Modbus RTU and TCP responses (pymodbus framing, the master's fault classifier) and register
-decoding for every bundled profile, with the CRC (RTU) or MBAP length (TCP) recomputed after
-mutation so decoding is reached."""
+"""Modbus RTU and TCP responses (the master's own framing: drivers.modbus.rtu / mbap / link,
+the fault classifier) and register decoding for every bundled profile, with the CRC (RTU) or
+MBAP length (TCP) recomputed after mutation so decoding is reached."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
-from pymodbus.exceptions import ModbusException
-from pymodbus.framer import FramerRTU, FramerSocket
-from pymodbus.pdu import DecodePDU
-
+from drivers.errors import DriverError
 from drivers.modbus.decode import EncodeError, apply_ratio, decode_register, encode_register
-from drivers.modbus.plan import ReadPlan, plan_for
+from drivers.modbus.link import rtu_registers, tcp_registers
+from drivers.modbus.mbap import mbap_frame_end
+from drivers.modbus.plan import ReadPlan, ReadRequest, plan_for
 from drivers.modbus.profiles import Profile, load_profiles
-from drivers.modbus.rtu import classify_rx, crc16, response_length
+from drivers.modbus.rtu import classify_rx, crc16, rtu_frame_end
 from drivers.readings import Sample
 from tests.fuzz.harness import Target
 from tests.fuzz.sinks import check_samples
@@ -114,11 +113,14 @@ def rtu_wire(data: bytes) -> bytes:
     return frame
 
 
-def _unframe(data: bytes, frame: bytes) -> Any:
-    """pymodbus' decoding of the response (the framer the bus is configured with)."""
+def _registers(data: bytes, frame: bytes, req: ReadRequest) -> list[int] | None:
+    """The master's reading of the answer: where the message ends (as the stream cuts it), then
+    the words or the fault (a DriverError, as ModbusBus counts it); None: a frame not complete."""
     tcp = len(data) > 2 and data[2] & FLAG_TCP
-    framer = FramerSocket(DecodePDU(False)) if tcp else FramerRTU(DecodePDU(False))
-    return framer.handleFrame(frame, SLAVE, TID if tcp else 0)[1]
+    end = (mbap_frame_end if tcp else rtu_frame_end)(frame)
+    if end is None:
+        return None
+    return (tcp_registers if tcp else rtu_registers)(frame[:end], SLAVE, req, "fuzz")
 
 
 def run_rtu(data: bytes) -> str:
@@ -128,16 +130,14 @@ def run_rtu(data: bytes) -> str:
     req = plan.requests[number]
     frame = rtu_wire(data)
     fault = classify_rx(frame, SLAVE, req.function)
-    response_length(frame)
     try:
-        pdu = _unframe(data, frame)
-    except ModbusException:  # ModbusBus._exchange turns these into DriverErrors
-        return f"modbus_exception/{fault.value}"
-    if pdu is None or pdu.isError() or not hasattr(pdu, "registers"):
-        return f"no_registers/{fault.value}"
-    registers = list(pdu.registers)
+        registers = _registers(data, frame, req)
+    except DriverError as exc:  # counted by the bus under the error's counter
+        return f"{getattr(exc, 'counter', type(exc).__name__)}/{fault.value}"
+    if registers is None:
+        return f"incomplete/{fault.value}"
     if len(registers) != req.count:
-        return "wrong_count"
+        raise AssertionError(f"{len(registers)} registers passed for {req.count}")
     responses = _request_words(plan, _words_of(profile, SEED_VALUES[0]))
     responses[number] = registers
     check_samples(samples_for(profile, responses, RATIOS[0], RATIOS[0]))

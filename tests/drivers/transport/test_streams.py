@@ -12,7 +12,7 @@ import pytest
 from core.logs import TRACE, set_trace
 from drivers.errors import DeviceTimeout, FrameError, PortUnavailable
 from drivers.transport.memory import MemoryStream, split_every_way
-from drivers.transport.serial import SerialStream, take_descriptor
+from drivers.transport.serial import RtsDirection, SerialStream, take_descriptor
 from drivers.transport.stream import MAX_MESSAGE_BYTES, LineSettings, fixed_length
 from drivers.transport.tcp import TcpStream
 
@@ -171,3 +171,11 @@ async def test_tcp_connect_refused_is_port_unavailable() -> None:
     await server.wait_closed()
     with pytest.raises(PortUnavailable):
         await TcpStream.connect("127.0.0.1", port, protocol="test", timeout_s=WAIT_S)
+
+
+def test_rts_direction_only_for_the_rts_mode() -> None:
+    assert RtsDirection.from_rs485({}) is None
+    assert RtsDirection.from_rs485({"enabled": True}) is None  # kernel mode: the driver does it
+    assert RtsDirection.from_rs485({"enabled": True, "mode": "rts", "rts_level_for_tx": False,
+                                    "delay_before_tx_ms": 2, "delay_before_rx_ms": 1}) \
+        == RtsDirection(False, False, 0.002, 0.001)
