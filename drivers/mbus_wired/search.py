@@ -1,0 +1,93 @@
+"""Secondary address search: the wildcard tree walk of EN 13757-3 annex (libmbus's scan).
+
+A probe selects a pattern (CI 0x52 with F wildcards) and, when E5 comes back, reads the
+selected meter (REQ_UD2 to 253). Several meters answering at once show as a collision: their
+E5s overlay to one E5 (the same bits), but their RSP_UDs do not, so garbled bytes or a bad
+checksum, on the select or on the read, mean "more than one". A collision descends one digit:
+the next wildcard of the id is tried as 0-9. Nothing back means no meter matches. The walk
+starts with the pattern itself, so an empty bus costs one probe and a single meter two frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+
+from drivers.mbus_wired import requests as rq
+from drivers.mbus_wired.address import ID_DIGITS, SELECTED, WILD_DIGIT, SecondaryAddress
+from drivers.mbus_wired.address import SelectPattern as Pattern
+from drivers.mbus_wired.responses import Ack, FixedHeader, RspUd
+from drivers.mbus_wired.session import Garbled, MbusMaster, Silence
+
+DIGITS: Final = range(10)
+
+
+class ProbeResult(Enum):
+    EMPTY = "empty"           # nobody answered the select
+    SINGLE = "single"         # one meter selected and read
+    COLLISION = "collision"   # more than one (or an answer no single meter gives)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundMeter:
+    address: SecondaryAddress
+    primary: int          # the primary address the meter answered with (0 if unset)
+    telegram: RspUd       # its first telegram, read during the search
+
+
+@dataclass
+class SearchResult:
+    meters: list[FoundMeter] = field(default_factory=list)
+    unresolved: list[Pattern] = field(default_factory=list)  # collisions with every digit set
+    probes: int = 0
+    collisions: int = 0
+
+    def addresses(self) -> list[SecondaryAddress]:
+        return [meter.address for meter in self.meters]
+
+
+async def probe(master: MbusMaster, pattern: Pattern) -> tuple[ProbeResult, FoundMeter | None]:
+    """Select `pattern` once, and read what it selected; one attempt each (a repeat would only
+    double the time of every empty branch, and a lost meter shows up as a collision above)."""
+    master.fcb.reset(SELECTED)
+    heard = await master.hear(rq.SelectSecondary(pattern, master.fcb.current(SELECTED)))
+    if isinstance(heard, Silence):
+        return ProbeResult.EMPTY, None
+    if not isinstance(heard, Ack):
+        return ProbeResult.COLLISION, None
+    master.fcb.reset(SELECTED)
+    answer = await master.hear(rq.ReqUd2(SELECTED, master.fcb.current(SELECTED)))
+    if isinstance(answer, Silence | Garbled) or not isinstance(answer, RspUd):
+        return ProbeResult.COLLISION, None
+    master.fcb.confirmed(SELECTED)
+    header = answer.header
+    secondary = header.secondary() if isinstance(header, FixedHeader) else None
+    if secondary is None or not pattern.matches(secondary):   # a garble that checks out
+        return ProbeResult.COLLISION, None
+    return ProbeResult.SINGLE, FoundMeter(secondary, answer.address, answer)
+
+
+async def search(master: MbusMaster, base: Pattern | None = None) -> SearchResult:
+    """Every meter matching `base` (default: all). Give `base` a manufacturer or medium to
+    search only those ("secondary search by manufacturer / medium")."""
+    result = SearchResult()
+    await _explore(master, base or Pattern(), result)
+    return result
+
+
+async def _explore(master: MbusMaster, pattern: Pattern, result: SearchResult) -> None:
+    outcome, found = await probe(master, pattern)
+    result.probes += 1
+    if outcome is ProbeResult.SINGLE and found is not None:
+        result.meters.append(found)
+        return
+    if outcome is ProbeResult.EMPTY:
+        return
+    result.collisions += 1
+    position = pattern.id.find(WILD_DIGIT)
+    if position < 0 or position >= ID_DIGITS:
+        result.unresolved.append(pattern)   # same id: manufacturer / version / medium differ
+        return
+    for digit in DIGITS:
+        await _explore(master, pattern.with_digit(position, digit), result)
