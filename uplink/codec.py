@@ -206,6 +206,8 @@ def _decode_record(item: Any, base_ms: int, pos: int) -> WireRecord:
 # What a record field may hold: what the head-end can store as JSON (Decimal and bytes as text).
 _PLAIN_LEAVES = (str, int, float, bool, Decimal, bytes, type(None))
 _PLAIN_KEYS = (str, int, float, bool, type(None))
+# Exact types that are plain leaves (subclasses take the per-item path).
+_FLAT_LEAF_TYPES = frozenset(_PLAIN_LEAVES)
 MAX_FIELD_DEPTH = 16  # records nest a few levels (values, event data); deeper is garbage
 
 
@@ -220,6 +222,8 @@ def _check_plain(value: Any, where: str, depth: int) -> None:
                 raise BadMessage(f"{where}: a map key of type {type(key).__name__}")
             _check_plain(item, where, depth + 1)
     elif isinstance(value, list | tuple):
+        if set(map(type, value)) <= _FLAT_LEAF_TYPES:
+            return  # flat scalars (a reading's value triples): one C-speed pass, the hot path
         for item in value:
             _check_plain(item, where, depth + 1)
     elif not isinstance(value, _PLAIN_LEAVES):

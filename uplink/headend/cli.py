@@ -66,13 +66,18 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> None:
     store = open_store(args.db, gap_grace_ms=int(args.gap_grace * 1000))
-    keys = KeyRing(store, parse_enrolment(args.enrol))
+    # PostgreSQL: the store's connection belongs to the store thread, the key ring has its own
+    threaded = store.backend == "postgresql"
+    key_store = open_store(args.db) if threaded else store
+    keys = KeyRing(key_store, parse_enrolment(args.enrol))
     headend = HeadEnd(store, keys, load_private_key(_key_file(args)),
-                      broker_url=args.broker, prefix=args.prefix)
+                      broker_url=args.broker, prefix=args.prefix, store_thread=threaded)
     try:
         await headend.run()
     finally:
         store.close()
+        if key_store is not store:
+            key_store.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -29,10 +29,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TABLE records (
         rid BIGINT GENERATED ALWAYS AS IDENTITY,
         gw TEXT NOT NULL, id BIGINT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL,
-        ts_ms BIGINT NOT NULL, meter TEXT, body JSONB NOT NULL,
+        ts_ms BIGINT NOT NULL, meter TEXT, body JSON NOT NULL,
         PRIMARY KEY (gw, id));
     CREATE INDEX records_meter_time ON records (gw, meter, ts_ms) WHERE meter IS NOT NULL;
-    CREATE INDEX records_kind_rid ON records (kind, rid);
+    -- only results are looked up by rid (`cmd`): readings pay no index for it
+    CREATE INDEX records_results ON records (rid) WHERE kind = 'cmd_result';
     CREATE TABLE anomalies (
         aid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         gw TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,

@@ -5,9 +5,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -15,11 +16,13 @@ from uplink.codec import Ack, Command, encode_ack, encode_command
 from uplink.cose import sign1
 from uplink.errors import UplinkError
 from uplink.headend.db import Store, record_status
-from uplink.headend.verify import verify_batch, verify_unavailable
+from uplink.headend.store import IngestResult
+from uplink.headend.verify import VerifiedBatch, verify_batch, verify_unavailable
 from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
 from uplink.settings import topics
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 SHARE_GROUP: Final = "headend"
 HEADEND_KID: Final = b"headend"
 # A command not executed within this time is refused by the gateway as expired.
@@ -46,8 +49,14 @@ class HeadEnd:
 
     def __init__(self, store: Store, enrolled: Mapping[str, Ed25519PublicKey],
                  key: Ed25519PrivateKey, *, broker_url: str, prefix: str = "mtr",
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, store_thread: bool = False) -> None:
+        """`store_thread`: store in a thread of its own, so that verifying and decoding the
+        next batch overlaps the database round trips of this one (PostgreSQL; the store's
+        connection is then used by that thread only)."""
         self.store = store
+        self.store_thread = store_thread
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.enrolled = enrolled
         self.key = key
         self.prefix = prefix
@@ -71,12 +80,18 @@ class HeadEnd:
         handlers = LinkHandlers(on_connected=self._on_connected,
                                 on_disconnected=lambda _reason: self._up.clear(),
                                 on_message=self._on_message)
+        self._loop = loop
+        if self.store_thread:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headend-store")
         self._link = MqttLink(self._link_config(), handlers, loop)
         self._link.start()
         try:
             await asyncio.Future()
         finally:
             await self._link.stop()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)  # what was taken is stored (and not acked)
+                self._pool = None
 
     def _on_connected(self, _max_packet: int | None) -> None:
         self._up.set()
@@ -96,41 +111,77 @@ class HeadEnd:
             return
         try:
             batch = verify_batch(payload, self.enrolled)
-            result = self.store.ingest(batch)
+            prepared = self.store.prepare(batch)  # CPU work, outside any transaction
         except UplinkError as exc:
-            self.stats.refused += 1
-            self.stats.last_error = str(exc)
-            LOGGER.warning("batch_refused", extra={"topic": topic, "reason": str(exc)})
+            self._refused("batch_refused", topic, exc)
             return
+        self._in_store(lambda: self.store.ingest(prepared),
+                       lambda result: self._ingested(batch, result), "batch_refused", topic)
+
+    def _ingested(self, batch: VerifiedBatch, result: IngestResult) -> None:
         gw = batch.payload.gw
         self._count(result.status, gw, len(batch.payload.records))
         LOGGER.debug("batch_ingested", extra={"gw": gw, "seq": batch.payload.seq,
                                               "status": result.status, "ack": result.ack})
         self._publish_ack(Ack(gw, result.ack, result.resend))
 
+    def _refused(self, what: str, topic: str, exc: Exception) -> None:
+        self.stats.refused += 1
+        self.stats.last_error = str(exc)
+        LOGGER.warning(what, extra={"topic": topic, "reason": str(exc)})
+
+    def _in_store(self, work: Callable[[], T], done: Callable[[T], None], what: str,
+                  topic: str) -> None:
+        """Run `work` on the store (here, or in the store thread), then `done` on the loop."""
+        if self._pool is None:
+            try:
+                result = work()
+            except UplinkError as exc:
+                self._refused(what, topic, exc)
+                return
+            done(result)
+            return
+        loop = self._loop
+        assert loop is not None
+        future = self._pool.submit(work)
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(
+            self._settle, f, done, what, topic))
+
+    def _settle(self, future: "Future[T]", done: Callable[[T], None], what: str,
+                topic: str) -> None:
+        try:
+            result = future.result()
+        except UplinkError as exc:
+            self._refused(what, topic, exc)
+            return
+        except Exception as exc:  # the database failed: no ack, the gateway sends it again
+            self._refused("store_failed", topic, exc)
+            return
+        done(result)
+
     def _on_unavailable(self, topic: str, payload: bytes) -> None:
         """The gateway declares batches gone: a known gap, then the chain goes on past it."""
         try:
             gone = verify_unavailable(payload, self.enrolled)
-            result = self.store.record_unavailable(gone)
         except UplinkError as exc:
-            self.stats.refused += 1
-            self.stats.last_error = str(exc)
-            LOGGER.warning("unavailable_refused", extra={"topic": topic, "reason": str(exc)})
+            self._refused("unavailable_refused", topic, exc)
             return
-        if result.status == "known_gap":
-            self.stats.known_gaps += 1
-        self._publish_ack(Ack(gone.gw, result.ack, result.resend))
+
+        def done(result: IngestResult) -> None:
+            if result.status == "known_gap":
+                self.stats.known_gaps += 1
+            self._publish_ack(Ack(gone.gw, result.ack, result.resend))
+        self._in_store(lambda: self.store.record_unavailable(gone), done,
+                       "unavailable_refused", topic)
 
     def _on_status(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
         status = payload.decode("utf-8", errors="replace")[:16]
         if len(parts) != 3 or status not in ("online", "offline"):
             return  # not a gateway's status message: nothing to show
-        try:
-            record_status(self.store, parts[1], status, int(time.time() * 1000))
-        except Exception as exc:  # a status row is display only: never stop the worker
-            LOGGER.warning("status_not_stored", extra={"topic": topic, "reason": str(exc)})
+        ts_ms = int(time.time() * 1000)
+        self._in_store(lambda: record_status(self.store, parts[1], status, ts_ms),
+                       lambda _none: None, "status_not_stored", topic)
 
     def _count(self, status: str, gw: str, n_records: int) -> None:
         if status == "stored":

@@ -137,6 +137,10 @@ class HeadendStore:
         if row is not None and row[0] is not None:
             raise GatewayRevoked(f"gateway {gw!r} is revoked")
 
+    def prepare(self, batch: VerifiedBatch) -> VerifiedBatch:
+        """Nothing to do ahead: the SQLite store builds its rows inside the transaction."""
+        return batch
+
     def ingest(self, batch: VerifiedBatch) -> IngestResult:
         """Chain-check and store a verified batch; reports gap, duplicate and fork."""
         p = batch.payload
