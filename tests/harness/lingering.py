@@ -1,8 +1,25 @@
-"""What a test left on its event loop (used by the root conftest.py guard)."""
+"""No test may leave asyncio tasks or timer handles behind (a pytest plugin: root conftest.py).
+
+The model is aioesphomeapi's `verify_no_lingering_tasks`: after the test and all its fixtures
+have finished, a task still pending or a `call_later`/`call_at` handle still scheduled on the
+test's loop fails the test (its teardown reports each one; they are cancelled first so the
+loop closes cleanly). pytest-asyncio would otherwise cancel them silently when it closes the
+loop, and a leak would show up only in the field, as a task that keeps a port, a file or a
+thread alive. Sync tests that use no loop are not touched (no loop is made for them).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+GUARD = "_no_lingering_tasks_guard"
+# Cancelled leftovers get this long to finish before the loop closes (they are reported anyway).
+CANCEL_WAIT_S = 5.0
 
 
 def lingering_handles(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
@@ -13,3 +30,47 @@ def lingering_handles(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHand
     """
     scheduled: list[asyncio.TimerHandle] = getattr(loop, "_scheduled", [])
     return [handle for handle in scheduled if not handle.cancelled()]
+
+
+def uses_a_loop(item: pytest.Item) -> bool:
+    """A coroutine test, or one that requests an async fixture (both run on a test loop)."""
+    function = getattr(item, "function", None)
+    if function is not None and inspect.iscoroutinefunction(function):
+        return True
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return False
+    return any(inspect.iscoroutinefunction(d.func) or inspect.isasyncgenfunction(d.func)
+               for definitions in fixture_info.name2fixturedefs.values()
+               for d in definitions)
+
+
+@pytest_asyncio.fixture
+async def _no_lingering_tasks_guard() -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks(loop)
+    yield
+    current = asyncio.current_task()
+    tasks = {t for t in asyncio.all_tasks(loop) - before if t is not current and not t.done()}
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
+    handles = lingering_handles(loop)
+    for handle in handles:
+        handle.cancel()
+    problems = [f"lingering task after test: {task!r}" for task in tasks]
+    problems += [f"lingering timer handle after test: {handle!r}" for handle in handles]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def verify_no_lingering_tasks(request: pytest.FixtureRequest) -> None:
+    """Fails a test that leaves asyncio tasks or timer handles behind (see the module doc).
+
+    Autouse and first, so the guard is set up before the test's own fixtures and checks after
+    all of them were torn down (a fixture that stops a server in its teardown is not a leak).
+    """
+    if uses_a_loop(request.node):
+        request.getfixturevalue(GUARD)
