@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 
+T = TypeVar("T")
 GUARD = "_no_lingering_tasks_guard"
 # Cancelled leftovers get this long to finish before the loop closes (they are reported anyway).
 CANCEL_WAIT_S = 5.0
@@ -45,11 +47,9 @@ def uses_a_loop(item: pytest.Item) -> bool:
                for d in definitions)
 
 
-@pytest_asyncio.fixture
-async def _no_lingering_tasks_guard() -> AsyncIterator[None]:
+async def leftovers(before: set[asyncio.Task[Any]]) -> list[str]:
+    """Cancel what is left on the running loop beyond `before` (and this task); describe it."""
     loop = asyncio.get_running_loop()
-    before = asyncio.all_tasks(loop)
-    yield
     current = asyncio.current_task()
     tasks = {t for t in asyncio.all_tasks(loop) - before if t is not current and not t.done()}
     for task in tasks:
@@ -59,10 +59,29 @@ async def _no_lingering_tasks_guard() -> AsyncIterator[None]:
     handles = lingering_handles(loop)
     for handle in handles:
         handle.cancel()
-    problems = [f"lingering task after test: {task!r}" for task in tasks]
-    problems += [f"lingering timer handle after test: {handle!r}" for handle in handles]
+    return ([f"lingering task after test: {task!r}" for task in tasks]
+            + [f"lingering timer handle after test: {handle!r}" for handle in handles])
+
+
+@pytest_asyncio.fixture
+async def _no_lingering_tasks_guard() -> AsyncIterator[None]:
+    before = asyncio.all_tasks()
+    yield
+    problems = await leftovers(before)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+def run_checked(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` for a sync test (a hypothesis example drives a loop of its own),
+    failing like the guard when `main` leaves tasks or timer handles behind."""
+    async def checked() -> T:
+        result = await main
+        problems = await leftovers(set())
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+        return result
+    return asyncio.run(checked())
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,14 @@ async def test_cleans_up():
 
 def test_sync_without_a_loop():
     pass
+
+def test_sync_running_a_leaking_loop():
+    from tests.harness.lingering import run_checked
+
+    async def leak():
+        asyncio.create_task(asyncio.sleep(100))
+
+    run_checked(leak())
 '''
 
 INI = '''
@@ -47,5 +55,5 @@ def test_the_guard_fails_leaks_and_passes_clean_tests(
     pytester.makeconftest('pytest_plugins = ["tests.harness.lingering"]\n')
     pytester.makepyfile(test_probe=PROBE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, errors=2, failed=1)
+    result.assert_outcomes(passed=4, errors=2, failed=2)
     result.stdout.fnmatch_lines(["*lingering task after test*", "*lingering timer handle*"])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.harness.lingering import run_checked
 from tests.prepay.rig import Rig, site_config
 
 PRICE = 3000  # flat tariff of the rig: 0.30 per kWh
@@ -29,7 +29,7 @@ def test_money_exact_under_replays(steps: list[tuple[str, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rig = Rig(Path(tmp), site_config())
         try:
-            asyncio.run(_drive(rig, steps))
+            run_checked(_drive(rig, steps))
         finally:
             rig.store.close()
 

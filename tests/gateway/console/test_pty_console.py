@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 from gateway.console.socket import RemoteApi
 from tests.gateway.console.conftest import ConsoleProcess
+from tests.harness.lingering import run_checked
 
 
 def test_login_and_status(console: ConsoleProcess) -> None:
@@ -205,7 +205,7 @@ def test_hang_up_mid_command_keeps_service(console: ConsoleProcess) -> None:
         finally:
             await api.close()
 
-    assert asyncio.run(ask()) == "gw-test-01"
+    assert run_checked(ask()) == "gw-test-01"
     assert console.proc.poll() is None
 
 
