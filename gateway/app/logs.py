@@ -35,5 +35,3 @@ def setup_logging(level: str = "info", stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # pymodbus logs every retry and frame at info/debug: keep its noise out of the gateway's log
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

@@ -255,7 +255,7 @@ class Service:
             await self.read_now(meter_id)
         task = asyncio.current_task()
         if task is not None and task.cancelling():
-            # the driver swallowed our cancellation (a pymodbus request can finish or fail
+            # the driver swallowed our cancellation (a request in flight can finish or fail
             # instead): carrying on would keep this poller running through the shutdown
             raise asyncio.CancelledError
 

@@ -22,10 +22,10 @@ from uplink.commands import CommandContext, CommandRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 THE_LIST = ROOT / "gateway/wiring/protocols.py"
-# Names of protocols and of the layers they share; a letter next to one makes another word
-# ("pymodbus" is a library, caught by its own entry below).
+# Names of protocols, of the layers they share and of a protocol library; a letter next to one
+# makes another word.
 NAMES = sorted({p.name for p in PLUGINS} | {"wmbus", "modbus", "iec62056", "dsmr", "p1", "mbus",
-                                             "m-bus", "iec 62056"})
+                                             "m-bus", "iec 62056", "pymodbus"})
 PATTERN = re.compile(r"(?<![a-z])(" + "|".join(map(re.escape, NAMES)) + r")(?![a-z0-9])",
                      re.IGNORECASE)
 # Where gateway/ may still say a protocol's name, and why. Each entry is a file and a fragment
