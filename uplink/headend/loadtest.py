@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from uplink.headend import enrol
+from uplink.headend.cpu import cpu_seconds, tree_cpu_seconds
 from uplink.headend.db import execute, open_store
 from uplink.headend.fleet import FleetSpec, SimGateway, build_fleet
 from uplink.headend.loadpub import FleetPublisher
@@ -37,23 +38,37 @@ class LoadOptions:
     build_processes: int = 2
 
 
+@dataclass(slots=True)
+class Services:
+    broker: str
+    db: str
+    # pids whose CPU is accounted (local services only): name -> (pid, whole tree?)
+    pids: dict[str, tuple[int, bool]]
+
+    def cpu(self) -> dict[str, float]:
+        return {name: tree_cpu_seconds(pid) if tree else cpu_seconds(pid)
+                for name, (pid, tree) in self.pids.items()}
+
+
 @contextlib.contextmanager
-def _services(opts: LoadOptions, tmp: Path) -> Iterator[tuple[str, str]]:
+def _services(opts: LoadOptions, tmp: Path) -> Iterator[Services]:
     """The broker URL and database to use, starting local ones where none was given."""
     with contextlib.ExitStack() as stack:
-        broker = opts.broker_url
-        if broker is None:
+        found = Services(opts.broker_url or "", opts.db or "", {})
+        if opts.broker_url is None:
             from uplink.localbroker import Mosquitto
             mosq = Mosquitto(tmp).start()
             stack.callback(mosq.stop)
-            broker = mosq.url
-        db = opts.db
-        if db is None:
+            found.broker = mosq.url
+            assert mosq.proc is not None
+            found.pids["broker"] = (mosq.proc.pid, False)
+        if opts.db is None:
             from uplink.headend.localpg import LocalPostgres
             pg = LocalPostgres(tmp).start()
             stack.callback(pg.stop)
-            db = pg.url
-        yield broker, db
+            found.db = pg.url
+            found.pids["database"] = (pg.postmaster_pid(), True)
+        yield found
 
 
 def start_workers(n: int, broker: str, db: str, key: Path, prefix: str,
@@ -129,17 +144,22 @@ def run(opts: LoadOptions, fleet: list[SimGateway] | None = None) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="loadtest-") as name:
         tmp = Path(name)
         key = create_private_key(tmp / "headend.pem")
-        with _services(opts, tmp) as (broker, db):
-            enrol_fleet(db, fleet)
-            procs = start_workers(opts.workers, broker, db, tmp / "headend.pem",
+        with _services(opts, tmp) as svc:
+            enrol_fleet(svc.db, fleet)
+            procs = start_workers(opts.workers, svc.broker, svc.db, tmp / "headend.pem",
                                   opts.topic_prefix, tmp)
+            for i, proc in enumerate(procs):
+                svc.pids[f"worker_{i}"] = (proc.pid, False)
             try:
-                pub = FleetPublisher(broker, opts.topic_prefix, fleet, key.public_key())
+                pub = FleetPublisher(svc.broker, opts.topic_prefix, fleet, key.public_key())
+                before = {**svc.cpu(), "fleet": time.process_time()}
                 complete = pub.run(opts.timeout_s)
+                after = {**svc.cpu(), "fleet": time.process_time()}
             finally:
                 stop_workers(procs)
-            result = check_stored(db, fleet)
-    return _report(opts, fleet, pub, complete, built_s, result)
+            result = check_stored(svc.db, fleet)
+    cpu = {k: round(after[k] - before[k], 2) for k in after}
+    return {**_report(opts, fleet, pub, complete, built_s, result), "cpu_s": cpu}
 
 
 def _report(opts: LoadOptions, fleet: list[SimGateway], pub: FleetPublisher, complete: bool,

@@ -82,6 +82,9 @@ class LocalPostgres:
                   "-t", str(START_TIMEOUT_S), "-o", opts, "start")
         return self
 
+    def postmaster_pid(self) -> int:
+        return int((self.datadir / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         if self.datadir.exists():
             try:
