@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from drivers.wmbus.sim import DongleSimulator
 from gateway.app.supervision import Failure, Supervisor
 from gateway.config.loader import load_config
 from gateway.wiring.protocols import open_buses
+from tests.harness.eventually import eventually_async
 
 KEY = "00112233445566778899AABBCCDDEEFF"
 WAIT_S = 15  # upper bound for a condition to become true; never a duration asserted on
@@ -58,9 +58,7 @@ address = "33333333"
 
 
 async def until(condition: Any) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.01)
+    await eventually_async(condition, WAIT_S, "the late dongle's readings")
 
 
 async def test_a_dongle_plugged_in_after_start_is_read(

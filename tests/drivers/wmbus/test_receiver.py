@@ -15,6 +15,7 @@ from drivers.wmbus import receiver as R
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.sim import DongleSimulator, Faults
+from tests.harness.eventually import eventually_async
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 WAIT_S = 15   # generous upper bound for a condition; tests never assert on durations
@@ -60,9 +61,7 @@ async def first_telegram(receiver: R.WmbusReceiver) -> R.MeterTelegram:
 
 
 async def until(condition, what: str) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.05)
+    await eventually_async(condition, WAIT_S, what)
 
 
 @pytest.mark.parametrize("kind", ["im871a", "amb8465", "lines"])

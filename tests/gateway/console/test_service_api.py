@@ -25,6 +25,7 @@ from gateway.console.api import ControlError
 from gateway.console.ops_config import flatten, toml_literal
 from gateway.console.service_api import ServiceControlApi
 from gateway.wiring.console_ports import console_ports
+from tests.harness.eventually import eventually_async
 
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),
                                   SimMeter("shop-02", 2, "eastron_sdm120", 6))),)
@@ -70,9 +71,8 @@ async def service(sim: RunningSim, tmp_path: Path,
     service = Service(load_config(config))
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    async with asyncio.timeout(START_DEADLINE_S):
-        while not service.buses or not sock.exists():
-            await asyncio.sleep(0.05)
+    await eventually_async(lambda: service.buses and sock.exists(), START_DEADLINE_S,
+                           "the service's buses and control socket")
     try:
         yield service
     finally:
