@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -48,6 +49,14 @@ def fixed_length(count: int) -> EndFinder:
     return lambda buf: count if len(buf) >= count else None
 
 
+class StreamState(enum.Enum):
+    """OPEN -> LOST (unplugged, peer gone: reads and writes fail) -> CLOSED; OPEN -> CLOSED."""
+
+    OPEN = "open"
+    LOST = "lost"
+    CLOSED = "closed"
+
+
 class ByteStream(abc.ABC):
     """Bytes both ways with message reads; one task uses a stream at a time."""
 
@@ -57,8 +66,8 @@ class ByteStream(abc.ABC):
         self._wire = wire_logger(protocol)
         self._buffer = bytearray()
         self._data = asyncio.Event()
-        self._error: str | None = None  # why the stream is dead; raised on the next read
-        self._closed = False
+        self.state = StreamState.OPEN
+        self._why = "closed"  # why the stream is not open; said by the next read or write
         self._on_data: Callable[[bytes], None] | None = None
         self._on_lost: Callable[[str], None] | None = None
 
@@ -89,11 +98,11 @@ class ByteStream(abc.ABC):
         self._data.set()
 
     def _lost(self, reason: str) -> None:
-        if self._error is not None:
-            return  # the first reason is the one worth reporting
-        self._error = reason
+        if self.state is not StreamState.OPEN:
+            return  # the first reason is the one worth reporting; a closed stream is not lost
+        self.state, self._why = StreamState.LOST, reason
         self._data.set()
-        if self._on_lost is not None and not self._closed:
+        if self._on_lost is not None:
             self._on_lost(reason)
 
     # ---- push mode -----------------------------------------------------------------------
@@ -119,11 +128,11 @@ class ByteStream(abc.ABC):
 
     @property
     def connected(self) -> bool:
-        return not self._closed and self._error is None
+        return self.state is StreamState.OPEN
 
     async def write(self, data: bytes) -> None:
         if not self.connected:
-            raise PortUnavailable(f"{self.name}: {self._error or 'closed'}")
+            raise PortUnavailable(f"{self.name}: {self._why}")
         log_bytes(self._wire, "tx", self.meter or self.name, data)
         await self._send(data)
 
@@ -152,7 +161,7 @@ class ByteStream(abc.ABC):
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 raise FrameError(f"{self.name}: {what} exceeds {MAX_MESSAGE_BYTES} bytes", 0)
             if not self.connected:
-                raise PortUnavailable(f"{self.name}: {self._error or 'closed'}")
+                raise PortUnavailable(f"{self.name}: {self._why}")
             self._data.clear()
             before = len(self._buffer)
             try:
@@ -171,8 +180,8 @@ class ByteStream(abc.ABC):
             raise FrameError(f"{self.name}: echo {echo!r} differs from sent {sent!r}", 0)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if self.state is not StreamState.CLOSED:
+            self.state = StreamState.CLOSED
             self._data.set()
             self._shutdown()
 
