@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from tests.fuzz import t_board, t_console, t_dongles, t_iec62056, t_modbus, t_uplink, t_wmbus
+from tests.fuzz import (
+    t_board,
+    t_console,
+    t_dongles,
+    t_iec62056,
+    t_mbus_wired,
+    t_modbus,
+    t_uplink,
+    t_wmbus,
+)
 from tests.fuzz.harness import Target
 
 TARGETS: Final[dict[str, Target]] = {
     t.name: t
-    for module in (t_modbus, t_iec62056, t_wmbus, t_dongles, t_uplink, t_console, t_board)
+    for module in (t_modbus, t_iec62056, t_wmbus, t_mbus_wired, t_dongles, t_uplink, t_console,
+                   t_board)
     for t in module.TARGETS
 }
 
