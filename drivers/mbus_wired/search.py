@@ -91,3 +91,23 @@ async def _explore(master: MbusMaster, pattern: Pattern, result: SearchResult) -
         return
     for digit in DIGITS:
         await _explore(master, pattern.with_digit(position, digit), result)
+
+
+@dataclass
+class PrimaryScan:
+    answered: list[int] = field(default_factory=list)   # one meter acknowledged SND_NKE
+    garbled: list[int] = field(default_factory=list)    # bytes that are no E5: two meters?
+
+
+async def scan_primary(master: MbusMaster, addresses: range = range(0, 251)) -> PrimaryScan:
+    """SND_NKE to each primary address, once (libmbus's scan): E5 means a meter is there.
+    Two meters on one address both answer E5, which overlays to one: read the address (two
+    RSP_UDs collide) to tell."""
+    scan = PrimaryScan()
+    for address in addresses:
+        heard = await master.hear(rq.SndNke(address))
+        if isinstance(heard, Ack):
+            scan.answered.append(address)
+        elif not isinstance(heard, Silence):
+            scan.garbled.append(address)
+    return scan

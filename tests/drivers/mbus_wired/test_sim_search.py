@@ -14,7 +14,7 @@ from drivers.mbus_wired import link
 from drivers.mbus_wired import requests as rq
 from drivers.mbus_wired.address import SecondaryAddress, SelectPattern, manufacturer_code
 from drivers.mbus_wired.responses import parse_answer
-from drivers.mbus_wired.search import ProbeResult, probe, search
+from drivers.mbus_wired.search import ProbeResult, probe, scan_primary, search
 from drivers.mbus_wired.session import Garbled, MbusMaster, classify
 from drivers.mbus_wired.sim import SimBus, SimLink, SimMeter, collide
 
@@ -162,3 +162,15 @@ async def test_commands_on_the_simulated_bus() -> None:
     assert meter.baud == 9600
     assert (await master.read(17))[0].address == 17
     await master.reset(0xFF)
+
+
+async def test_primary_scan() -> None:
+    meters = _meters(3, seed=2)
+    for primary, meter in zip((1, 7, 250), meters, strict=True):
+        meter.primary = primary
+    sim_link = SimLink(SimBus(meters), BAUD)
+    scan = await scan_primary(MbusMaster(sim_link), range(1, 251))
+    assert scan.answered == [1, 7, 250] and scan.garbled == []
+    silent = 247 * (link.wire_time_s(5, BAUD) + link.answer_timeout_s(BAUD))
+    answered = 3 * (link.wire_time_s(6, BAUD) + meters[0].delay_s)
+    assert sim_link.elapsed_s == pytest.approx(silent + answered)
