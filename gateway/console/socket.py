@@ -47,8 +47,9 @@ class _RoleRefused(Refused):
     """Not logged in, or the logged-in role is too low for the method."""
 
 
-class _Connection:
-    """One client: its login state and the request loop."""
+class Connection:
+    """One client: its login state and its requests, one JSON line each (`handle`); the
+    server feeds it the socket's lines, the fuzzer feeds it lines directly."""
 
     def __init__(self, api: ControlApi, auth: Authenticator, writer: asyncio.StreamWriter):
         self.api, self.auth, self.writer = api, auth, writer
@@ -154,7 +155,7 @@ class ControlServer:
         await asyncio.gather(*clients, return_exceptions=True)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(self.api, self.auth, writer)
+        conn = Connection(self.api, self.auth, writer)
         task = asyncio.current_task()
         if task is not None:
             self._clients.add(task)
@@ -222,10 +223,11 @@ class RemoteApi:
                                    "; check 'log' and try again") from None
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 raise ControlError(f"lost the gateway service ({exc}); reconnect") from exc
-        return self._result(method, reply)
+        return self.result_of(method, reply)
 
     @staticmethod
-    def _result(method: str, reply: Any) -> Any:
+    def result_of(method: str, reply: Any) -> Any:
+        """The decoded result of a reply to `method`, or its error raised."""
         if not isinstance(reply, dict):
             raise ControlError("the service sent a malformed reply; reconnect")
         error = reply.get("error")

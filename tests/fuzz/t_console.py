@@ -18,7 +18,7 @@ from gateway.console.api import OPERATIONS, ConfigEntry, ExportResult, MeterRead
 from gateway.console.codec import to_plain
 from gateway.console.ops_config import config_set
 from gateway.console.shell import LoginRefused, run_session
-from gateway.console.socket import RemoteApi, _Connection
+from gateway.console.socket import Connection, RemoteApi
 from gateway.console.terminal import ByteTerminal
 from tests.fuzz.harness import ROOT, InputTimeout, Target
 from tests.gateway.console.memory_api import InMemoryApi
@@ -69,11 +69,11 @@ class _Writer:
 
 
 class LoopbackApi:
-    """Every call as RemoteApi makes it, through _Connection.handle and back (no socket)."""
+    """Every call as RemoteApi makes it, through Connection.handle and back (no socket)."""
 
     def __init__(self, api: Any) -> None:
         self._writer = _Writer()
-        self._conn = _Connection(api, FuzzAuth(), self._writer)  # type: ignore[arg-type]
+        self._conn = Connection(api, FuzzAuth(), self._writer)  # type: ignore[arg-type]
         self._conn.user, self._conn.role = "admin", Role.ADMIN
 
     def __getattr__(self, method: str) -> Any:
@@ -82,7 +82,7 @@ class LoopbackApi:
             request = {"id": 1, "method": method, "params": {k: to_plain(v) for k, v in
                                                            params.items()}}
             await self._conn.handle(json.dumps(request).encode())
-            return RemoteApi._result(method, json.loads(self._writer.lines.pop()))
+            return RemoteApi.result_of(method, json.loads(self._writer.lines.pop()))
         return call
 
 
@@ -128,7 +128,7 @@ def run_console(data: bytes) -> str:
 
 
 def run_control(data: bytes) -> str:
-    conn = _Connection(FuzzApi(_config_dir()), FuzzAuth(), _Writer())  # type: ignore[arg-type]
+    conn = Connection(FuzzApi(_config_dir()), FuzzAuth(), _Writer())  # type: ignore[arg-type]
 
     async def serve() -> None:
         for line in data.split(b"\n")[:20]:

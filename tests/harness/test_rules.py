@@ -7,10 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # (test file, private name) pairs still imported, each with what has to happen.
-KNOWN_PRIVATE_IMPORTS = {
-    ("tests/fuzz/t_console.py", "_Connection"):
-        "gateway/console/socket.py is being rewritten (console); the rewrite names it publicly",
-}
+KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def private_imports() -> set[tuple[str, str]]:
