@@ -144,6 +144,8 @@ def _key_command(remove: bool) -> Callable[[Callable[[], Sequence[Any]]], Comman
             from drivers.wmbus.keys import MeterKeyFileError
 
             meter_id = args.get("meter")
+            if not isinstance(meter_id, str):  # a list is unhashable: refuse before the lookup
+                raise Refused("bad_args", "`meter` must be a meter id (text)")
             source = next((s for s in sources() if meter_id in s.radio_ids), None)
             if source is None:
                 raise Refused(f"{meter_id!r} is not a configured wireless M-Bus meter")

@@ -56,6 +56,9 @@ async def test_wmbus_key_set_and_remove_never_echo_the_key(tmp_path: Path) -> No
             await set_key({"meter": "water-7", "key": "00zz"}, CTX)
         with pytest.raises(CommandRefused, match="not a configured"):
             await set_key({"meter": "shop-1", "key": KEY}, CTX)
+        for bad in ([], {}, 7, None):  # found by make fuzz: a list raised TypeError
+            with pytest.raises(CommandRefused, match="bad_args"):
+                await set_key({"meter": bad, "key": KEY}, CTX)
         remove = plugin_commands(service)["wmbus.key.remove"]
         assert await remove({"meter": "water-7"}, CTX) == {"meter": "water-7", "removed": True}
         assert source.keys.get("33333333") is None  # type: ignore[attr-defined]
