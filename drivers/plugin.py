@@ -125,7 +125,9 @@ CliRegister = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", P
 class Context:
     """What the gateway hands a plugin when it opens a bus."""
 
-    open_serial: Callable[[SerialParams], Any]  # raises drivers.errors.PortUnavailable
+    # an open descriptor (board/ opened the port) that the transport kit's stream takes over
+    # and closes; raises drivers.errors.PortUnavailable
+    open_serial: Callable[[SerialParams], Any]
     events: EventSink
     clock: Clock
     data_dir: Path  # beside the database: default files (keys) live here

@@ -98,7 +98,7 @@ class P1Port:
                 if telegram is not None:
                     yield telegram
         finally:
-            line.close()  # our duplicate of the descriptor; the caller closes its port
+            line.close()  # the port is ours once given (a port object: our duplicate of it)
 
     def _decode(self, raw: bytes) -> P1Telegram | None:
         readout = decode_message(raw)

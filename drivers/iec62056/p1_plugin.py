@@ -91,18 +91,15 @@ class DsmrSource:
         from drivers.iec62056.p1 import telegrams
 
         port = self._context.open_serial(self._params)
-        try:
-            async for telegram in telegrams(port, name=self.bus_id, meter=self._meter_id,
-                                            utc_offset_min=self._utc_offset_min,
-                                            channels=self._sub_meters):
-                accept(self._meter_id, list(telegram.mapped.samples),
-                       self._context.clock.wall_ms())
-                self.counts["telegrams"] += 1
-                for sub in telegram.submeters:
-                    # at the capture time the sub-meter gave, not the telegram's arrival
-                    accept(self._sub_meters[sub.channel], list(sub.samples), sub.ts_ms)
-        finally:
-            port.close()
+        # telegrams() owns the port from here: its kit stream closes it however the loop ends
+        async for telegram in telegrams(port, name=self.bus_id, meter=self._meter_id,
+                                        utc_offset_min=self._utc_offset_min,
+                                        channels=self._sub_meters):
+            accept(self._meter_id, list(telegram.mapped.samples), self._context.clock.wall_ms())
+            self.counts["telegrams"] += 1
+            for sub in telegram.submeters:
+                # at the capture time the sub-meter gave, not the telegram's arrival
+                accept(self._sub_meters[sub.channel], list(sub.samples), sub.ts_ms)
 
 
 def _counters(source: Any, meter_id: str | None) -> Mapping[str, int]:

@@ -70,7 +70,8 @@ def board_context(board: Board, events: EventSink, data_dir: Path,
                           parity=params.parity, stopbits=params.stopbits,
                           rs485=dict(params.rs485))
         try:
-            return board.open_serial(spec, 0)
+            # a descriptor: the drivers read it through the transport kit, which closes it
+            return board.open_serial_fd(spec)
         except BoardError as exc:  # a missing adapter is the driver's PortUnavailable
             raise PortUnavailable(str(exc)) from exc
     return Context(open_serial, events, clock, data_dir)
