@@ -43,7 +43,9 @@ _COUNTER_NAMES: Final[tuple[str, ...]] = (
 # An event sink like the service's record_event: (kind, meter id, data, severity).
 EventHook = Callable[[str, str | None, dict[str, Any], str], None]
 NOT_AVAILABLE_EVENT: Final[str] = "modbus_value_not_available"
-__all__ = ["CONNECT_TIMEOUT_S", "ModbusBus", "SerialBusSpec", "TcpBusSpec"]
+# the bus specs and the connect timeout live with the link (how a bus opens); named here too
+__all__ = ["ATTEMPTS_PER_REQUEST", "BACKOFF_FIRST_S", "BACKOFF_MAX_S", "CONNECT_TIMEOUT_S",
+           "NOT_AVAILABLE_EVENT", "EventHook", "ModbusBus", "SerialBusSpec", "TcpBusSpec"]
 
 
 @dataclass
