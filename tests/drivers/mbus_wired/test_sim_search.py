@@ -16,7 +16,7 @@ from drivers.mbus_wired.address import SecondaryAddress, SelectPattern, manufact
 from drivers.mbus_wired.responses import parse_answer
 from drivers.mbus_wired.search import ProbeResult, probe, scan_primary, search
 from drivers.mbus_wired.session import Garbled, MbusMaster, classify
-from drivers.mbus_wired.sim import SimBus, SimLink, SimMeter, collide
+from drivers.mbus_wired.sim import REACTION_S, SimBus, SimLink, SimMeter, collide
 
 CORPUS = Path(__file__).parents[2] / "corpus" / "mbus" / "frames.json"
 FRAMES = {e["name"]: bytes.fromhex(e["frame_hex"]) for e in json.loads(CORPUS.read_text())}
@@ -62,18 +62,19 @@ async def test_empty_bus_costs_one_probe() -> None:
 
 
 async def test_wire_time_is_counted_from_bytes_and_timeouts() -> None:
-    meters = _meters(250, seed=250)
-    bus = SimBus(meters)
+    bus = SimBus(_meters(250, seed=250))
     sim_link = SimLink(bus, BAUD)
     result = await search(MbusMaster(sim_link))
     assert len(result.meters) == 250
     selects = sum(1 for r in bus.requests if r[6:7] == b"\x52")
+    reads = sum(1 for r in bus.requests if r[:2] == b"\x10\x7b")   # after each E5
     assert selects == result.probes
-    # Every probe either timed out (no meter), or heard an E5 and read; every read got bytes.
-    silent = sum(1 for r in bus.requests if r[6:7] == b"\x52") - sum(
-        1 for r in bus.requests if r[:2] == b"\x10\x7b")
-    bytes_time = link.wire_time_s(sim_link.sent_bytes + sim_link.received_bytes, BAUD)
-    assert sim_link.elapsed_s > bytes_time + silent * link.answer_timeout_s(BAUD)
+    garbled_reads = reads - len(result.meters)   # a collision: several RSP_UDs overlaid
+    expected = (link.wire_time_s(sim_link.sent_bytes + sim_link.received_bytes, BAUD)
+                + (selects - reads) * link.answer_timeout_s(BAUD)   # nobody selected
+                + garbled_reads * link.inter_byte_timeout_s(BAUD)    # waiting for quiet
+                + 2 * reads * REACTION_S)                            # E5, then the RSP_UD
+    assert sim_link.elapsed_s == pytest.approx(expected)
 
 
 async def test_collision_is_garbled_bytes_on_the_read() -> None:
