@@ -223,6 +223,9 @@ class Uplink:
                 return
             if not self._send(batch):
                 return  # the connection is gone: on_disconnected is on its way
+            # A full batch takes tens to hundreds of ms to build on the loop (docs/storage.md):
+            # let the polls and the writer run between two builds of a backlog.
+            await asyncio.sleep(0)
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
         """The oldest unacked batch not in flight, else a new one (on the loop, the store owner)."""

@@ -1,8 +1,9 @@
 """How long store calls hold the thread that makes them, and what that does to the loop.
 
 The figures behind docs/storage.md "Who owns the connection": one group commit of a polled
-site (200 meters x 25 values), one event, the console's `usage()` and the uplink's
-`pending_outbox()` on a store of `READINGS` readings, and the lateness of a 10 ms asyncio
+site (200 meters x 25 values), one event, the console's `usage()`, the uplink's
+`pending_outbox()` and a full batch build (scan, encode, sign, store) on a store of `READINGS`
+readings, and the lateness of a 10 ms asyncio
 ticker while group commits run on the loop versus on one worker thread owning its own store.
 Wall time (fsync is the point), medians with min and max, one JSON object on the last line.
 Run it on the card's file system (BENCH_DIR): tmpfs has no fsync cost.
@@ -21,8 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from storage.measure import site_readings
 from storage.store import Store
+from uplink.batcher import Batcher
 
 METERS, VALUES = 200, 25
 COMMITS = 40
@@ -30,6 +34,8 @@ READINGS = 200_000
 TICK_S = 0.01
 LAG_COMMITS = 20
 LAG_INTERVAL_S = 0.1
+BATCH_BYTES = 65536  # the uplink's default max_batch_bytes
+BUILDS = 8
 
 
 def _figures(samples_s: list[float]) -> dict[str, float]:
@@ -97,6 +103,9 @@ def measure(directory: str | None) -> dict[str, object]:
             site.commit()
         usage_s = _timed(store.usage, 5)
         pending_s = _timed(lambda: store.pending_outbox(500), 5)
+        batcher = Batcher(store, "gw-bench", Ed25519PrivateKey.generate(), compress=True)
+        batcher.build(BATCH_BYTES)  # the scan size adapts on the first build
+        build_s = _timed(lambda: batcher.build(BATCH_BYTES), BUILDS)
         on_loop = asyncio.run(_loop_lag(site.commit, None))
         store.close()
         with ThreadPoolExecutor(max_workers=1) as worker:
@@ -109,6 +118,7 @@ def measure(directory: str | None) -> dict[str, object]:
         "single_event": _figures(event_s),
         f"usage_{READINGS}_readings": _figures(usage_s),
         "pending_outbox_500": _figures(pending_s),
+        "uplink_batch_build_64k": _figures(build_s),
         "ticker_late_commits_on_loop": _figures(on_loop),
         "ticker_late_commits_on_owner_thread": _figures(in_worker),
     }
