@@ -174,3 +174,16 @@ def test_more_records_follow() -> None:
     header = FixedHeader("12345678", 0x0477, 1, 7, 1, 0, 0)
     answer = RspUd(1, link.RSP_UD, 0x72, header, bytes.fromhex("0413F40100001F"))
     assert decode_rsp_ud(build_answer(answer)).more_follow
+
+
+_answers = st.one_of(
+    st.just(Ack()),
+    st.builds(AppError, _primary, st.sampled_from((0x08, 0x18, 0x28, 0x38)), st.none() | _byte),
+    st.builds(RspUd, _primary, st.sampled_from((0x08, 0x18, 0x28, 0x38)), st.just(0x72),
+              _headers, _records.map(b"".join)),
+)
+
+
+@given(_answers)
+def test_answer_round_trip(answer: Ack | AppError | RspUd) -> None:
+    assert parse_answer(build_answer(answer)) == answer
