@@ -13,6 +13,7 @@ from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
 from gateway.app import supervision as S
 from gateway.app.supervision import Failure, Supervisor
+from tests.harness.eventually import eventually_async
 
 WAIT_S = 15  # upper bound for a condition to become true; never a duration asserted on
 
@@ -106,9 +107,7 @@ async def test_the_watchdog_is_withheld_while_a_critical_component_is_down(
     assert isinstance(board, SimulatedBoard)
     flaky = Flaky(1)
     sup.spawn("push-radio", flaky)
-    async with asyncio.timeout(WAIT_S):
-        while not pauses.asked:
-            await asyncio.sleep(0)
+    await eventually_async(lambda: pauses.asked, WAIT_S, "the restart pause")
     assert sup.stale() == ["push-radio"]
     assert sup.feed() is False and board.watchdog_kicks == 0
     pauses.release.set()
@@ -124,9 +123,7 @@ async def test_a_non_critical_component_down_still_feeds_the_watchdog(tmp_path: 
     pauses.release.clear()
     sup, failures = supervisor(tmp_path, pauses)
     sup.spawn("console-socket", Flaky(1), critical=False)
-    async with asyncio.timeout(WAIT_S):
-        while not pauses.asked:
-            await asyncio.sleep(0)
+    await eventually_async(lambda: pauses.asked, WAIT_S, "the restart pause")
     assert failures[0].critical is False
     assert sup.stale() == [] and sup.feed() is True
     await sup.stop()
