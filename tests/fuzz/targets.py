@@ -7,6 +7,7 @@ from typing import Final
 from tests.fuzz import (
     t_board,
     t_console,
+    t_dlms,
     t_dongles,
     t_iec62056,
     t_mbus_wired,
@@ -19,7 +20,7 @@ from tests.fuzz.harness import Target
 TARGETS: Final[dict[str, Target]] = {
     t.name: t
     for module in (t_modbus, t_iec62056, t_wmbus, t_mbus_wired, t_dongles, t_uplink, t_console,
-                   t_board)
+                   t_board, t_dlms)
     for t in module.TARGETS
 }
 
