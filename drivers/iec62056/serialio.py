@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from drivers.errors import PortUnavailable
 from drivers.transport.serial import SerialStream, take_descriptor
-from drivers.transport.stream import EndFinder, LineSettings, line_time_s
+from drivers.transport.stream import ByteStream, EndFinder, LineSettings, line_time_s
 
 PROTOCOL: Final[str] = "iec62056"  # the wire logger: drivers.iec62056.wire
 # IEC 62056-21 talks 7E1; a P1 port's settings come from the port board/ opened (8N1 115200).
@@ -26,9 +26,12 @@ def _settings_of(port: Any, default: LineSettings) -> LineSettings:
 
 
 def open_line(opened: Any, name: str, default: LineSettings = IEC_SETTINGS, *,
-              protocol: str = PROTOCOL) -> SerialStream:
-    """A stream over what board/ opened (a descriptor, or a port object taken over); DSMR P1
-    ports trace as protocol "dsmr"."""
+              protocol: str = PROTOCOL) -> ByteStream:
+    """A stream over what board/ opened (a descriptor, or a port object taken over), or the
+    stream itself when given one (the in-memory stream of the tests); DSMR P1 ports trace as
+    protocol "dsmr"."""
+    if isinstance(opened, ByteStream):
+        return opened
     settings = default if isinstance(opened, int) else _settings_of(opened, default)
     try:
         fd = take_descriptor(opened)
