@@ -176,6 +176,19 @@ def parse_frame(data: bytes, address_width: int = 1) -> Frame:
     return outcome.frame
 
 
+def frame_end(buf: bytes, address_width: int = 1) -> int | None:
+    """An end finder for the transport kit (`ByteStream.read_message`): where the frame at the
+    start of `buf` ends, None while it may still complete; FrameError (ChecksumError) for bytes
+    that can never become one, so a session reading one frame fails fast on garbage."""
+    outcome = find_frame(buf, address_width)
+    if isinstance(outcome, Found):
+        return outcome.size
+    if isinstance(outcome, NeedMore):
+        return None
+    error = ChecksumError if outcome.checksum else FrameError
+    raise error(outcome.reason, 0)
+
+
 def scan(buf: bytes, address_width: int = 1) -> tuple[list[Frame], list[Invalid], int]:
     """Every frame in `buf`, the junk skipped on the way, and where undecided bytes begin."""
     frames: list[Frame] = []

@@ -136,3 +136,12 @@ def test_any_bytes_give_an_outcome_or_frame_error(data: bytes, width: int) -> No
         assert outcome.skip >= 1
     with contextlib.suppress(FrameError):
         ft12.parse_frame(data, width)
+
+
+def test_frame_end_finder_for_the_transport_kit() -> None:
+    assert [ft12.frame_end(REQ_UD2[:n]) for n in range(1, 5)] == [None] * 4
+    assert ft12.frame_end(REQ_UD2 + b"\xe5") == len(REQ_UD2)
+    with pytest.raises(FrameError, match="start byte"):
+        ft12.frame_end(b"\x00")
+    with pytest.raises(ChecksumError):
+        ft12.frame_end(REQ_UD2[:3] + b"\x00\x16")
