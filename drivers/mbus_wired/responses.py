@@ -174,8 +174,10 @@ def _check_records(payload: bytes, start: int) -> None:
                              start + where)
 
 
-def answer_of(frame: ft12.Frame) -> Answer:
-    """The answer an FT1.2 frame is; FrameError for one that is no slave answer."""
+def answer_of(frame: ft12.Frame, *, strict: bool = True) -> Answer:
+    """The answer an FT1.2 frame is; FrameError for one that is no slave answer. With
+    `strict=False` records the decoder cannot walk are kept as one "unparsed" raw record (as
+    wireless M-Bus does) instead of refusing the telegram."""
     if isinstance(frame, ft12.SingleChar):
         return Ack()
     if isinstance(frame, ft12.ShortFrame):
@@ -188,19 +190,20 @@ def answer_of(frame: ft12.Frame) -> Answer:
             raise FrameError("application error with more than one status byte", 8)
         return AppError(frame.address, frame.control, data[0] if data else None)
     header, payload = _header(frame.ci, data)
-    _check_records(payload, len(data) - len(payload) + _FRAME_DATA_OFFSET)
+    if strict:
+        _check_records(payload, len(data) - len(payload) + _FRAME_DATA_OFFSET)
     return RspUd(frame.address, frame.control, frame.ci, header, payload)
 
 
-def parse_answer(data: bytes) -> Answer:
+def parse_answer(data: bytes, *, strict: bool = True) -> Answer:
     """The answer `data` holds exactly (E5, RSP_UD or application error); FrameError else."""
-    return answer_of(ft12.parse_frame(data))
+    return answer_of(ft12.parse_frame(data), strict=strict)
 
 
-def decode_rsp_ud(data: bytes) -> RspUd:
+def decode_rsp_ud(data: bytes, *, strict: bool = True) -> RspUd:
     """The RSP_UD `data` holds; FrameError for anything else (ApplicationErrorFrame for CI
     0x70, with the standard's wording of its code)."""
-    answer = parse_answer(data)
+    answer = parse_answer(data, strict=strict)
     if isinstance(answer, AppError):
         raise ApplicationErrorFrame(answer)
     if isinstance(answer, Ack):

@@ -76,13 +76,13 @@ class Garbled:
 Heard = Silence | Garbled | Answer
 
 
-def classify(received: bytes, sent: bytes) -> Heard:
+def classify(received: bytes, sent: bytes, *, strict: bool = True) -> Heard:
     """What came back for `sent`: nothing, garbage, or one answer (the echo stripped)."""
     rest = link.strip_echo(received, sent)
     if not rest:
         return Silence()
     try:
-        return parse_answer(rest)
+        return parse_answer(rest, strict=strict)
     except FrameError as exc:
         return Garbled(rest, str(exc))
 
@@ -92,11 +92,14 @@ def _never(buf: bytes) -> int | None:
 
 
 class MbusMaster:
-    """One bus, one master: resets, reads (multi-telegram), selects, commands."""
+    """One bus, one master: resets, reads (multi-telegram), selects, commands. `strict=False`
+    keeps a telegram whose records stop decoding part-way (its tail as one "unparsed" record)
+    instead of refusing it (see responses.answer_of)."""
 
     def __init__(self, bus: MbusLink, *, attempts: int = link.ATTEMPTS,
-                 max_telegrams: int = MAX_TELEGRAMS) -> None:
+                 max_telegrams: int = MAX_TELEGRAMS, strict: bool = True) -> None:
         self.bus = bus
+        self.strict = strict
         self.attempts = attempts
         self.max_telegrams = max_telegrams
         self.fcb = link.FcbState()
@@ -109,7 +112,7 @@ class MbusMaster:
         baud = self.bus.baud
         received = await self.bus.read_until(link.AnswerFinder(sent), link.answer_timeout_s(baud),
                                              link.inter_byte_timeout_s(baud))
-        return classify(received, sent)
+        return classify(received, sent, strict=self.strict)
 
     async def _answer(self, make: Callable[[bool], rq.Request], address: int) -> Answer:
         """Send the request (built for the current FCB) until a valid answer comes; the FCB

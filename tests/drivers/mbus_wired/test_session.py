@@ -132,3 +132,20 @@ async def test_select_clock_and_baud_switch() -> None:
     assert stream.writes[0][6] == rq.CI_SELECT and stream.writes[2][6] == 0xBD
     (telegram,) = await master.read(SELECTED)
     assert telegram.records
+
+
+async def test_lenient_master_keeps_a_telegram_with_an_unreadable_tail() -> None:
+    # libmbus/sen_pollutherm: record 3 has VIF 7B without its VIFE.
+    frame = FRAMES["libmbus/sen_pollutherm"]
+    for strict in (True, False):
+        stream = MemoryStream(protocol="mbus", settings=FAST)
+        master = MbusMaster(ByteStreamLink(stream), strict=strict)
+        for _ in range(link.ATTEMPTS):
+            stream.reply_after_write([frame])
+        if strict:
+            with pytest.raises(GarbledAnswer, match="cannot be decoded"):
+                await master.read(frame[5])
+            continue
+        (telegram,) = await master.read(frame[5])
+        kinds = [record.kind for record in telegram.records]
+        assert kinds == ["energy", "volume", "unparsed"]
