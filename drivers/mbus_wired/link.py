@@ -40,10 +40,6 @@ ATTEMPTS: Final = 3                   # EN 13757-2: a request is sent at most th
 BAUD_RATES: Final = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400)
 
 
-def char_time_s(baud: int) -> float:
-    return BITS_PER_CHAR / baud
-
-
 def wire_time_s(n_bytes: int, baud: int) -> float:
     """Seconds `n_bytes` take on the wire at `baud` (8E1)."""
     return n_bytes * BITS_PER_CHAR / baud

@@ -54,22 +54,25 @@ class SimMeter:
     baud: int = 2400
     selected: bool = False
     clock: datetime | None = None
-    _last_fcb: bool | None = None
-    _index: int = 0
-    _last: bytes = b""
-    _access: int = 0
+    # link state: the FCB of the last REQ_UD2, the telegram sent, its bytes (for a repeat)
+    _last_fcb: bool | None = field(default=None, init=False, repr=False)
+    _index: int = field(default=0, init=False, repr=False)
+    _last: bytes = field(default=b"", init=False, repr=False)
+    _access: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._access = self.header.access_number
 
     @classmethod
-    def from_frames(cls, frames: list[bytes], primary: int = 0, **faults: object) -> SimMeter:
+    def from_frames(cls, frames: list[bytes], primary: int = 0, *,
+                    delay_s: float = REACTION_S, silent: bool = False,
+                    baud: int = 2400) -> SimMeter:
+        """A meter answering with these RSP_UD frames' records, the first one's header."""
         first = decode_rsp_ud(frames[0])
         if not isinstance(first.header, FixedHeader):
             raise FrameError("a simulated meter needs a CI 0x72 telegram", 6)
         payloads = [decode_rsp_ud(frame).payload for frame in frames]
-        meter = cls(first.header, payloads, primary)
-        for name, value in faults.items():
-            setattr(meter, name, value)
-        meter._access = first.header.access_number
-        return meter
+        return cls(first.header, payloads, primary, delay_s, silent, baud)
 
     def with_address(self, address: SecondaryAddress, primary: int) -> SimMeter:
         """A copy with another secondary address (many meters from one fixture)."""
