@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.errors import ChecksumError, FrameError
+from drivers.mbus.values import datetime_f
 from drivers.mbus_wired import link
 from drivers.mbus_wired import requests as rq
 from drivers.mbus_wired.address import (
@@ -187,3 +188,8 @@ _answers = st.one_of(
 @given(_answers)
 def test_answer_round_trip(answer: Ack | AppError | RspUd) -> None:
     assert parse_answer(build_answer(answer)) == answer
+
+
+@given(_moments)
+def test_clock_record_reads_back_with_the_shared_decoder(moment: datetime) -> None:
+    assert datetime_f(rq.encode_type_f(moment)) == moment.isoformat(timespec="minutes")
