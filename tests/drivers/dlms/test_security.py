@@ -127,3 +127,11 @@ def test_invocation_counter_guard_refuses_replays() -> None:
 def test_seal_open_round_trip(plain: bytes, counter: int, control: int) -> None:
     sealed = seal(plain, GREEN, TITLE, counter, control)
     assert open_protected(parse_protected(sealed), GREEN) == plain
+
+
+def test_encryption_only_is_gcm_without_its_tag() -> None:
+    # Austrian / Swiss M-Bus pushes (SC 0x20) carry no tag: the ciphertext must be the one GCM
+    # makes (counter mode from block 2), only the tag left out.
+    both = parse_protected(seal(GET_CLOCK, GREEN, TITLE, 9, 0x30)).payload
+    only = parse_protected(seal(GET_CLOCK, GREEN, TITLE, 9, 0x20)).payload
+    assert only == both[:-12]
