@@ -116,7 +116,12 @@ def _vif_info(payload: bytes, pos: int) -> tuple[V.VifInfo, list[int], int]:
         size = payload[pos]
         unit = payload[pos + 1:pos + 1 + size][::-1].decode("latin-1")
         pos += 1 + size
-        vifes, pos = (_read_extensions(payload, pos, "VIFE") if code & 0x80 else ([], pos))
+        vifes: list[int] = []
+        if code & 0x80:  # the VIF byte's own bit says a VIFE follows the text (not the text's)
+            if pos >= len(payload):
+                raise FrameError("record truncated in VIFE", pos)
+            more, after = _read_extensions(payload, pos + 1, "VIFE")
+            vifes, pos = [payload[pos], *more], after
         return V.VifInfo("plain_text_unit", unit, 0), vifes, pos
     vifes, pos = _read_extensions(payload, pos, "VIFE")
     if base in (0x7B, 0x7D):

@@ -120,3 +120,13 @@ def test_fuzz_damaged_valid_payloads(spec_list: list[RecordSpec], data: st.DataO
     cut = data.draw(st.integers(min_value=0, max_value=len(payload)))
     with contextlib.suppress(DriverError):
         RecordDecoder().decode(bytes(payload[:cut]))
+
+
+def test_plain_text_vif_reads_its_vifes_after_the_text() -> None:
+    # FC 03 'HR%' 74: the VIF's own bit 7 says a VIFE follows the text (libmbus corpus, Elvaco)
+    from drivers.mbus.records import RecordDecoder
+
+    payload = bytes.fromhex("01fc03255248740f" "0413" "78563412")
+    records = RecordDecoder().decode(payload)
+    assert records[0].unit == "HR%" and records[0].value is not None
+    assert records[1].kind == "volume"

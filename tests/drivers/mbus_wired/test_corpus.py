@@ -20,16 +20,11 @@ from drivers.mbus_wired.responses import ApplicationErrorFrame, RspUd, decode_rs
 sys.path.insert(0, str(Path(__file__).parent))
 from mbus_conformance import compare, expected_values, load
 
-PLAIN_TEXT_VIFE = ("shared records.py reads the VIFEs after a plain-text VIF (FC) from the "
-                   "last text byte, not the byte after the text: the VIFE 0x74 is taken as "
-                   "data and every later record shifts")
 ERROR_BCD = "BCD with nibbles A-F (the meter's error-state filler): kept as bytes, no number"
 INVALID_DATE = "date 00-00 is no calendar date: null with the bytes kept (reference prints it)"
 VIF_7B = ("VIF 0x7B without the extension bit (no VIFE): a malformed record, so the telegram "
           "is refused; the reference skips the record by its DIF length")
 KNOWN_MISSES: dict[str, tuple[str, set[str]]] = {
-    "libmbus/ELV-Elvaco-CMa10": (PLAIN_TEXT_VIFE, {str(i) for i in range(1, 13)}),
-    "libmbus/elv_temp_humid": (PLAIN_TEXT_VIFE, {str(i) for i in range(1, 13)}),
     "libmbus/ELS_Elster-F96-Plus": (ERROR_BCD, {"4", "5"}),
     "libmbus/abb_f95": (ERROR_BCD, {"2", "3"}),
     "libmbus/itron_bm_+m": (INVALID_DATE, {"2"}),
@@ -38,7 +33,7 @@ REFUSED_GOOD_FRAMES = {
     "libmbus/sen_pollutherm": VIF_7B,
     "pyMeterBus/test_unknown_pl/self.frame": "CI 0x76: values most significant byte first",
 }
-REPRODUCED, TOTAL = 599, 643
+REPRODUCED, TOTAL = 623, 643
 
 
 def _bytes(entry: dict[str, Any]) -> bytes:
@@ -96,8 +91,6 @@ def test_every_frame_decodes(entry: dict[str, Any]) -> None:
 
 
 ACCEPTED_ERROR_FRAMES = {
-    "libmbus/error-frames/too_long_var_vif": pytest.mark.xfail(
-        strict=True, reason=PLAIN_TEXT_VIFE + " (so the F3 text length is never read)"),
     "libmbus/unsupported-frames/svm_f22_telegram2": pytest.mark.xfail(
         strict=True, reason="well formed: DIF 0x1F then manufacturer data (one record)"),
 }
