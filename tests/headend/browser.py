@@ -7,6 +7,7 @@ import shutil
 import struct
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import zlib
 from typing import Any
@@ -69,6 +70,20 @@ class Browser:
         found = self._call("POST", self._s("/element"), {"using": "css selector", "value": css})
         assert ELEMENT in found, (css, found, self.url())
         return str(found[ELEMENT])
+
+    def still_there(self, element: str) -> bool:
+        """False once `element` belongs to a page that has been navigated away from."""
+        req = urllib.request.Request(self.base + self._s(f"/element/{element}/name"))
+        try:
+            with urllib.request.urlopen(req, timeout=60):
+                return True
+        except urllib.error.HTTPError:  # "stale element reference"
+            return False
+
+    def loaded(self) -> bool:
+        state = self._call("POST", self._s("/execute/sync"),
+                           {"script": "return document.readyState", "args": []})
+        return bool(state == "complete")
 
     def type(self, css: str, text: str) -> None:
         self._call("POST", self._s(f"/element/{self.find(css)}/value"), {"text": text})

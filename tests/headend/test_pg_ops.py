@@ -77,6 +77,12 @@ async def test_enrol_cmd_and_revoke(uplink: tuple[Uplink, Store, CommandRegistry
     up.wake()
     assert await up.flush(60)
     assert events(pg_url) == ["first"]
+    status: Any = open_store(pg_url, create=False)
+    try:  # the gateway's retained birth message, recorded by the worker for the fleet page
+        assert status.conn.execute("SELECT status FROM gateway_status WHERE gw = %s",
+                                   (GW,)).fetchone() == ("online",)
+    finally:
+        status.close()
     code = await asyncio.to_thread(cli.main, [
         "cmd", "--broker", broker.url, "--state", str(tmp_path), "--db", pg_url, "--gw", GW,
         "--op", "ping", "--id", "p-1", "--timeout", "60"])

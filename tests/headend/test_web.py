@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.harness.eventually import eventually
 from tests.headend.browser import (
     CHROMEDRIVER,
     CHROMIUM,
@@ -87,20 +88,26 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     b.close()
 
 
-def login(browser: Browser, site: str, password: str) -> None:
+def login(browser: Browser, site: str, password: str) -> str:
+    """Submit the login form; returns the title of the page the browser lands on."""
     browser.go(site + "/gw/sim-00000")
     assert browser.url().endswith("/login")  # not logged in: sent to the login page
     browser.type("#name", "olga")
     browser.type("#password", password)
+    form_page = browser.find("#login")
     browser.click("#login")
+    # the submission navigates on its own: wait until the form's page is gone
+    eventually(lambda: not browser.still_there(form_page), 30, what="login page replaced")
+    eventually(browser.loaded, 30, what="the next page loaded")
+    return browser.title()
 
 
 def test_gateway_meters_and_chart_in_chromium(site: str, browser: Browser,
                                               tmp_path: Path) -> None:
-    login(browser, site, "wrong-password")
+    assert login(browser, site, "wrong-password") == "Head-end login"
     assert "wrong password" in browser.source()
-    login(browser, site, "correct-horse")
-    assert browser.title() == "Fleet: 2 gateways"  # sim-00001 is outside olga's scope
+    # sim-00001 is outside olga's scope
+    assert login(browser, site, "correct-horse") == "Fleet: 2 gateways"
     assert "online" in browser.source()
 
     browser.go(site + "/gw/sim-00000")
