@@ -90,6 +90,16 @@ CBOR_ITEMS = st.recursive(
 )
 
 
+@pytest.mark.parametrize("flat", [
+    [1, 1, 10**30],  # an exponent Decimal cannot hold
+    [1, 1, -(10**30)],
+    [1, 10**5000, 0],  # a mantissa beyond Python's int-to-text limit
+])
+def test_value_out_of_reach_gives_store_corrupt(flat: list[object]) -> None:
+    with pytest.raises(StoreCorrupt, match="reading 5: value out of range"):
+        codec.decode_items(cbor2.dumps(flat), "reading 5")
+
+
 @settings(max_examples=400, deadline=None)
 @given(flat=st.lists(CBOR_ITEMS, max_size=8))
 def test_wrong_shaped_cbor_gives_store_corrupt_only(flat: list[object]) -> None:
