@@ -26,6 +26,7 @@ MAX_ADDRESS_BYTES: Final = 4
 LLC_REQUEST: Final = b"\xe6\xe6\x00"  # client -> server
 LLC_RESPONSE: Final = b"\xe6\xe7\x00"  # server -> client (and pushes)
 POLL_FINAL: Final = 0x10
+MAX_LOOKAHEAD_FLAGS: Final = 64  # bounds the search for a good frame behind a false start
 
 _CRC_POLY_REFLECTED: Final = 0x8408  # 0x1021 bit-reversed: X.25 shifts LSB first
 
@@ -241,3 +242,67 @@ def strip_llc(information: bytes) -> bytes:
     if information[:3] not in (LLC_REQUEST, LLC_RESPONSE):
         raise FrameError(f"LLC header {information[:3].hex().upper()} is not E6E600/E6E700", 0)
     return information[3:]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What `scan_frames` found: the frames, the errors it skipped over, the bytes kept for
+    the next read (an incomplete frame)."""
+
+    frames: tuple[HdlcFrame, ...]
+    errors: tuple[FrameError, ...]
+    rest: bytes
+
+
+def scan_frames(buffer: bytes) -> Scan:
+    """Every frame in a push stream, resynchronising after damage: a frame that does not
+    check is skipped from its opening flag to the next flag, and reading goes on there."""
+    frames: list[HdlcFrame] = []
+    errors: list[FrameError] = []
+    at = 0
+    while True:
+        try:
+            frame, used = decode_frame(buffer[at:])
+        except NeedMore:
+            start = buffer.find(FLAG, at)
+            later = _complete_frame_after(buffer, start)
+            if later is None:
+                return Scan(tuple(frames), tuple(errors), b"" if start < 0 else buffer[start:])
+            errors.append(FrameError("false frame start skipped", start))
+            at = later
+            continue
+        except FrameError as error:
+            errors.append(error)
+            at = _next_flag_after(buffer, at)
+            continue
+        frames.append(frame)
+        at += used
+
+
+def _next_flag_after(buffer: bytes, at: int) -> int:
+    """The next flag after the one a damaged frame opened with (or the end)."""
+    start = buffer.find(FLAG, at)
+    while start + 1 < len(buffer) and buffer[start + 1] == FLAG:
+        start += 1
+    following = buffer.find(FLAG, start + 1)
+    return len(buffer) if following < 0 else following
+
+
+def _complete_frame_after(buffer: bytes, start: int) -> int | None:
+    """The position of a later flag opening a frame that is complete and checks, when the
+    candidate at `start` still needs bytes: a stray 7E A0 must not hold back a good frame
+    behind it until the next push. Bounded: only flags within the longest frame, and
+    `MAX_LOOKAHEAD_FLAGS` of them."""
+    if start < 0:
+        return None
+    flag = start
+    for _ in range(MAX_LOOKAHEAD_FLAGS):
+        flag = buffer.find(FLAG, flag + 1, start + LENGTH_MASK + 2)
+        if flag < 0:
+            return None
+        try:
+            decode_frame(buffer[flag:])
+        except (NeedMore, FrameError):
+            continue
+        return flag
+    return None

@@ -188,9 +188,11 @@ def samples(objects: list[ObjectValue]) -> list[Sample]:
         if quantity is None or obj.value is None or isinstance(obj.value, bool):
             continue
         canonical = QUANTITIES[base_name(quantity)]
-        if isinstance(obj.value, str):
-            out.append(Sample(quantity, obj.value, canonical))
+        if not canonical:  # a text quantity (serial number, meter time): a number as text
+            out.append(Sample(quantity, str(obj.value), canonical))
             continue
+        if isinstance(obj.value, str):
+            raise FrameError(f"{obj.obis} ({quantity}) is {obj.value!r:.40}, not a number", 0)
         value = _in_unit(obj.value, obj.unit, canonical)
         if value is not None:
             out.append(Sample(quantity, value, canonical))

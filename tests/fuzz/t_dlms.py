@@ -2,7 +2,8 @@
 receiver run): the flag byte picks the link the mutated APDU is wrapped in again (as
 captured, HDLC UI frames with HCS/FCS and segmentation, the TCP wrapper, wired M-Bus
 segments) and whether it is sealed with the fuzz key first (general-glo-ciphering, SC 0x30),
-so the parsers behind the checksums and the GCM tag are reached."""
+so the parsers behind the checksums and the GCM tag are reached; flag bit 3 also runs the
+push stream's resynchronising `scan_frames` over the wire bytes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from decimal import Decimal
 from typing import Any, Final
 
 from drivers.dlms.decode import decode
-from drivers.dlms.hdlc import LLC_RESPONSE, Address, Control, FrameKind, HdlcFrame, build_frame
+from drivers.dlms.hdlc import (
+    LLC_RESPONSE,
+    Address,
+    Control,
+    FrameKind,
+    HdlcFrame,
+    build_frame,
+    scan_frames,
+)
 from drivers.dlms.link import WrapperPdu
 from drivers.dlms.security import Keys, open_protected, parse_protected, seal
 from drivers.errors import DriverError
@@ -24,6 +33,7 @@ from tests.fuzz.sinks import check_samples
 LINK_MASK: Final = 0x03  # 0 as captured, 1 HDLC, 2 TCP wrapper, 3 wired M-Bus
 AS_CAPTURED, HDLC, WRAPPER, MBUS = 0, 1, 2, 3
 ENCRYPT: Final = 0x04
+SCAN: Final = 0x08  # the wire bytes also go through the push stream's resynchronising scan
 KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AUTH_KEY: Final = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 TITLE: Final = b"FUZ\x00\x00\x00\x00\x01"
@@ -81,6 +91,10 @@ def _as_sample(item: dict[str, Any]) -> Sample:
 
 def run_dlms(data: bytes) -> str:
     frames = wire_frames(data)
+    if data and data[0] & SCAN:
+        scan = scan_frames(b"".join(frames))
+        for frame in scan.frames:
+            build_frame(frame)  # every frame found must be one the builder can write again
     result = decode([f.hex() for f in frames], key=KEY.hex(), auth_key=AUTH_KEY.hex())
     json.dumps(result)  # the CLI prints it: all of it must be JSON
     check_samples(_as_sample(s) for s in result["samples"])
@@ -125,7 +139,7 @@ def _seeds() -> list[bytes]:
     for entry in _entries():
         captured = b"".join(bytes.fromhex(f) for f in entry.get("frames_hex") or [])
         if captured:
-            seeds.append(bytes([AS_CAPTURED]) + captured)
+            seeds += [bytes([AS_CAPTURED]) + captured, bytes([AS_CAPTURED | SCAN]) + captured]
         apdu = _plain_apdu(entry)
         if apdu:
             seeds += [bytes([HDLC]) + apdu, bytes([HDLC | ENCRYPT]) + apdu,

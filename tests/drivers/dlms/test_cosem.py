@@ -130,3 +130,11 @@ def test_a_value_without_unit_is_no_sample() -> None:
     assert samples([ObjectValue("1-0:1.8.0.255", Decimal(5), "Wh", 0)]) == [
         Sample("import_active_energy", Decimal("0.005"), "kWh")]
     assert samples([ObjectValue("1-0:1.8.0.1", Decimal(5), "Wh", 0)]) == []  # historic
+
+
+def test_samples_keep_numbers_and_texts_apart() -> None:
+    # found by make fuzz: a time value where the Kaifa list 1 has its power
+    with pytest.raises(FrameError, match="not a number"):
+        samples([ObjectValue("1-0:1.7.0.255", "00:00:02.59")])
+    assert samples([ObjectValue("0-0:96.1.0.255", Decimal(1234))]) == [
+        Sample("serial_number", "1234", "")]

@@ -20,10 +20,12 @@ from drivers.dlms.hdlc import (
     decode_control,
     decode_frame,
     frame_end,
+    scan_frames,
     strip_llc,
 )
 from drivers.dlms.link import LinkParameters, Reassembler, decode_parameters
 from drivers.errors import ChecksumError, FrameError
+from drivers.transport.memory import MemoryStream, split_every_way
 from tests.drivers.dlms.corpus import entries
 
 HDLC = [bytes.fromhex(f) for e in entries() if e["transport"] == "hdlc" for f in e["frames_hex"]]
@@ -178,3 +180,40 @@ def test_build_then_decode_round_trips(dst: Address, src: Address, control: Cont
     raw = build_frame(frame)
     clean = garbage.replace(b"\x7e", b"")
     assert decode_frame(clean + raw) == (frame, len(clean) + len(raw))
+
+
+def test_scan_resynchronises_after_damage_and_keeps_the_tail() -> None:
+    bad = bytearray(AARQ_FRAME)
+    bad[20] ^= 0x40  # FCS now fails
+    stream = (b"\x7e\x12\x7e" + AARQ_FRAME + bytes(bad) + b"\x00\x7e\x7e\x7e" + AARQ_FRAME
+              + AARQ_FRAME[:10])
+    scan = scan_frames(stream)
+    assert len(scan.frames) == 2 and scan.frames[0] == scan.frames[1]
+    assert any(isinstance(e, ChecksumError) for e in scan.errors)
+    assert scan.rest == AARQ_FRAME[:10]
+    assert scan_frames(scan.rest + AARQ_FRAME[10:]).frames == scan.frames[:1]
+
+
+def test_start_byte_stress() -> None:
+    """Flags everywhere (zigpy-znp's start-byte case): every good frame is still found, fed
+    at once or byte by byte."""
+    good = [build_frame(HdlcFrame(Address(16), Address(1), Control(FrameKind.UI),
+                                  bytes([0x7E] * n))) for n in range(0, 40, 7)]
+    stream = b"".join(b"\x7e" * (i % 3) + b"\x7e\xa0\x7e" + frame for i, frame in enumerate(good))
+    assert [build_frame(f) for f in scan_frames(stream).frames] == good
+    found: list[HdlcFrame] = []
+    pending = b""
+    for byte in stream:
+        scan = scan_frames(pending + bytes([byte]))
+        found += scan.frames
+        pending = scan.rest
+    assert [build_frame(f) for f in found] == good
+
+
+@pytest.mark.parametrize("chunks", split_every_way(AARQ_FRAME)[::5])
+async def test_frame_end_finds_frames_through_the_transport_kit(chunks: list[bytes]) -> None:
+    stream = MemoryStream(protocol="dlms")
+    stream.feed(*chunks)
+    raw = await stream.read_message(frame_end, 1.0, 1.0, "HDLC frame")
+    assert decode_frame(raw) == (decode_frame(AARQ_FRAME)[0], len(AARQ_FRAME))
+    stream.close()
