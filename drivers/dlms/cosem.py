@@ -155,14 +155,18 @@ def _octets_text(raw: bytes) -> str:
     return raw.hex().upper()
 
 
-def register_value(obis: str, value: Data, scaler_unit: ScalerUnit | None) -> ObjectValue:
+def register_value(obis: str, value: Data, scaler_unit: ScalerUnit | None,
+                   capture_time: Data | None = None) -> ObjectValue:
     """Register / extended register attribute 2 (demand register attributes 2 and 3) with
-    its scaler_unit: the exact value."""
+    its scaler_unit: the exact value; an extended or demand register's capture_time
+    (attribute 5 / 6) goes with it when given."""
     plain = plain_value(value)
+    captured = None if capture_time is None or capture_time.tag is Tag.NULL else (
+        clock_time(capture_time).text())
     if scaler_unit is None or not isinstance(plain, Decimal):
-        return ObjectValue(obis, plain)
+        return ObjectValue(obis, plain, captured=captured)
     return ObjectValue(obis, scaled(plain, scaler_unit.scaler), scaler_unit.unit,
-                       scaler_unit.scaler)
+                       scaler_unit.scaler, captured)
 
 
 def clock_time(value: Data) -> CosemDateTime:

@@ -138,3 +138,12 @@ def test_samples_keep_numbers_and_texts_apart() -> None:
         samples([ObjectValue("1-0:1.7.0.255", "00:00:02.59")])
     assert samples([ObjectValue("0-0:96.1.0.255", Decimal(1234))]) == [
         Sample("serial_number", "1234", "")]
+
+
+def test_extended_register_keeps_its_capture_time() -> None:
+    stamp = Data(Tag.OCTET_STRING, bytes.fromhex("07E30C130402000000FFC400"))
+    value = register_value("1-0:1.6.0.255", Data(Tag.DOUBLE_LONG_UNSIGNED, 4210),
+                           ScalerUnit(0, "W"), stamp)
+    assert value.captured == "2019-12-19T02:00:00+01:00"
+    assert value.to_json()["captured"] == "2019-12-19T02:00:00+01:00"
+    assert samples([value]) == [Sample("max_demand_active_power", Decimal(4210), "W")]
