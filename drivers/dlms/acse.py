@@ -91,7 +91,8 @@ class InitiateRequest:
     def parse(cls, raw: bytes) -> InitiateRequest:
         reader = Reader(raw, 1)
         key = reader.sized("dedicated key") if reader.byte("dedicated key flag") else None
-        allowed = reader.byte("response-allowed flag") == 0 or reader.byte("response-allowed")
+        # response-allowed is BOOLEAN DEFAULT TRUE: 00 means "the default", 01 xx gives it
+        allowed = not reader.byte("response-allowed flag") or reader.byte("response-allowed")
         qos = reader.byte("quality of service") if reader.byte("QoS flag") else None
         version = reader.byte("DLMS version")
         block = _read_conformance(reader)

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.dlms.acse import (
+    CONTEXTS,
     Aare,
     Aarq,
     InitiateRequest,
@@ -184,3 +185,33 @@ def test_get_and_set_round_trip(name: bytes, invoke: int, octets: bytes | None) 
     value = Data(Tag.NULL) if octets is None else Data(Tag.OCTET_STRING, octets)
     assert parse_service(SetRequest(1, invoke, ((descriptor, None),), (value,)).build()) == (
         SetRequest(1, invoke, ((descriptor, None),), (value,)))
+
+
+_OCTETS = st.one_of(st.none(), st.binary(max_size=40))
+
+
+@given(st.sampled_from(sorted(CONTEXTS)), _OCTETS, st.one_of(st.none(), st.integers(0, 7)),
+       _OCTETS, _OCTETS)
+def test_aarq_round_trips(context: int, title: bytes | None, mechanism: int | None,
+                          value: bytes | None, info: bytes | None) -> None:
+    aarq = Aarq(context, title, mechanism, value if mechanism is not None else None, info)
+    assert Aarq.parse(aarq.build()) == aarq
+
+
+@given(st.integers(0, 2), st.integers(0, 14), st.sampled_from([1, 2]),
+       st.sampled_from(sorted(CONTEXTS)), _OCTETS, st.one_of(st.none(), st.integers(0, 7)),
+       _OCTETS, _OCTETS)
+def test_aare_round_trips(result: int, diagnostic: int, source: int, context: int,
+                          title: bytes | None, mechanism: int | None, value: bytes | None,
+                          info: bytes | None) -> None:
+    aare = Aare(result, diagnostic, source, context, title, mechanism,
+                value if mechanism is not None else None, info)
+    assert Aare.parse(aare.build()) == aare
+
+
+@given(st.integers(0, 0xFFFFFF), st.integers(0, 0xFFFF), _OCTETS, st.booleans(),
+       st.one_of(st.none(), st.integers(0, 255)))
+def test_initiate_request_round_trips(block: int, size: int, key: bytes | None, allowed: bool,
+                                      qos: int | None) -> None:
+    request = InitiateRequest(block, size, key, allowed, qos)
+    assert InitiateRequest.parse(request.build()) == request
