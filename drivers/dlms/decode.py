@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from drivers.dlms import acse
-from drivers.dlms.apdu import SERVICE_NAMES, parse_service
-from drivers.dlms.axdr import BitString, CompactArray, Data
+from drivers.dlms.apdu import NEXT, SERVICE_NAMES, GetResponse, parse_service
+from drivers.dlms.axdr import BitString, CompactArray, Data, decode_data
 from drivers.dlms.errors import CipherError, NeedMore
 from drivers.dlms.hdlc import FLAG, LLC_REQUEST, LLC_RESPONSE, decode_frame
 from drivers.dlms.link import Reassembler, decode_wrapper, join_mbus_segments
@@ -162,6 +162,12 @@ def _decode_apdu(apdu: bytes, keys: Keys | None, title: bytes | None,
     service = parse_service(apdu)
     body = to_json(service)
     body["type"] = SERVICE_NAMES[tag]
+    if isinstance(service, GetResponse) and _whole_block(service):
+        assert isinstance(service.raw_data, bytes)
+        try:  # the value came in one block: show it; the APDU stands even when it is not Data
+            body["data"] = to_json(decode_data(service.raw_data))
+        except FrameError as error:
+            body["data_error"] = str(error)
     if isinstance(service, DataNotification):
         chosen = choose_profile(service.body, profile)
         if chosen is not None:
@@ -189,6 +195,11 @@ def _association(apdu: bytes, keys: Keys | None, title: bytes | None) -> JsonDic
         body["user_information"] = _user_information(association.user_information, keys,
                                                       title)
     return body
+
+
+def _whole_block(response: GetResponse) -> bool:
+    return (response.kind == NEXT and response.last_block and response.block_number == 1
+            and isinstance(response.raw_data, bytes))
 
 
 def _user_information(raw: bytes, keys: Keys | None, title: bytes | None) -> JsonDict:

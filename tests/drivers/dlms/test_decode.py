@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from drivers.dlms.apdu import NEXT, GetResponse
 from drivers.dlms.axdr import Data, Tag, encode_data
 from drivers.dlms.cosem import obis_bytes
 from drivers.dlms.decode import decode
@@ -85,3 +86,12 @@ def test_a_kaifa_list_1_push_uses_its_profile() -> None:
 def test_any_bytes_decode_or_raise_a_driver_error(body: bytes, head: bytes) -> None:
     with contextlib.suppress(DriverError):  # the refusal is fine; anything else fails
         json.dumps(decode([(head + body).hex()], key=KEYS.encryption.hex()))
+
+
+def test_a_value_in_one_block_is_decoded() -> None:
+    value = Data(Tag.ARRAY, (Data(Tag.LONG_UNSIGNED, 5),))
+    one = GetResponse(NEXT, 0xC1, (), True, 1, encode_data(value)).build()
+    assert decode([one.hex()])["apdu"]["data"] == {
+        "type": "array", "value": [{"type": "long-unsigned", "value": 5}]}
+    first = GetResponse(NEXT, 0xC1, (), False, 1, encode_data(value)[:2]).build()
+    assert "data" not in decode([first.hex()])["apdu"]
