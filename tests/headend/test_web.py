@@ -131,3 +131,34 @@ def test_gateway_meters_and_chart_in_chromium(site: str, browser: Browser,
 
     browser.go(site + "/gw/sim-00001")
     assert browser.title() == "Not yours to see"
+
+
+def test_pages_on_the_sqlite_store(tmp_path: Path) -> None:
+    """The same pages over the single-machine store (HTTP here; the browser test is above)."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+    db = str(tmp_path / "headend.db")
+    fill(db)
+    server = make_server(db, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = urllib.parse.urlencode({"name": "olga", "password": "correct-horse"}).encode()
+        with opener.open(base + "/login", data=form) as resp:
+            assert "Fleet: 2 gateways" in resp.read().decode()
+        with opener.open(base + "/gw/shop") as resp:
+            page = resp.read().decode()
+        assert "pp1" in page and "12.34" in page and ">open<" in page
+        with opener.open(base + "/gw/sim-00000/meter/m0002?q=current_l1") as resp:
+            page = resp.read().decode()
+        assert "current_l1: 90 values" in page and f'stroke="{CHART_COLOUR}"' in page
+        with opener.open(base + "/anomalies") as resp:
+            assert "Chain anomalies" in resp.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

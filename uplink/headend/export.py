@@ -19,6 +19,9 @@ KIND_ALIASES: Final = {"readings": "reading", "intervals": "interval", "ledger":
 # Rows fetched per round trip of the server-side cursor.
 FETCH_ROWS: Final = 2000
 RECORD_COLUMNS: Final = ("gw", "id", "seq", "kind", "t_ms", "meter", "body")
+# The meter a record is about, in an SQLite body: readings, events, ledger entries.
+SQLITE_METER: Final = ("COALESCE(json_extract(body, '$.meter'), json_extract(body, '$.m'), "
+                       "json_extract(body, '$.b.meter_id'))")
 READING_COLUMNS: Final = ("gw", "meter", "id", "t_ms", "quantity", "value")
 
 
@@ -65,7 +68,7 @@ def _rows(store: Any, q: ExportQuery) -> Iterator[tuple[Any, ...]]:
             cur.execute(sql.encode(), args)
             yield from cur
         return
-    meter = "COALESCE(json_extract(body, '$.meter'), json_extract(body, '$.m'))"
+    meter = SQLITE_METER
     where, args = _where(q, "?", meter)
     yield from store.db.execute(f"SELECT gw, id, seq, kind, ts_ms, {meter}, body FROM records"
                                 f"{where} ORDER BY gw, id", args)

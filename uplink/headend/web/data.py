@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from uplink.headend.bodies import readable_body
 from uplink.headend.db import execute
+from uplink.headend.export import SQLITE_METER
 
 # A gateway without a batch for this long is shown as late even if its status says online.
 ALARM_WINDOW_MS: Final = 24 * 3600 * 1000
@@ -32,8 +33,7 @@ def _json(store: Any, field: str) -> str:
 
 
 def _meter(store: Any) -> str:
-    return "meter" if store.backend == "postgresql" else \
-        "COALESCE(json_extract(body, '$.meter'), json_extract(body, '$.m'))"
+    return "meter" if store.backend == "postgresql" else SQLITE_METER
 
 
 def _body(raw: Any) -> dict[str, Any]:
