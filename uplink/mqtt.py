@@ -1,6 +1,7 @@
 """paho-mqtt 2.x in its own thread, handing every event to the asyncio loop.
 
-The network thread owns connect, reconnect (exponential backoff with jitter) and paho's loop;
+The network thread owns connect, reconnect (exponential backoff with jitter, capped at
+PENDING_BACKOFF_MAX_S while records are pending) and paho's loop;
 the asyncio side only calls `publish()` (thread-safe in paho) and receives callbacks through
 `loop.call_soon_threadsafe`, so the event loop never blocks on the network.
 """
@@ -29,6 +30,10 @@ LOOP_TICK_S: Final = 0.2
 JITTER_FRACTION: Final = 0.5
 # stop() waits this long for the broker to acknowledge the `offline` status before giving up.
 OFFLINE_PUBACK_WAIT_S: Final = 5.0
+# While records wait to be sent the broker is probed at least this often, so delivery resumes
+# within this long of its return (docs/uplink.md, "Reconnecting"); an idle link backs off to
+# backoff_max_s, which spares a fleet's broker when nothing is due.
+PENDING_BACKOFF_MAX_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +74,34 @@ def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> 
     return base * (1 - JITTER_FRACTION * rng.random())
 
 
+class Backoff:
+    """The reconnect schedule: exponential up to `high`, but never above `pending_max_s`
+    while records are pending (`urgent`). Injected in tests."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None,
+                 pending_max_s: float = PENDING_BACKOFF_MAX_S) -> None:
+        self.low, self.high, self.pending_max_s = low, high, pending_max_s
+        self.rng = rng or random.Random()
+
+    def delay(self, attempt: int, urgent: bool) -> float:
+        cap = min(self.high, self.pending_max_s) if urgent else self.high
+        return backoff_delay(attempt, min(self.low, cap), cap, self.rng)
+
+
 class MqttLink:
     """One MQTT connection kept up by a background thread until stop()."""
 
     def __init__(self, cfg: LinkConfig, handlers: LinkHandlers,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, backoff: Backoff | None = None) -> None:
         self.cfg = cfg
         self._handlers = handlers
         self._loop = loop
         self._stop = threading.Event()
+        # Set by stop() and by set_urgent(True): ends a reconnect wait early.
+        self._nudge = threading.Event()
+        self._urgent = False
         self._connected = threading.Event()
-        self._rng = random.Random()
+        self.backoff = backoff or Backoff(cfg.backoff_min_s, cfg.backoff_max_s)
         self._pending_subs: set[int] = set()
         self._max_packet: int | None = None
         self._addr = broker_address(cfg.url)
@@ -122,11 +144,18 @@ class MqttLink:
     def start(self) -> None:
         self._thread.start()
 
+    def set_urgent(self, urgent: bool) -> None:
+        """Records are (or are no longer) pending: a long idle reconnect wait is cut short."""
+        if urgent and not self._urgent:
+            self._nudge.set()
+        self._urgent = urgent
+
     async def stop(self) -> None:
         """Publish the will's payload, disconnect cleanly, join the network thread."""
         if self.cfg.will and self._connected.is_set():
             await self._publish_offline(*self.cfg.will)
         self._stop.set()
+        self._nudge.set()
         if self._connected.is_set():
             self._client.disconnect()
         await asyncio.to_thread(self._thread.join)
@@ -200,12 +229,17 @@ class MqttLink:
             if self._connected.is_set():
                 self._connected.clear()
                 self._hand_off(self._handlers.on_disconnected, "connection lost")
-            delay = backoff_delay(attempt, self.cfg.backoff_min_s, self.cfg.backoff_max_s,
-                                  self._rng)
+            self._wait_to_reconnect(attempt)
             attempt += 1
-            if not self._stop.is_set():
-                LOGGER.debug("mqtt_reconnect_wait", extra={"delay_s": round(delay, 2)})
-            self._stop.wait(delay)
+
+    def _wait_to_reconnect(self, attempt: int) -> None:
+        self._nudge.clear()  # before reading _urgent: a nudge after this point is not lost
+        delay = self.backoff.delay(attempt, self._urgent)
+        if not self._stop.is_set():
+            LOGGER.debug("mqtt_reconnect_wait", extra={"delay_s": round(delay, 2)})
+        if self._nudge.wait(delay) and not self._stop.is_set():
+            # records became pending during an idle wait: probe on the pending schedule
+            self._stop.wait(self.backoff.delay(0, True))
 
     def _hand_off(self, func: Callable[..., None], *args: Any) -> None:
         try:

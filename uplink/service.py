@@ -17,7 +17,7 @@ from uplink.codec import decode_ack, encode_unavailable
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry, screen_command
 from uplink.cose import parse_sign1, sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature, UplinkError
-from uplink.mqtt import LinkConfig, LinkHandlers, MqttLink
+from uplink.mqtt import Backoff, LinkConfig, LinkHandlers, MqttLink
 from uplink.resend import MS_PER_DAY, ResendGuard, ResendPlan, plan_resend
 from uplink.settings import UplinkSettings, topics
 
@@ -74,6 +74,8 @@ class Uplink:
         self._disconnects: tuple[int, int] = (0, 0)  # (oldest seq in flight, count)
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
+        # the link's reconnect schedule; a test injects its own to watch the attempts
+        self.backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
         with store.transaction() as tx:
             self._acked = batches.acked_seq(tx)
             self._head, _ = batches.chain_head(tx)
@@ -85,7 +87,7 @@ class Uplink:
         loop = asyncio.get_running_loop()
         self._link = MqttLink(self._link_config(), LinkHandlers(
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
-            on_message=self._on_message, on_published=self._on_published), loop)
+            on_message=self._on_message, on_published=self._on_published), loop, self.backoff)
         self._link.start()
         try:
             while True:
@@ -195,7 +197,11 @@ class Uplink:
         return cap
 
     async def _pump(self) -> None:
-        if not self._connected or self._link is None:
+        if self._link is None:
+            return
+        if not self._connected:
+            # pending records make the link probe the broker every few seconds (uplink/mqtt.py)
+            self._link.set_urgent(self.store.outbox_backlog() > 0)
             return
         now = time.monotonic()
         if self._held is not None:
