@@ -106,6 +106,12 @@ def _counters(source: Any, meter_id: str | None) -> Mapping[str, int]:
     return dict(source.counts)  # one meter per port: its counts are the bus's
 
 
+def _simulate(state_dir: Any, poll_interval_s: int) -> Any:
+    from drivers.iec62056.site import simulate_p1
+
+    return simulate_p1(state_dir, poll_interval_s)
+
+
 PLUGIN = ProtocolPlugin(
     name="dsmr",
     kind="pushed",
@@ -121,4 +127,5 @@ PLUGIN = ProtocolPlugin(
     sub_meters=_sub_meters,
     open_pushed=DsmrSource,
     pushed_counters=_counters,
+    simulate=_simulate,
 )

@@ -69,6 +69,12 @@ def _register_cli(sub: Any, open_port: PortOpener) -> None:
     register(sub, open_port)
 
 
+def _simulate(state_dir: Any, poll_interval_s: int) -> Any:
+    from drivers.iec62056.site import simulate_optical
+
+    return simulate_optical(state_dir, poll_interval_s)
+
+
 PLUGIN = ProtocolPlugin(
     name="iec62056",
     kind="polled",
@@ -91,4 +97,5 @@ PLUGIN = ProtocolPlugin(
     ),
     open_polled=Iec62056MeterBus,
     cli=_register_cli,
+    simulate=_simulate,
 )

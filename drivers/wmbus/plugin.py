@@ -170,6 +170,12 @@ def _register_cli(sub: Any, open_port: PortOpener) -> None:
     register(sub, open_port)
 
 
+def _simulate(state_dir: Any, poll_interval_s: int) -> Any:
+    from drivers.wmbus.site import simulate
+
+    return simulate(state_dir, poll_interval_s)
+
+
 PLUGIN = ProtocolPlugin(
     name="wmbus",
     kind="pushed",
@@ -198,4 +204,5 @@ PLUGIN = ProtocolPlugin(
     server_commands={"wmbus.key.set": _key_command(remove=False),
                      "wmbus.key.remove": _key_command(remove=True)},
     cli=_register_cli,
+    simulate=_simulate,
 )
