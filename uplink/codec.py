@@ -1,5 +1,6 @@
 """Payload codec: batches, records, acks and commands as CBOR maps (see docs/uplink.md CDDL)."""
 
+import decimal
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,6 +12,11 @@ import cbor2
 from uplink.cose import loads_strict
 from uplink.errors import BadMessage
 from uplink.quantity_codes import quantity_from_wire, quantity_to_wire
+
+# Shifting a finite Decimal by its own exponent under this context never rounds: the mantissa
+# comes out exact (as storage/codec.py encodes it).
+EXACT: Final = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX,
+                               Emin=decimal.MIN_EMIN)
 
 FORMAT_VERSION: Final = 1
 ZERO_HASH: Final = bytes(32)
@@ -86,8 +92,7 @@ def reading_fields(meter: str, values: Iterable[tuple[str, Value]]) -> dict[str,
             # NaN, Infinity and -0 have no (mantissa, exp) form: their Decimal text as bytes.
             flat.extend((str(value).encode("ascii"), 0))
             continue
-        mantissa = int("".join(map(str, digits)) or "0")
-        flat.extend((-mantissa if sign else mantissa, exponent))
+        flat.extend((int(value.scaleb(-exponent, EXACT)), exponent))  # exact mantissa
     return {"m": meter, "v": flat}
 
 
