@@ -208,6 +208,17 @@ class Simulation:
 # check(bus, bus_where, [(meter_where, meter)], problems): config problems of one bus
 BusCheck = Callable[[BusView, str, Sequence[tuple[str, MeterView]], Problems], None]
 Scan = Callable[[Any, Sequence[MeterView], float], Awaitable[list[Found]]]
+# What a technician checks first when a meter gives nothing: the console's default hint.
+SILENT_HINT = "check the wiring, the address and the bus settings"
+
+
+@dataclass(frozen=True)
+class ScanCapability:
+    """A plugin's scan: how it runs, and what it does in words (the console's `help scan`
+    lists the `help` of every plugin that has a scan, so the console names no protocol)."""
+
+    run: Scan  # (opened bus, its configured meters, seconds) -> found devices
+    help: str  # one sentence: "asks every slave id 1..247 in turn"
 
 
 def no_check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
@@ -236,7 +247,9 @@ class ProtocolPlugin:
     open_pushed: Callable[[BusView, Sequence[MeterView], Context], PushSource] | None = None
     # raw counters of an opened pushed source: (source, meter id or None for the bus)
     pushed_counters: Callable[[Any, str | None], Mapping[str, int]] | None = None
-    scan: Scan | None = None  # (opened bus, its configured meters, seconds) -> found devices
+    scan: ScanCapability | None = None
+    # what to check when its meters give nothing (shown by the console with the error)
+    silent_hint: str = SILENT_HINT
     # the meter keys an opened bus holds: (key id, configured meter id or None); never the key
     keys: Callable[[Any], list[tuple[str, str | None]]] | None = None
     # uplink server commands: op -> factory(opened sources of this plugin) -> handler

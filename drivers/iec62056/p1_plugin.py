@@ -126,6 +126,8 @@ PLUGIN = ProtocolPlugin(
     check=_check,
     sub_meters=_sub_meters,
     open_pushed=DsmrSource,
+    silent_hint="check the P1 cable: plugged into the meter's P1 port, its adapter in"
+                " the gateway",
     pushed_counters=_counters,
     simulate=_simulate,
 )

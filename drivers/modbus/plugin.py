@@ -15,6 +15,7 @@ from drivers.plugin import (
     Found,
     MeterView,
     ProtocolPlugin,
+    ScanCapability,
     SerialParams,
     Simulation,
 )
@@ -122,6 +123,6 @@ PLUGIN = ProtocolPlugin(
     ),
     check=_check,
     open_polled=ModbusMeterBus,
-    scan=_scan,
+    scan=ScanCapability(_scan, "asks every slave id 1..247 in turn, between the polls."),
     simulate=_simulate,
 )

@@ -21,6 +21,7 @@ from drivers.plugin import (
     MeterView,
     PortOpener,
     ProtocolPlugin,
+    ScanCapability,
     SerialParams,
 )
 
@@ -199,7 +200,9 @@ PLUGIN = ProtocolPlugin(
     resolve_paths=_resolve_paths,
     open_pushed=WmbusSource,
     pushed_counters=_counters,
-    scan=_scan,
+    scan=ScanCapability(_scan, "listens for telegrams (most meters send every 8-16 s) and"
+                        " lists the senders heard that are not in the config."),
+    silent_hint="check the antenna, the dongle and the meter key",
     keys=_keys,
     server_commands={"wmbus.key.set": _key_command(remove=False),
                      "wmbus.key.remove": _key_command(remove=True)},

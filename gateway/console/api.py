@@ -73,10 +73,10 @@ class MeterReading:
 
 @dataclass(frozen=True, slots=True)
 class ScanHit:
-    """A device found on a bus: a Modbus slave id or a wireless M-Bus sender."""
+    """A device found on a bus, by its address as the bus's protocol writes it."""
 
     bus: str
-    address: str  # Modbus slave id "17", or M-Bus "MAN-12345678-v1-t7"
+    address: str  # as a `[[meter]]` address is written: "17", "MAN-12345678-v1-t7"
     detail: str  # e.g. manufacturer / model / signal strength, free text
     known_meter: str | None  # configured meter id, None when unknown
 
@@ -123,7 +123,7 @@ class ConfigProblem:
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     key_id: str
-    purpose: str  # e.g. "uplink signing", "wmbus meter shop-12"
+    purpose: str  # e.g. "uplink signing", "<protocol> meter shop-12"
     meter: str | None
 
 

@@ -1,7 +1,8 @@
 """The console commands: one short handler each, with usage, help text and minimum role.
 
 A command that runs one operation takes its role and summary from that operation's declaration
-(`gateway.console.api.OPERATIONS`), so the two cannot disagree.
+(`gateway.console.api.OPERATIONS`), so the two cannot disagree. What differs by protocol (what a
+scan does) comes from the protocol plugins, so the console names none.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from decimal import Decimal, InvalidOperation
 from gateway.console import format as fmt
 from gateway.console.api import OPERATIONS, CreditInfo, LogLine, Role
 from gateway.console.context import Context, UsageError
+from gateway.wiring.protocols import plugins
 
-SCAN_DEFAULT_S = 10  # long enough for most wM-Bus meters (they send every 8-16 s)
+SCAN_DEFAULT_S = 10  # long enough to hear most meters that send on their own (every 8-16 s)
 SCAN_MAX_S = 300  # a longer scan blocks the bus for polling; do it in steps instead
 LOG_DEFAULT_LINES = 20
 LOG_MAX_LINES = 500
@@ -35,13 +37,27 @@ class Command:
     handler: Handler
     # per argument position: "meter", "bus", "command" or space-separated literal words
     completes: tuple[str, ...] = ()
+    # more paragraphs for `help NAME`, asked for when shown (the plugins' own words)
+    more_details: Callable[[], list[str]] | None = None
+
+    def help_paragraphs(self) -> list[str]:
+        """What `help NAME` shows below the usage and summary, one paragraph each."""
+        more = self.more_details() if self.more_details is not None else []
+        return [p for p in (self.details, *more) if p]
 
 
 def _op(name: str, usage: str, op: str, details: str, handler: Handler,
-        completes: tuple[str, ...] = (), *, more: str = "") -> Command:
+        completes: tuple[str, ...] = (), *, more: str = "",
+        more_details: Callable[[], list[str]] | None = None) -> Command:
     """A command that runs the operation `op`: its role and summary are the operation's."""
     declared = OPERATIONS[op]
-    return Command(name, usage, declared.help + more, details, declared.role, handler, completes)
+    return Command(name, usage, declared.help + more, details, declared.role, handler, completes,
+                   more_details)
+
+
+def _scan_help() -> list[str]:
+    """One line per protocol that can scan, in the plugin's words (read when shown)."""
+    return [f"{p.name} buses: {p.scan.help}" for p in plugins() if p.scan is not None]
 
 
 def _one_meter(ctx: Context, args: list[str]) -> str:
@@ -202,7 +218,7 @@ async def _log_trace(ctx: Context, args: list[str]) -> None:
     # `log` is for viewers; switching what the service logs is not
     ctx.require(OPERATIONS["log_trace"].role, "log trace")
     if len(args) != 2 or args[1] not in ("on", "off"):
-        raise UsageError("give a protocol and on or off, e.g. log trace modbus on")
+        raise UsageError("give a protocol (as 'meters' shows it) and on or off")
     traced = await ctx.audited("log trace", args,
                                lambda: ctx.api.log_trace(args[0], args[1] == "on"))
     ctx.say(f"Wire bytes at TRACE: {', '.join(traced) or 'none'}")
@@ -309,9 +325,9 @@ COMMANDS: dict[str, Command] = {
         _op("read", "read METER", "read_meter", "Reads the meter outside the schedule and prints"
             " all quantities with units. The reading is stored like a scheduled one.", cmd_read,
             ("meter",)),
-        _op("scan", "scan BUS [SECONDS]", "scan_bus", "Modbus buses: asks every slave id."
-            " Wireless M-Bus: listens for telegrams. Devices not in the config are listed as"
-            " UNKNOWN.", cmd_scan, ("bus",), more=f" (default {SCAN_DEFAULT_S} s)"),
+        _op("scan", "scan BUS [SECONDS]", "scan_bus", "What a scan does depends on the"
+            " protocol of the bus (below). Devices not in the config are listed as UNKNOWN.",
+            cmd_scan, ("bus",), more=f" (default {SCAN_DEFAULT_S} s)", more_details=_scan_help),
         _op("relay", "relay METER on|off", "set_relay", "on closes the relay (supply on), off"
             " opens it (supply off). Audited.", cmd_relay, ("meter", "on off")),
         _op("credit", "credit METER", "credit", "Only for prepaid meters.", cmd_credit,
@@ -322,9 +338,10 @@ COMMANDS: dict[str, Command] = {
         _op("emergency", "emergency METER", "emergency", "Audited.", cmd_emergency, ("meter",)),
         _op("log", "log [-f] [LINES] | log trace PROTOCOL on|off", "log_lines",
             f"Shows the last {LOG_DEFAULT_LINES} lines (up to {LOG_MAX_LINES}). With -f new"
-            " lines keep coming until you press Ctrl-C. 'log trace modbus on' (technician)"
-            " logs every byte the gateway sends and receives on that protocol's buses, with"
-            " the meter, until 'off' or a restart; [log] trace in the config keeps it on."
+            " lines keep coming until you press Ctrl-C. 'log trace PROTOCOL on' (technician;"
+            " PROTOCOL as 'meters' shows it) logs every byte the gateway sends and receives"
+            " on that protocol's buses, with the meter, until 'off' or a restart; [log] trace"
+            " in the config keeps it on."
             " Audited.", cmd_log, ("-f trace",)),
         # three operations with their own roles: show and check are for viewers, set is not
         Command("config", "config show|check|set KEY VALUE", "show, check or change config",

@@ -100,8 +100,9 @@ class MeterOps(OpsBase):
     def _last_pushed(self, meter: MeterConfig) -> MeterReading:
         last = self.ports.meters.last_stored(meter.id)
         if last is None:
+            hint = next((b.hint for b in self.ports.buses.buses() if b.bus_id == meter.bus), "")
             raise ControlError(f"{meter.id} ({meter.protocol}) sends on its own and nothing was "
-                               "received yet: check the antenna / P1 cable and the meter key")
+                               f"received yet{': ' + hint if hint else ''}")
         return _reading(meter.id, last)
 
     async def bus_names(self) -> list[str]:

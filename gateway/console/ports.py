@@ -32,6 +32,7 @@ class BusInfo:
     protocol: str  # the plugin's name, as in the config
     can_scan: bool
     counters: Mapping[str, int] = field(default_factory=dict)  # STANDARD_COUNTERS + own, totals
+    hint: str = ""  # what to check when its meters give nothing (the plugin's words)
 
 
 class BusDirectory(Protocol):

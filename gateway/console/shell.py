@@ -97,8 +97,8 @@ class Shell:
         if args and args[0] in COMMANDS:
             c = COMMANDS[args[0]]
             self.ctx.say(f"Usage: {c.usage}\n{fmt.wrap(c.summary)}")
-            if c.details:
-                self.ctx.say(fmt.wrap(c.details))
+            for paragraph in c.help_paragraphs():
+                self.ctx.say(fmt.wrap(paragraph))
             self.ctx.say(f"Needs role: {c.role.name.lower()}")
             return
         if args:

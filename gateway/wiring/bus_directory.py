@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from drivers.plugin import MeterBus, ProtocolPlugin, PushSource
+from drivers.plugin import SILENT_HINT, MeterBus, ProtocolPlugin, PushSource
 from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
 from gateway.console.api import ControlError, KeyInfo, ScanHit
 from gateway.console.ports import BusInfo
@@ -57,7 +57,8 @@ class OpenedBuses:
     def buses(self) -> list[BusInfo]:
         return [BusInfo(bus_id, entry.plugin.name if entry.plugin else "",
                         bool(entry.plugin and entry.plugin.scan and entry.opened is not None),
-                        self._bus_counters(entry))
+                        self._bus_counters(entry),
+                        entry.plugin.silent_hint if entry.plugin else SILENT_HINT)
                 for bus_id, entry in self._entries().items()]
 
     def _bus_counters(self, entry: _Opened) -> dict[str, int]:
@@ -89,7 +90,7 @@ class OpenedBuses:
             raise ControlError(f"{bus_id}: scan works on {' and '.join(able)} buses only")
         known = {str(m.address).upper(): m for m in entry.meters}
         hits = []
-        for found in await scan(entry.opened, entry.meters, seconds):
+        for found in await scan.run(entry.opened, entry.meters, seconds):
             meter = known.get(found.address.upper())
             hits.append(ScanHit(bus_id, found.address,
                                 meter.profile if meter is not None and meter.profile

@@ -14,6 +14,7 @@ import pytest
 from gateway.app.service import Service
 from gateway.cli.main import build_parser, main
 from gateway.config.loader import BUS_FIELDS, ConfigError, load_config
+from gateway.console.commands import COMMANDS
 from gateway.wiring import protocols
 from gateway.wiring.bus_directory import OpenedBuses
 from gateway.wiring.protocols import PLUGINS
@@ -28,19 +29,9 @@ NAMES = sorted({p.name for p in PLUGINS} | {"wmbus", "modbus", "iec62056", "dsmr
                                              "m-bus", "iec 62056", "pymodbus"})
 PATTERN = re.compile(r"(?<![a-z])(" + "|".join(map(re.escape, NAMES)) + r")(?![a-z0-9])",
                      re.IGNORECASE)
-# Where gateway/ may still say a protocol's name, and why. Each entry is a file and a fragment
-# of the line; nothing else in gateway/ may match.
-JUSTIFIED: dict[str, tuple[tuple[str, str], ...]] = {
-    # the console is being rewritten into declared operations (its own helper): its help text
-    # and docstrings describe the scan of the plugins that have one; to come from the plugins
-    "gateway/console/commands.py": (("Modbus buses: asks every slave id", "help text"),
-                                    ("Wireless M-Bus: listens", "help text"),
-                                    ("log trace modbus on", "an example command line")),
-    "gateway/console/api.py": (("a Modbus slave id or a wireless M-Bus sender", "docstring"),
-                               ("Modbus slave id \"17\", or M-Bus", "example in a comment"),
-                               ("\"wmbus meter shop-12\"", "example in a comment")),
-    "gateway/console/ops_meters.py": (("the antenna / P1 cable", "technician's hint"),),
-}
+# Where gateway/ may still say a protocol's name, and why: a file and a fragment of the line
+# each. Empty: help texts and hints come from the plugins (`scan.help`, `silent_hint`).
+JUSTIFIED: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
 def _unjustified(path: Path, line: str) -> bool:
@@ -79,7 +70,7 @@ from decimal import Decimal
 from core.errors import Refused
 from core.schema import in_range, one_of, opt, positive, req
 from drivers.errors import DeviceTimeout
-from drivers.plugin import CounterSpec, ProtocolPlugin
+from drivers.plugin import CounterSpec, Found, ProtocolPlugin, ScanCapability
 from drivers.readings import Sample
 
 
@@ -105,6 +96,10 @@ class ToyBus:
         pass
 
 
+async def _scan(opened, meters, seconds):
+    return [Found("3", "a toy"), Found("5", "a toy")]
+
+
 def _register_cli(sub, open_port):
     toy = sub.add_parser("toy", help="the toy protocol")
     toy.add_argument("--port")
@@ -127,6 +122,8 @@ PLUGIN = ProtocolPlugin(
     counters=CounterSpec(ok="answers", timeouts=frozenset({"silent"}),
                          not_errors=frozenset({"asked"})),
     open_polled=ToyBus,
+    scan=ScanCapability(_scan, "counts the addresses 1..9 aloud."),
+    silent_hint="check that the toy is switched on",
     server_commands={"toy.ping": _ping},
     cli=_register_cli,
 )
@@ -201,10 +198,21 @@ def test_a_toy_meter_is_polled_stored_and_counted_through_the_service(
     asyncio.run(_run_until_read(service))
     directory = OpenedBuses(service)
     (info,) = directory.buses()
-    assert (info.bus_id, info.protocol, info.can_scan) == ("toy-line", "toy", False)
+    assert (info.bus_id, info.protocol, info.can_scan) == ("toy-line", "toy", True)
+    assert info.hint == "check that the toy is switched on"
     assert info.counters["ok"] >= 1 and info.counters["timeouts"] >= 1
     assert info.counters["other"] == 0 and info.counters["asked"] >= 2  # its own, beside
     assert directory.meter_counters("toy-4")["timeouts"] >= 1
+    hits = asyncio.run(directory.scan("toy-line", 1))
+    assert [(h.address, h.known_meter) for h in hits] == [("3", "toy-3"), ("5", None)]
+
+
+def test_the_console_help_for_scan_lists_every_plugins_scan(toy: object) -> None:
+    paragraphs = COMMANDS["scan"].help_paragraphs()
+    assert "toy buses: counts the addresses 1..9 aloud." in paragraphs
+    able = [p for p in protocols.plugins() if p.scan is not None]
+    assert len(paragraphs) == 1 + len(able)
+    assert all(any(p.scan.help in line for line in paragraphs) for p in able if p.scan)
 
 
 async def _run_until_read(service: Service) -> None:
