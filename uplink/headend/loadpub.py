@@ -18,7 +18,7 @@ from uplink.headend.fleet import SimGateway
 
 # The gateway defaults (docs/uplink.md): unacked batches per gateway, re-send after.
 WINDOW: Final = 4
-ACK_TIMEOUT_S: Final = 10.0
+ACK_TIMEOUT_S: Final = 30.0
 
 
 @dataclass(slots=True)
