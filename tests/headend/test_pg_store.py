@@ -104,3 +104,31 @@ def test_serve_config_names_the_database(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="database"):
         apply_config(build_parser().parse_args(["serve", "--config", str(conf)]),
                      SERVE_DEFAULTS)
+
+
+def test_tools_refuse_a_missing_sqlite_file_and_write_an_existing_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from uplink.headend import cli
+    from uplink.headend.store import HeadendStore
+    from uplink.keys import public_pem
+    (tmp_path / "k.pem").write_text(public_pem(Ed25519PrivateKey.generate()))
+    typo = tmp_path / "headnd.db"
+    assert cli.main(["gateways", "add", "g1", "--key", str(tmp_path / "k.pem"),
+                     "--db", str(typo)]) == 1
+    assert not typo.exists()
+    db = tmp_path / "headend.db"
+    HeadendStore(db).close()
+    assert cli.main(["gateways", "add", "g1", "--key", str(tmp_path / "k.pem"),
+                     "--db", str(db)]) == 0
+    assert cli.main(["gateways", "revoke", "g1", "--db", str(db)]) == 0
+    assert cli.main(["gateways", "revoke", "g1", "--db", str(db)]) == 1  # already revoked
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-password\n"))
+    assert cli.main(["accounts", "add", "ann", "--role", "admin", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert cli.main(["gateways", "list", "--db", str(db)]) == 0
+    assert '"gw": "g1"' in capsys.readouterr().out

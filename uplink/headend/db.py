@@ -54,3 +54,10 @@ def record_status(store: Any, gw: str, status: str, ts_ms: int) -> None:
     execute(store, "INSERT INTO gateway_status (gw, status, ts_ms) VALUES (%s, %s, %s) "
             "ON CONFLICT (gw) DO UPDATE SET status = excluded.status, ts_ms = excluded.ts_ms",
             (gw, status, ts_ms))
+
+
+def open_for_update(target: str | Path) -> Store:
+    """A store the tools write to (enrolment, accounts): it must exist and be a head-end's,
+    so a mistyped `--db` is refused instead of becoming a new empty database."""
+    open_store(target, create=False).close()
+    return open_store(target)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from uplink.headend import enrol
-from uplink.headend.db import open_store
+from uplink.headend.db import open_for_update, open_store
 from uplink.headend.export import ExportQuery, kind_name, stream_records, write_csv, write_jsonl
 from uplink.headend.usage import EXIT_OK, UsageError
 
@@ -28,7 +28,8 @@ def instant_ms(text: str) -> int:
 
 
 def cmd_gateways(args: argparse.Namespace) -> int:
-    store: Any = open_store(args.db, create=args.action == "add")
+    store: Any = open_for_update(args.db) if args.action != "list" else \
+        open_store(args.db, create=False)
     try:
         if args.action == "add":
             if not args.gw or not args.key:

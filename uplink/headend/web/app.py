@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlparse
 
-from uplink.headend.db import open_store
+from uplink.headend.db import open_for_update, open_store
 from uplink.headend.export import instant_text_ms
 from uplink.headend.web import data, pages
 from uplink.headend.web.auth import Account, Sessions, add_account, authenticate
@@ -179,7 +179,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_accounts(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n")
-    store: Any = open_store(args.db, create=False)
+    store: Any = open_for_update(args.db)
     try:
         add_account(store, args.name, password, args.role,
                     args.gateways.split(",") if args.gateways else None,
