@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from board.interface import Board, BoardError
+from core.clock import Clock, SystemClock
 from drivers.errors import DriverError
 from drivers.readings import Sample
 from gateway.app.scheduler import BusScheduler, PollPlan
@@ -92,10 +92,13 @@ class MeterHealth:
 
 class Service:
     def __init__(self, config: GatewayConfig, *, board: Board | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.board = board or make_board(config)
-        self.wall = wall
+        # the one clock of the composition root: buses and console get it (tests a FakeClock)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        # wall seconds for the components that still take a callable (architecture.md "Time")
+        self.wall: Callable[[], float] = lambda: self.clock.wall_ms() / 1000
         self.store: Store | None = None
         self.writer: ReadingWriter | None = None
         self.health: MeterHealth | None = None
@@ -104,12 +107,13 @@ class Service:
         self.prepay: Any = None  # gateway.wiring.prepay.PrepayWiring when [prepay] is configured
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
-        self.started_at = wall()
+        self.started_ms = self.clock.wall_ms()
         # Set by the console's `restart`: `gateway run` execs itself again after a clean stop.
         self.restart_requested = False
         self.stop_event: asyncio.Event | None = None
-        self.clock = ClockState(self.board.clock_probe())  # None: the host clock is trusted
-        self.clock_synced: Callable[[], bool] = self.clock
+        # whether the wall clock can be trusted yet (None probe: the host clock is)
+        self.clock_sync = ClockState(self.board.clock_probe())
+        self.clock_synced: Callable[[], bool] = self.clock_sync
         self.supervisor = Supervisor(self.board, on_failure=self._component_failed)
 
     # -- life cycle ------------------------------------------------------------------------
@@ -168,7 +172,8 @@ class Service:
         assert self.store is not None and self.writer is not None
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
-        self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event)
+        self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event,
+                                                   self.clock)
         self._start_components()
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
@@ -185,7 +190,7 @@ class Service:
         assert writer is not None
         sup.spawn("writer", writer.run)
         sup.alive_checks["storage"] = lambda: writer.last_ok_mono
-        sup.spawn("clock", self.clock.run, critical=False)
+        sup.spawn("clock", self.clock_sync.run, critical=False)
         for sched in self._schedulers():
             sup.spawn(f"poll-{sched.bus_id}", sched.run)
             sup.alive_checks[f"bus-{sched.bus_id}"] = \
@@ -335,4 +340,4 @@ class Service:
                                  data={"jump_s": str(round(jump_s, 3))}, ts_ms=self._now_ms())
 
     def _now_ms(self) -> int:
-        return int(self.wall() * 1000)
+        return self.clock.wall_ms()

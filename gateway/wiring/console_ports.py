@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from core.clock import SYSTEM_CLOCK, Clock
 from gateway.console.ports import ConsolePorts
 from gateway.wiring.bus_directory import OpenedBuses
 from gateway.wiring.host import ServiceView
@@ -22,22 +21,6 @@ from storage.store import Store
 
 if TYPE_CHECKING:  # paho and the signing code load only where [uplink] is configured
     from uplink.service import Uplink
-
-
-class _WallClock:
-    """The service's wall callable (seconds) as a `Clock`; monotonic time and sleep are real."""
-
-    def __init__(self, wall: Callable[[], float]) -> None:
-        self._wall = wall
-
-    def wall_ms(self) -> int:
-        return int(self._wall() * 1000)
-
-    def monotonic(self) -> float:
-        return SYSTEM_CLOCK.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await SYSTEM_CLOCK.sleep(seconds)
 
 
 class _Meters:
@@ -130,14 +113,12 @@ class _Restart:
 
 def console_ports(service: ServiceView) -> ConsolePorts:
     """The ports of the running service (buses are open: called from its start-up)."""
-    clock: Clock = _WallClock(service.wall)
-
     def store() -> Store | None:
         return service.store
 
     prepay, buses = service.prepay, OpenedBuses(service)
     return ConsolePorts(
-        config=service.config, clock=clock, started_ms=int(service.started_at * 1000),
+        config=service.config, clock=service.clock, started_ms=service.started_ms,
         store=store, meters=_Meters(service), buses=buses, meter_keys=buses,
         events=service.record_event, restart=_Restart(service),
         system_time=service.board, gateway_key=service.key_file(),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from board.interface import Board
+from core.clock import Clock
 from gateway.config.loader import GatewayConfig
 from gateway.console.logring import LogRing
 from gateway.wiring.prepay import PrepayWiring
@@ -43,9 +44,11 @@ class ServiceView(Protocol):
     @property
     def board(self) -> Board: ...
     @property
-    def wall(self) -> Callable[[], float]: ...
+    def clock(self) -> Clock: ...
     @property
-    def started_at(self) -> float: ...
+    def wall(self) -> Callable[[], float]: ...  # wall seconds of `clock` (the uplink's)
+    @property
+    def started_ms(self) -> int: ...
     @property
     def store(self) -> Store | None: ...
     @property

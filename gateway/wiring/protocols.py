@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from board.interface import Board, BoardError, SerialSpec
-from core.clock import SYSTEM_CLOCK, Clock
+from core.clock import Clock
 from drivers.errors import PortUnavailable
 from drivers.iec62056.p1_plugin import PLUGIN as DSMR
 from drivers.iec62056.plugin import PLUGIN as IEC62056
@@ -62,8 +62,7 @@ def plugin(name: str) -> ProtocolPlugin | None:
     return next((p for p in PLUGINS if p.name == name), None)
 
 
-def board_context(board: Board, events: EventSink, data_dir: Path,
-                  clock: Clock = SYSTEM_CLOCK) -> Context:
+def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock) -> Context:
     """What a plugin gets to open a bus: the board's serial opener, events, clock, data dir."""
     def open_serial(params: SerialParams) -> Any:
         spec = SerialSpec(params.port, params.baudrate, bytesize=params.bytesize,
@@ -78,8 +77,9 @@ def board_context(board: Board, events: EventSink, data_dir: Path,
 
 
 def open_buses(config: Site, board: Board, events: EventSink,
-               clock: Clock = SYSTEM_CLOCK) -> tuple[dict[str, MeterBus], list[PushSource]]:
-    """A reader for every bus that has meters on it (config validation made one protocol each)."""
+               clock: Clock) -> tuple[dict[str, MeterBus], list[PushSource]]:
+    """A reader for every bus that has meters on it (config validation made one protocol each),
+    on the composition root's one clock (no default: a test passes its FakeClock here)."""
     context = board_context(board, events, config.storage.path.parent, clock)
     polled: dict[str, MeterBus] = {}
     pushed: list[PushSource] = []

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from board.simulated import SimulatedBoard
+from core.clock import SYSTEM_CLOCK
 from drivers.iec62056.p1_plugin import PLUGIN, sub_meter_ids
 from drivers.iec62056.sim import P1Sim
 from drivers.readings import Sample
@@ -91,7 +92,7 @@ async def test_gas_reading_is_handed_over_under_its_id_at_the_capture_time(
         config = load_config(_write(tmp_path, '[meter.mbus_meters]\n1 = "home-gas"',
                                     port=sim.port_path))
         context = board_context(SimulatedBoard(tmp_path / "board"), lambda *_event: None,
-                                tmp_path)
+                                tmp_path, SYSTEM_CLOCK)
         assert PLUGIN.open_pushed is not None
         source = PLUGIN.open_pushed(config.bus("p1"), [config.meter("home-1")], context)
         accepted: list[tuple[str, list[Sample], int]] = []

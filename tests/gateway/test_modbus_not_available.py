@@ -48,7 +48,8 @@ async def test_flt_max_register_others_stored_one_event(tmp_path: Path) -> None:
         site.write_text(SITE.format(board=tmp_path / "board", port=sim.tcp_port))
         service = Service(load_config(site))
         service.open()
-        service.buses, _ = open_buses(service.config, service.board, service.record_event)
+        service.buses, _ = open_buses(service.config, service.board, service.record_event,
+                                      service.clock)
         try:
             for _ in range(POLLS):
                 await service.read_now("shop-01")

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FAKE_EPOCH_MS, FakeClock
 from gateway.app.service import Service
 from gateway.cli.main import build_parser, main
 from gateway.config.loader import BUS_FIELDS, ConfigError, load_config
 from gateway.console.commands import COMMANDS
 from gateway.wiring import protocols
 from gateway.wiring.bus_directory import OpenedBuses
+from gateway.wiring.console_ports import console_ports
 from gateway.wiring.protocols import PLUGINS
 from gateway.wiring.uplink import plugin_commands
+from storage.store import Store
 from uplink.commands import CommandContext, CommandRefused
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +80,7 @@ from drivers.readings import Sample
 class ToyBus:
     def __init__(self, bus, context):
         self.mode = bus.options["toy_mode"]
+        self.clock = context.clock
         self.counts = {}
 
     async def read(self, meter):
@@ -213,6 +217,22 @@ def test_the_console_help_for_scan_lists_every_plugins_scan(toy: object) -> None
     able = [p for p in protocols.plugins() if p.scan is not None]
     assert len(paragraphs) == 1 + len(able)
     assert all(any(p.scan.help in line for line in paragraphs) for p in able if p.scan)
+
+
+def test_the_services_one_clock_reaches_the_buses_and_the_console(
+        tmp_path: Path, toy: object) -> None:
+    clock = FakeClock()  # never stepped: every wall time the service takes is its epoch
+    service = Service(load_config(_site(tmp_path)), clock=clock)
+    asyncio.run(_run_until_read(service))
+    assert service.buses["toy-line"].clock is clock  # type: ignore[attr-defined]
+    assert service.store is None  # closed at the stop: read the file again
+    ports = console_ports(service)
+    assert ports.clock is clock and ports.started_ms == FAKE_EPOCH_MS
+    store = Store.open(service.config.storage.path)
+    try:
+        assert store.last_readings("toy-3", 1)[0].ts_ms == FAKE_EPOCH_MS
+    finally:
+        store.close()
 
 
 async def _run_until_read(service: Service) -> None:

@@ -39,7 +39,7 @@ address = "33333333"
     service = Service(load_config(tmp_path / "site.toml"))
     service.open()
     service.buses, service.push_sources = open_buses(service.config, service.board,
-                                                     service.record_event)
+                                                     service.record_event, service.clock)
     return service
 
 

@@ -12,6 +12,7 @@ import pytest
 from board.interface import SerialSpec
 from board.simulated import SimulatedBoard
 from board.watchdog import SystemdNotifier
+from core.clock import SYSTEM_CLOCK
 from drivers.mbus.records import RecordSpec
 from drivers.readings import Sample
 from drivers.wmbus import receiver as R
@@ -74,7 +75,7 @@ async def test_a_dongle_plugged_in_after_start_is_read(
     def record(kind: str, meter: str | None, data: dict[str, Any], severity: str) -> None:
         events.append((kind, meter, data, severity))
 
-    _polled, (source,) = open_buses(config, board, record)
+    _polled, (source,) = open_buses(config, board, record, SYSTEM_CLOCK)
     accepted: list[tuple[str, list[Sample], int]] = []
     failures: list[Failure] = []
     sup = Supervisor(board, notifier=SystemdNotifier(None), on_failure=failures.append)
