@@ -26,6 +26,7 @@ from drivers.dlms.link import WrapperPdu
 from drivers.dlms.security import Keys, open_protected, parse_protected, seal
 from drivers.errors import DriverError
 from drivers.readings import Sample
+from tests.drivers.dlms import vectors
 from tests.fuzz import corpus
 from tests.fuzz.harness import Target
 from tests.fuzz.sinks import check_samples
@@ -37,7 +38,7 @@ SCAN: Final = 0x08  # the wire bytes also go through the push stream's resynchro
 KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 AUTH_KEY: Final = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
 TITLE: Final = b"FUZ\x00\x00\x00\x00\x01"
-CORPUS_FILES: Final = ("frames.json", "ciphered.json")
+CORPUS_FILES: Final = ("frames.json",)
 SEGMENT_BYTES: Final = 200  # HDLC and M-Bus segments of this size exercise reassembly
 TOKENS: Final = (
     b"\x7e", b"\xa0", b"\xa8", b"\xe6\xe7\x00", b"\xe6\xe6\x00", b"\x13", b"\x0f", b"\xdb\x08",
@@ -102,7 +103,7 @@ def run_dlms(data: bytes) -> str:
 
 
 def _plain_apdu(entry: dict[str, Any]) -> bytes | None:
-    """The APDU inside a corpus entry (deciphered with its published key when it has one)."""
+    """The APDU inside a corpus entry (deciphered when it names a key)."""
     frames = [bytes.fromhex(f) for f in entry.get("frames_hex") or []]
     if not frames:
         return None
@@ -123,8 +124,8 @@ def _plain_apdu(entry: dict[str, Any]) -> bytes | None:
 
 
 def _entries() -> list[dict[str, Any]]:
-    """Entries of the DLMS corpus files in every corpus directory (the shared one and the
-    copy in tests/corpus, which adds the ciphered vectors)."""
+    """Entries of the DLMS corpus files in every corpus directory (the shared one and its
+    copy in tests/corpus)."""
     out: list[dict[str, Any]] = []
     for base in corpus.CORPUS_DIRS:
         for name in CORPUS_FILES:
@@ -142,9 +143,40 @@ def _seeds() -> list[bytes]:
             seeds += [bytes([AS_CAPTURED]) + captured, bytes([AS_CAPTURED | SCAN]) + captured]
         apdu = _plain_apdu(entry)
         if apdu:
-            seeds += [bytes([HDLC]) + apdu, bytes([HDLC | ENCRYPT]) + apdu,
-                      bytes([WRAPPER | ENCRYPT]) + apdu, bytes([MBUS | ENCRYPT]) + apdu]
-    return seeds
+            seeds += _wrapped_seeds(apdu)
+    return seeds + _built_seeds()
+
+
+def _wrapped_seeds(apdu: bytes) -> list[bytes]:
+    return [bytes([HDLC]) + apdu, bytes([HDLC | ENCRYPT]) + apdu,
+            bytes([WRAPPER | ENCRYPT]) + apdu, bytes([MBUS | ENCRYPT]) + apdu]
+
+
+def _built_seeds() -> list[bytes]:
+    """The hand-built vectors (tests/drivers/dlms/vectors.py): their plaintexts wrapped and
+    sealed as above, and ciphered messages sealed there with the fuzz key (each security
+    control, UDP-wrapped, a get-request, inside an AARQ and an AARE) as captured, so mutations
+    start from frames that open."""
+    def glo(plain: bytes, title: bytes, counter: int, control: int = vectors.SC_BOTH) -> bytes:
+        return vectors.general_glo(plain, title, counter, control, KEY, AUTH_KEY)
+
+    def initiate(tag: int, plain: bytes, title: bytes) -> bytes:
+        return vectors.service_glo(tag, plain, title, 1, vectors.SC_BOTH, KEY, AUTH_KEY)
+
+    plains = (vectors.PUSH, vectors.GET_REQUEST, vectors.INITIATE_REQUEST,
+              vectors.INITIATE_RESPONSE)
+    ciphered = [glo(vectors.PUSH, TITLE, n + 1, control) for n, control in enumerate(
+        (vectors.SC_BOTH, vectors.SC_AUTHENTICATED, vectors.SC_ENCRYPTED))]
+    ciphered += [
+        vectors.wrapped(ciphered[0]),
+        glo(vectors.GET_REQUEST, TITLE, 9),
+        vectors.aarq(initiate(vectors.GLO_INITIATE_REQUEST, vectors.INITIATE_REQUEST,
+                              vectors.CLIENT_TITLE)),
+        vectors.aare(initiate(vectors.GLO_INITIATE_RESPONSE, vectors.INITIATE_RESPONSE,
+                              vectors.METER_TITLE)),
+    ]
+    seeds = [seed for plain in plains for seed in _wrapped_seeds(plain)]
+    return seeds + [bytes([flags]) + raw for raw in ciphered for flags in (AS_CAPTURED, SCAN)]
 
 
 TARGETS: Final = (

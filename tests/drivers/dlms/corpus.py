@@ -1,5 +1,6 @@
-"""The DLMS conformance corpus (tests/corpus/dlms): the shared public frames and the ciphered
-vectors with their published keys, each entry naming its source."""
+"""The DLMS conformance corpus (tests/corpus/dlms): the shared public frames (a copy of
+../shared/corpus/dlms/frames.json), each entry naming its source. Ciphered vectors are not
+corpus data: vectors.py builds them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from tests.corpus import CORPUS as CORPUS_ROOT
 
 DLMS_CORPUS = CORPUS_ROOT / "dlms"
-FILES = ("frames.json", "ciphered.json")
+FILES = ("frames.json",)
 
 
 @cache
@@ -19,7 +20,7 @@ def _load(name: str) -> tuple[dict[str, Any], ...]:
 
 
 def entries(name: str | None = None) -> tuple[dict[str, Any], ...]:
-    """Every entry of one corpus file, or of both."""
+    """Every entry of one corpus file, or of all of them."""
     if name is not None:
         return _load(name)
     return tuple(e for f in FILES for e in _load(f))

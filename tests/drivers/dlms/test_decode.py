@@ -1,5 +1,6 @@
 """The `decode` entry point: its JSON shape, segmented HDLC pushes, ciphered pushes with the
-keys given, and no exception but a DriverError for any bytes."""
+keys given (sealed by tests/drivers/dlms/vectors.py, not by drivers/dlms), and no exception but
+a DriverError for any bytes."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from drivers.dlms.cosem import obis_bytes
 from drivers.dlms.decode import decode
 from drivers.dlms.hdlc import LLC_RESPONSE, Address, Control, FrameKind, HdlcFrame, build_frame
 from drivers.dlms.notification import DataNotification
-from drivers.dlms.security import Keys, seal
+from drivers.dlms.security import Keys
 from drivers.errors import DriverError
+from tests.drivers.dlms import vectors
 
 KEYS = Keys(bytes(range(16)), bytes(range(16, 32)))
 TITLE = b"AID\x00\x00\x00\x00\x07"
@@ -41,17 +43,22 @@ def _segments(apdu: bytes, size: int) -> list[str]:
 
 
 def test_segmented_ciphered_push() -> None:
-    sealed = seal(_push(9), KEYS, TITLE, 42, 0x30)
+    plain = _push(9)
+    sealed = vectors.general_glo(plain, TITLE, 42, ek=KEYS.encryption, ak=KEYS.authentication)
     frames = _segments(sealed, 64)
     assert len(frames) > 3
     result = decode(frames, key=KEYS.encryption.hex(), auth_key=KEYS.authentication.hex())
     json.dumps(result)
     assert [f["segmented"] for f in result["link"]["frames"]][-1] is False
     assert result["security"]["invocation_counter"] == 42
+    assert result["plaintext_hex"] == plain.hex().upper()
     assert result["objects"][1] == {"obis": "1-0:1.8.1.255", "value": "10.01", "unit": "Wh",
                                     "scaler": -2}
     assert result["samples"][0] == {"quantity": "import_active_energy", "value": "0.01000",
                                     "unit": "kWh"}
+    damaged = _segments(vectors.flip(sealed, len(sealed) - 20), 64)
+    with pytest.raises(DriverError, match="tag"):
+        decode(damaged, key=KEYS.encryption.hex(), auth_key=KEYS.authentication.hex())
 
 
 def test_frames_may_come_in_one_string() -> None:

@@ -15,8 +15,9 @@ from drivers.dlms.link import (
     join_mbus_segments,
     wrapper_end,
 )
-from drivers.dlms.security import Keys, seal
+from drivers.dlms.security import Keys
 from drivers.errors import ChecksumError, FrameError
+from tests.drivers.dlms import vectors
 
 KEY = Keys(bytes(range(16)), bytes(range(16, 32)))
 TITLE = b"KFM\x10\x20\x30\x40\x50"
@@ -44,7 +45,7 @@ def test_wrapper_version_is_checked() -> None:
 def test_mbus_segments_join_into_a_ciphered_push() -> None:
     push = bytes.fromhex("0F0000000100" "0101" "0203" "09060100010700FF" "0600000528" "0202"
                          "0F00161B")  # {1-0:1.7.0.255, 1320, {0, W}}
-    sealed = seal(push, KEY, TITLE, 0x1234, 0x30)
+    sealed = vectors.general_glo(push, TITLE, 0x1234, ek=KEY.encryption, ak=KEY.authentication)
     frames = [_mbus(0x00, sealed[:40]), _mbus(0x11, sealed[40:])]
     assert decode_mbus_segment(frames[0]).stsap == 0x01
     assert join_mbus_segments(frames) == sealed
@@ -52,6 +53,18 @@ def test_mbus_segments_join_into_a_ciphered_push() -> None:
                     auth_key=KEY.authentication.hex())
     assert result["link"] == {"transport": "mbus", "segments": 2}
     assert result["apdu"]["type"] == "data-notification"
+    assert result["plaintext_hex"] == push.hex().upper()
+    assert result["objects"] == [{"obis": "1-0:1.7.0.255", "value": "1320", "unit": "W",
+                                  "scaler": 0}]
+
+
+def test_a_hand_built_wrapped_push_decodes() -> None:
+    raw = vectors.wrapped(vectors.general_glo(vectors.PUSH, vectors.METER_TITLE, 5), 1, 0x66)
+    pdu, used = decode_wrapper(raw)
+    assert (pdu.source_wport, pdu.destination_wport, used) == (1, 0x66, len(raw))
+    assert pdu.apdu[:2] == b"\xdb\x08" and WrapperPdu(1, 0x66, pdu.apdu).encode() == raw
+    result = decode([raw.hex()], key=vectors.EK.hex(), auth_key=vectors.AK.hex())
+    assert result["objects"] == list(vectors.PUSH_OBJECTS)
 
 
 def test_mbus_segment_errors() -> None:
