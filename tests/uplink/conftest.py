@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import Site
 from storage.store import Store
+from tests.harness.uplink_site import Site
 from uplink.localbroker import Mosquitto
 
 

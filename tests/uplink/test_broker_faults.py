@@ -6,11 +6,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
 from storage.batches import StoredBatch
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 from tests.harness.eventually import eventually, eventually_async
+from tests.harness.uplink_site import GW, Site
 from uplink.localbroker import Mosquitto
 from uplink.service import REFUSAL_DISCONNECTS
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.cli.cmd_keys import key_path, keys_init, keys_show
-from hil.uplink_support.site import GW, Site
 from storage.store import Store
+from tests.harness.uplink_site import GW, Site
 from uplink.errors import SigningKeyFileError, UplinkError
 from uplink.headend import cli, command
 from uplink.headend.store import HeadendStore

@@ -12,7 +12,7 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
+from tests.harness.uplink_site import GW, Site
 from tests.uplink.test_commands import TOPICS, results, signed_cmd
 from uplink.commands import INT64_MAX, INT64_MIN, MAX_EXP_S, has_int_beyond_int64, screen_command
 from uplink.cose import sign1

@@ -8,7 +8,7 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
+from tests.harness.uplink_site import GW, Site
 from uplink.codec import Ack, Command, encode_ack, encode_command
 from uplink.commands import CommandContext, CommandRefused
 from uplink.cose import sign1

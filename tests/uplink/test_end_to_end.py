@@ -5,9 +5,9 @@ from decimal import Decimal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
+from tests.harness.uplink_site import GW, Site
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore
 

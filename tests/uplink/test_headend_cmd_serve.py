@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, fast_settings
 from storage.store import Store
+from tests.harness.uplink_site import GW, fast_settings
 from uplink.commands import CommandRegistry
 from uplink.headend import cli
 from uplink.headend.store import HeadendStore

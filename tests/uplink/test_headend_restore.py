@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
+from tests.harness.uplink_site import GW, Site
 from uplink.localbroker import Mosquitto
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import GW, Site
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
 from tests.harness.eventually import eventually_async
+from tests.harness.uplink_site import GW, Site
 from uplink.localbroker import Mosquitto
 from uplink.mqtt import JITTER_FRACTION, PENDING_BACKOFF_MAX_S, Backoff
 

@@ -8,8 +8,8 @@ import paho.mqtt.client as paho
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hil.uplink_support.site import GW, Site
 from storage.store import Store
+from tests.harness.uplink_site import GW, Site
 from uplink.localbroker import Mosquitto
 from uplink.settings import topics
 

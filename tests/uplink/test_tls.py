@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hil.uplink_support.site import fast_settings
-from hil.uplink_support.tls import make_pki, mosquitto_tls_conf
 from storage.records import ReadingSet, StoredValue
 from storage.store import Store
+from tests.harness.tls import make_pki, mosquitto_tls_conf
+from tests.harness.uplink_site import fast_settings
 from uplink.commands import CommandRegistry
 from uplink.headend.server import HeadEnd
 from uplink.headend.store import HeadendStore

@@ -1,4 +1,4 @@
-"""A head-end and a gateway Uplink running together over one broker, for tests and demos."""
+"""A head-end and a gateway Uplink in-process over one broker (tests/uplink, tests/headend)."""
 
 import asyncio
 import contextlib
