@@ -22,10 +22,13 @@ from gateway.wiring.console_ports import console_ports
 from gateway.wiring.protocols import PLUGINS
 from gateway.wiring.uplink import plugin_commands
 from storage.store import Store
+from tests.harness.eventually import eventually_async
+from tests.harness.lingering import run_checked
 from uplink.commands import CommandContext, CommandRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 THE_LIST = ROOT / "gateway/wiring/protocols.py"
+READ_DEADLINE_S = 20.0  # bounds a broken wait, not a speed requirement
 # Names of protocols, of the layers they share and of a protocol library; a letter next to one
 # makes another word.
 NAMES = sorted({p.name for p in PLUGINS} | {"wmbus", "modbus", "iec62056", "dsmr", "p1", "mbus",
@@ -199,7 +202,7 @@ def test_a_toy_plugins_keys_are_validated_all_at_once(tmp_path: Path, toy: objec
 def test_a_toy_meter_is_polled_stored_and_counted_through_the_service(
         tmp_path: Path, toy: object) -> None:
     service = Service(load_config(_site(tmp_path)))
-    asyncio.run(_run_until_read(service))
+    run_checked(_run_until_read(service))
     directory = OpenedBuses(service)
     (info,) = directory.buses()
     assert (info.bus_id, info.protocol, info.can_scan) == ("toy-line", "toy", True)
@@ -207,7 +210,7 @@ def test_a_toy_meter_is_polled_stored_and_counted_through_the_service(
     assert info.counters["ok"] >= 1 and info.counters["timeouts"] >= 1
     assert info.counters["other"] == 0 and info.counters["asked"] >= 2  # its own, beside
     assert directory.meter_counters("toy-4")["timeouts"] >= 1
-    hits = asyncio.run(directory.scan("toy-line", 1))
+    hits = run_checked(directory.scan("toy-line", 1))
     assert [(h.address, h.known_meter) for h in hits] == [("3", "toy-3"), ("5", None)]
 
 
@@ -223,7 +226,7 @@ def test_the_services_one_clock_reaches_the_buses_and_the_console(
         tmp_path: Path, toy: object) -> None:
     clock = FakeClock()  # never stepped: every wall time the service takes is its epoch
     service = Service(load_config(_site(tmp_path)), clock=clock)
-    asyncio.run(_run_until_read(service))
+    run_checked(_run_until_read(service))
     assert service.buses["toy-line"].clock is clock  # type: ignore[attr-defined]
     assert service.store is None  # closed at the stop: read the file again
     ports = console_ports(service)
@@ -239,9 +242,8 @@ async def _run_until_read(service: Service) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        async with asyncio.timeout(20):
-            while not (service.store and service.store.last_readings("toy-3", 1)):
-                await asyncio.sleep(0.05)
+        await eventually_async(lambda: service.store and service.store.last_readings("toy-3", 1),
+                               READ_DEADLINE_S, "the toy meter's reading")
         assert service.store is not None
         (reading,) = service.store.last_readings("toy-3", 1)
         assert [(v.quantity, str(v.value), v.unit) for v in reading.values] == \
@@ -258,5 +260,5 @@ def test_a_toy_plugins_command_line_and_refusals(tmp_path: Path, toy: object) ->
     assert main(["toy", "--port", str(tmp_path / "ttyNONE")]) == 1  # the opener it was given
     service = Service(load_config(_site(tmp_path)))  # not running: no bus open
     with pytest.raises(CommandRefused, match="no_toy_bus"):
-        asyncio.run(plugin_commands(service)["toy.ping"]({}, CommandContext(
+        run_checked(plugin_commands(service)["toy.ping"]({}, CommandContext(
             "gw-toy", "c1", "toy.ping", 0.0)))
