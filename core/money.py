@@ -29,6 +29,9 @@ MAX_AMOUNT: Final = 10**9 * MONEY_SCALE
 MAX_AMOUNT_CHARS: Final = 40
 _PLAIN_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _CURRENCY: Final = re.compile(r"[A-Z]{3}")  # an ISO 4217 alphabetic code
+# ISO 4217's code for "no currency involved": an amount whose currency another part knows (the
+# console's client half checks and shows amounts; the gateway's [prepay] currency is the server's)
+NO_CURRENCY: Final = "XXX"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,15 @@ class Money:
             raise Refused("bad_amount", f"{text!r} is above the maximum of "
                                         f"{cls(maximum, currency).exact_text()}")
         return cls(units, currency)
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        """An exact Decimal in currency units (negative for a debt) -> Money, within the bounds
+        and digits of `parse` (else `Refused("bad_amount")`); never rounded."""
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            raise Refused("bad_amount", f"not a finite decimal amount: {amount!r:.40}")
+        magnitude = cls.parse(f"{amount.copy_abs():f}", currency)  # "f": digits, no exponent
+        return -magnitude if amount.is_signed() else magnitude
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -123,4 +135,4 @@ class Money:
         return f"{self.text()} {self.currency}"
 
 
-__all__ = ["DECIMALS", "MAX_AMOUNT", "MONEY_SCALE", "Money"]
+__all__ = ["DECIMALS", "MAX_AMOUNT", "MONEY_SCALE", "NO_CURRENCY", "Money"]

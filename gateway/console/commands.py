@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from core.errors import Refused
+from core.money import NO_CURRENCY, Money
 from gateway.console import format as fmt
 from gateway.console.api import OPERATIONS, CreditInfo, LogLine, Role
 from gateway.console.context import Context, UsageError
@@ -22,7 +24,7 @@ SCAN_MAX_S = 300  # a longer scan blocks the bus for polling; do it in steps ins
 LOG_DEFAULT_LINES = 20
 LOG_MAX_LINES = 500
 LOG_FOLLOW_POLL_S = 0.5  # how often `log -f` asks for new lines
-TOPUP_MAX = Decimal("100000")  # larger amounts are typos, not top-ups
+TOPUP_MAX = Money.parse("100000", NO_CURRENCY)  # larger amounts are typos, not top-ups
 
 Handler = Callable[[Context, list[str]], Awaitable[None]]
 
@@ -153,28 +155,30 @@ async def cmd_credit(ctx: Context, args: list[str]) -> None:
     _say_credit(ctx, await ctx.api.credit(_one_meter(ctx, args)))
 
 
-def _valid_amount(amount: Decimal) -> bool:
-    exponent = amount.as_tuple().exponent
-    return amount.is_finite() and 0 < amount <= TOPUP_MAX and isinstance(exponent, int) and (
-        exponent >= -2 or amount == amount.quantize(Decimal("0.01"))
-    )
+def _topup_amount(text: str) -> Money:
+    """A top-up as typed: plain decimal text (`Money.parse`: the ledger's scale and bounds),
+    above 0, at most TOPUP_MAX, whole cents. The currency is the gateway's, not the client's."""
+    try:
+        amount = Money.parse(text, NO_CURRENCY)
+    except Refused:
+        raise UsageError(f"amount {text[:40]!r} is not a number like 25.00") from None
+    whole_cents = Decimal(amount.text()) == amount.decimal()  # text() rounds to cents
+    if not (Money.zero(NO_CURRENCY) < amount <= TOPUP_MAX and whole_cents):
+        raise UsageError(f"amount must be above 0 and at most {TOPUP_MAX.text()}, cents at most")
+    return amount
 
 
 async def cmd_topup(ctx: Context, args: list[str]) -> None:
     if len(args) not in (2, 3):
         raise UsageError("give a meter id, an amount and optionally a reference")
-    try:
-        amount = Decimal(args[1])
-    except InvalidOperation:
-        raise UsageError(f"amount {args[1]!r} is not a number like 25.00") from None
-    if not _valid_amount(amount):
-        raise UsageError(f"amount must be above 0 and at most {TOPUP_MAX}, cents at most")
+    amount = _topup_amount(args[1])
     # each top-up needs its own reference (a repeated one is refused as a replay)
     reference = args[2] if len(args) == 3 else \
         f"console-{ctx.user}-{datetime.now(UTC):%Y%m%dT%H%M%S.%f}"
-    if not await ctx.confirm(f"Add {amount} to the credit of {args[0]}?"):
+    if not await ctx.confirm(f"Add {amount.text()} to the credit of {args[0]}?"):
         return
-    info = await ctx.audited("topup", args, lambda: ctx.api.topup(args[0], amount, reference))
+    cents = Decimal(amount.text())  # exact: whole cents, as the service side takes them
+    info = await ctx.audited("topup", args, lambda: ctx.api.topup(args[0], cents, reference))
     _say_credit(ctx, info)
 
 

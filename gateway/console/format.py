@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.money import NO_CURRENCY, Money
+
 WIDTH = 80  # the narrowest terminal a technician's laptop is likely to show
 GAP = "  "
 
@@ -62,9 +64,11 @@ def size(num_bytes: int) -> str:
 
 
 def money(amount: Decimal | None, currency: str) -> str:
+    """"12.50 EUR": `Money.text` (cents, half-even) and the currency as configured, "-" for
+    none (the code is shown as it is: a display never refuses a config's currency)."""
     if amount is None:
         return "-"
-    return f"{amount:.2f} {currency}".strip()
+    return f"{Money.of(amount, NO_CURRENCY).text()} {currency}".strip()
 
 
 def wrap(text: str, width: int = WIDTH) -> str:

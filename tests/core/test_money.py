@@ -138,3 +138,21 @@ def test_negative_amounts_format() -> None:
     assert (debt.text(), debt.exact_text(), str(debt)) == ("-12.50", "-12.5000", "-12.50 EUR")
     assert Money.zero("EUR").text() == "0.00"
     assert Money(-1, "EUR").exact_text() == "-0.0001"
+
+
+@given(st.integers(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT), CURRENCIES)
+@example(0, "EUR")
+@example(-1, "EUR")
+def test_of_a_decimal_is_exact_with_its_sign(units: int, currency: str) -> None:
+    amount = Money(units, currency)
+    assert Money.of(amount.decimal(), currency) == amount
+    assert Money.of(Decimal(amount.text()), currency).cents() == amount.cents()
+
+
+@pytest.mark.parametrize("amount", [Decimal("0.00001"), Decimal("NaN"), Decimal("-Infinity"),
+                                    Decimal("1E+10"), Decimal("-1000000000.0001")])
+def test_of_refuses_what_parse_refuses(amount: Decimal) -> None:
+    with pytest.raises(Refused) as info:
+        Money.of(amount, "EUR")
+    assert info.value.reason == "bad_amount"
+    assert Money.of(Decimal("1E+2"), "EUR") == Money(100 * MONEY_SCALE, "EUR")  # no exponent text
