@@ -1,39 +1,37 @@
-"""`gateway demo`: a complete simulated site on this machine, with live readings printed.
+"""`gateway demo`: a complete simulated site on this machine, shown as a live status panel.
 
-Beside the simulated meters and board it runs the uplink: a local Mosquitto (when installed, or
-the broker given with --broker) and the reference head-end, which verifies and acks every batch.
+Every protocol plugin with a `simulate` capability starts its simulators; the board is the
+simulated one; a local Mosquitto (when installed, or the broker given with --broker) carries
+the signed batches to the reference head-end, which acks them and sends the story's server
+commands (gateway/demo/scenario.py). The config is written first and its path printed, so it
+can be copied, edited and run with `--config`. On a terminal the view is a refreshing panel,
+otherwise plain lines (gateway/demo/view.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.app.logs import setup_logging
 from gateway.cli.args import broker_url, non_negative_seconds, positive_int
-from gateway.config.loader import GatewayConfig, load_config
+from gateway.config.loader import ConfigError, load_config
 from gateway.config.preflight import directory_problem
-from storage.records import ReadingSet
 
 if TYPE_CHECKING:
     from drivers.plugin import Simulation
 
-# The quantities worth a glance on one line; the rest is in `gateway readings`.
-HEADLINE = ("import_active_energy", "active_power", "voltage", "voltage_l1", "current",
-            "current_l1", "frequency")
-HEADEND_REPORT_S = 5.0
-EXIT_USAGE = 2
+EXIT_USAGE: Final = 2
+CONSOLE_ACCOUNT: Final = ("tech", "technician", "demo-console")  # name, role, password
+LOG_FILE: Final = "demo.log"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="run a complete simulated site and print live readings")
+    demo = sub.add_parser("demo", help="run a complete simulated site with a live status view")
     demo.add_argument("--state", help="keep keys, databases and ptys under this directory "
                                       "(default: a temporary directory, removed at the end)")
     demo.add_argument("--for", dest="seconds", type=non_negative_seconds, default=0,
@@ -43,23 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--broker", type=broker_url,
                       help="use this running broker (mqtt://HOST:PORT) instead of "
                            "starting a local Mosquitto")
+    demo.add_argument("--config", type=Path,
+                      help="run this edited copy of the demo's config (the simulators' ports, "
+                           "files and broker are those of this run)")
     demo.set_defaults(func=cmd_demo)
 
 
-def headline(reading: ReadingSet) -> str:
-    values = {v.quantity: v for v in reading.values}
-    parts = [f"{q}={values[q].value} {values[q].unit}".rstrip()
-             for q in HEADLINE if q in values]
-    secs = reading.ts_ms // 1000
-    clock = f"{secs % 86400 // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}Z"
-    return f"{clock}  {reading.meter_id:<8}  {'  '.join(parts)}  ({len(reading.values)} values)"
-
-
 def say(line: str) -> None:
-    # a closed stdout (`gateway demo | head`) must not stop the site: the output is a view only
-    with contextlib.suppress(BrokenPipeError, ValueError):
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -67,26 +57,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (why := directory_problem(state)) is not None:
         sys.stderr.write(f"gateway demo: --state: {why}\n")
         return EXIT_USAGE
+    if args.config is not None and not args.config.is_file():
+        sys.stderr.write(f"gateway demo: --config: {args.config} is not a file\n")
+        return EXIT_USAGE
     state.mkdir(parents=True, exist_ok=True)
-    setup_logging("warning")
-    broker = None
+    live = sys.stdout.isatty()
+    # on a terminal the panel owns the screen: the service's JSON log lines go to a file
+    setup_logging("warning", open(state / LOG_FILE, "a") if live else None)  # noqa: SIM115
+    broker: Any = None
     sims: list[Simulation] = []
     try:
-        sims = _simulations(state, args.poll)
-        broker_url = args.broker
-        if broker_url is None:
+        from gateway.demo.site import start_simulations
+
+        sims = start_simulations(state, args.poll)
+        url = args.broker
+        if url is None:
             broker = _local_broker(state)
-            broker_url = broker.url if broker is not None else None
-        uplink = _uplink_section(state, broker_url) if broker_url else ""
-        config_path = state / "site.toml"
-        config_path.write_text(_site_header(state) + "".join(s.toml for s in sims) + uplink)
-        config = load_config(config_path)
-        meters, buses = sum(s.meters for s in sims), sum(s.buses for s in sims)
-        say(f"simulated site: {meters} meters on {buses} buses (config {config_path})")
-        say(f"uplink: batches to {broker_url}, verified and acked by the head-end" if broker_url
-            else "uplink: off (install mosquitto, or pass --broker mqtt://HOST:PORT)")
-        say("Ctrl-C stops")
-        asyncio.run(_run(config, args.seconds, state, broker_url))
+            url = broker.url if broker is not None else None
+        return _run(args, state, sims, url, live)
     finally:
         for sim in sims:
             sim.stop()
@@ -94,29 +82,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
             broker.stop()
         if not args.state:
             shutil.rmtree(state, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, state: Path, sims: list[Simulation], url: str | None,
+         live: bool) -> int:
+    import asyncio
+
+    from gateway.demo.runner import RunOptions, run_site
+
+    written, runs = _write_config(state, sims, url, args.config)
+    say(f"config: {written}" + ("" if args.config else
+                                "  (copy and edit it, then: gateway demo --config COPY)"))
+    try:
+        config = load_config(runs)
+    except ConfigError as exc:
+        sys.stderr.write(f"gateway demo: {written}: {exc}\n")
+        return EXIT_USAGE
+    hint = (f"technician console: gateway console --config {runs}  "
+            f"(login {CONSOLE_ACCOUNT[0]} / {CONSOLE_ACCOUNT[2]})")
+    say(f"simulated site: {sum(s.meters for s in sims)} meters on "
+        f"{sum(s.buses for s in sims)} buses; uplink "
+        f"{url or 'off (install mosquitto, or pass --broker mqtt://HOST:PORT)'}")
+    say(hint)
+    if live:
+        say(f"service log: {state / LOG_FILE}")
+    asyncio.run(run_site(config, RunOptions(args.seconds, state, url, written, live, hint)))
     return 0
 
 
-def _simulations(state: Path, poll_s: int) -> list[Simulation]:
-    """Every plugin that can simulate its meters starts its simulators (the demo names none)."""
-    from gateway.wiring.protocols import plugins
+def _write_config(state: Path, sims: list[Simulation], url: str | None,
+                  edited: Path | None) -> tuple[Path, Path]:
+    """(the config to show the user, the config the service runs)."""
+    from gateway.demo.site import bind_config, site_toml, uplink_toml
 
-    sims: list[Simulation] = []
-    try:
-        for plugin in plugins():
-            if plugin.simulate is not None:
-                sims.append(plugin.simulate(state / plugin.name, poll_s))
-    except BaseException:
-        for sim in sims:
-            sim.stop()
-        raise
-    return sims
+    _voucher_key(state)
+    text = site_toml(state, sims, uplink_toml(state, url) if url else "") + _console_toml(state)
+    if url:
+        _headend_public_key(state)
+    site = state / "site.toml"
+    site.write_text(text)
+    if edited is None:
+        return site, site
+    bound = state / "run.toml"
+    bound.write_text(bind_config(edited.read_text(), text))
+    return edited, bound
 
 
-def _site_header(state: Path) -> str:
-    return (f'gateway_id = "gw-demo"\n\n[storage]\npath = "{state / "gateway.db"}"\n'
-            f'commit_interval_ms = 1000\n\n[board]\nkind = "simulated"\n'
-            f'state_dir = "{state / "board"}"\n\n')
+def _voucher_key(state: Path) -> None:
+    from gateway.demo.site import VOUCHER_KEY_FILE
+    from uplink.demo import ensure_private_key
+    from uplink.keys import public_pem
+
+    key = ensure_private_key(state / VOUCHER_KEY_FILE)
+    (state / "voucher_public.pem").write_text(public_pem(key))
+
+
+def _headend_public_key(state: Path) -> None:
+    from uplink.demo import demo_keys
+    from uplink.keys import public_pem
+
+    (state / "headend_public.pem").write_text(public_pem(demo_keys(state).headend))
+
+
+def _console_toml(state: Path) -> str:
+    from gateway.console.accounts import hash_password
+
+    name, role, password = CONSOLE_ACCOUNT
+    return (f'\n[console]\nsocket = "{state / "console.sock"}"\n\n[[console.account]]\n'
+            f'name = "{name}"\nrole = "{role}"\npassword_hash = "{hash_password(password)}"\n')
 
 
 def _local_broker(state: Path) -> Any:
@@ -126,55 +159,3 @@ def _local_broker(state: Path) -> Any:
         return None
     (state / "broker").mkdir(exist_ok=True)
     return Mosquitto(state / "broker").start()
-
-
-def _uplink_section(state: Path, broker_url: str) -> str:
-    from uplink.demo import demo_keys
-    from uplink.keys import public_pem
-
-    keys = demo_keys(state)
-    (state / "headend_public.pem").write_text(public_pem(keys.headend))
-    return (f'\n[uplink]\nbroker_url = "{broker_url}"\n'
-            f'key_file = "{state / "gateway_ed25519.pem"}"\n'
-            f'server_public_key = "{state / "headend_public.pem"}"\n')
-
-
-async def _run(config: GatewayConfig, seconds: float, state: Path,
-               broker_url: str | None) -> None:
-    from gateway.app.service import Service
-
-    service = Service(config)
-    service.reading_listeners.append(lambda reading: say(headline(reading)))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if seconds:
-        loop.call_later(seconds, stop.set)
-    extra: list[asyncio.Task[None]] = []
-    headend = None
-    if broker_url:
-        from uplink.demo import demo_headend, demo_keys
-
-        headend = demo_headend(state, broker_url, config.gateway_id, demo_keys(state))
-        extra = [asyncio.create_task(headend.run()),
-                 asyncio.create_task(_report(headend))]
-    try:
-        await service.run(stop)
-    finally:
-        for task in extra:
-            task.cancel()
-        await asyncio.gather(*extra, return_exceptions=True)
-        if headend is not None:
-            headend.store.close()
-
-
-async def _report(headend: Any) -> None:
-    last = -1
-    while True:
-        await asyncio.sleep(HEADEND_REPORT_S)
-        stats = headend.stats
-        if stats.stored != last:
-            last = stats.stored
-            say(f"head-end: {stats.stored} batches verified and stored, {stats.records} records,"
-                f" {stats.acks_sent} acks sent, {stats.refused} refused")
