@@ -4,6 +4,7 @@ one gateway's batches out of order converge on the same chain state (row lock)."
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -132,3 +133,21 @@ def test_tools_refuse_a_missing_sqlite_file_and_write_an_existing_one(
     capsys.readouterr()
     assert cli.main(["gateways", "list", "--db", str(db)]) == 0
     assert '"gw": "g1"' in capsys.readouterr().out
+
+
+def test_a_broken_connection_is_replaced_on_the_next_batch(pg_url: str) -> None:
+    store = PgStore(pg_url)
+    try:
+        batches = chain(2)
+        store.ingest(verify_batch(batches[0], ENROLLED))
+        admin = PgStore(pg_url)
+        try:  # what a server restart does to the worker's session
+            admin.conn.execute("SELECT pg_terminate_backend(%s)",
+                               (store.conn.info.backend_pid,))
+        finally:
+            admin.close()
+        with pytest.raises(psycopg.OperationalError):
+            store.ingest(verify_batch(batches[1], ENROLLED))
+        assert store.ingest(verify_batch(batches[1], ENROLLED)).ack == 2
+    finally:
+        store.close()

@@ -109,6 +109,14 @@ class PgStore:
     def close(self) -> None:
         self.conn.close()
 
+    def _reconnect_if_broken(self) -> None:
+        """After the server restarted or the network dropped, the next batch reconnects (the
+        one that failed was not acked, so its gateway sends it again)."""
+        if self.conn.broken:
+            LOGGER.warning("database_reconnect", extra={"url": self.url})
+            self.conn = connect(self.url)
+            self.conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+
     def prepare(self, batch: VerifiedBatch) -> PreparedBatch:
         return prepare(batch)
 
@@ -116,6 +124,7 @@ class PgStore:
         """Chain-check and store one batch in one transaction under the gateway's row lock."""
         prep = batch if isinstance(batch, PreparedBatch) else prepare(batch)
         p = prep.batch.payload
+        self._reconnect_if_broken()
         with self.conn.transaction(), self.conn.cursor() as cur:
             contiguous, gaps = self._lock(cur, p.gw)
             status = self._check_chain(cur, prep.batch, gaps)
@@ -227,6 +236,7 @@ class PgStore:
 
     def record_unavailable(self, gone: Unavailable) -> IngestResult:
         """A declared gap, recorded once; the chain moves on past it (as the SQLite store)."""
+        self._reconnect_if_broken()
         with self.conn.transaction(), self.conn.cursor() as cur:
             contiguous, _gaps = self._lock(cur, gone.gw)
             status = self._check_gap(cur, gone, contiguous)
