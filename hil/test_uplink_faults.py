@@ -1,7 +1,8 @@
 """Uplink faults against the real `gateway run`, a real Mosquitto and simulated Modbus meters.
 
 The gateway is SIGKILLed inside the transaction that stores a batch, right after handing a batch
-to the MQTT client, and from outside mid-stream; the broker is stopped while the meters keep
+to the MQTT client, mid-ack (noted, or inside the commit writing it), and from outside
+mid-stream; the broker is stopped while the meters keep
 being read. After every fault the head-end must hold each record exactly once, the chain must
 have no gap and no fork, and the gateway's outbox must be empty.
 """
@@ -133,7 +134,8 @@ def assert_delivered_exactly_once(he: HeadEnd, db: Path) -> None:
     assert he.store.contiguous(GW) == head  # no gap: every seq up to the head is held
 
 
-@pytest.mark.parametrize("crash_at", ["build:3", "send:4"])
+# ack / ackwrite: mid-ack (uplink/acks.py), the ack noted but not written, or being written
+@pytest.mark.parametrize("crash_at", ["build:3", "send:4", "ack:3", "ackwrite:3"])
 async def test_gateway_sigkilled_while_building_or_sending(
         headend: HeadEnd, sim: RunningSim, config: Path, crash_at: str) -> None:
     db = config.parent / "gateway.db"

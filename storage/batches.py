@@ -69,13 +69,13 @@ def acked_seq(tx: Transaction) -> int:
 
 
 def add_batch(tx: Transaction, seq: int, data: bytes, sha256: bytes, n_records: int,
-              created_ms: int) -> None:
+              created_ms: int, sent_ms: int | None = None) -> None:
     """Store a built batch and make it the chain head; seq must be exactly head + 1."""
     head, _ = chain_head(tx)
     if seq != head + 1:
         raise StorageError(f"uplink batch {seq}: chain head is {head}, expected seq {head + 1}")
-    tx.execute("INSERT INTO uplink_batches (seq, bytes, sha256, n_records, created_ms) "
-               "VALUES (?, ?, ?, ?, ?)", (seq, data, sha256, n_records, created_ms))
+    tx.execute("INSERT INTO uplink_batches (seq, bytes, sha256, n_records, created_ms, sent_ms) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (seq, data, sha256, n_records, created_ms, sent_ms))
     _set_state(tx, "last_seq", seq)
     _set_state(tx, "last_sha256", sha256)
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from storage import batches
 from storage.batches import StoredBatch
-from storage.store import Store
+from storage.store import Store, Transaction
 from uplink.codec import encode_batch_payload_raw, record_item, records_array
 from uplink.cose import sign1
 from uplink.records import to_wire
@@ -52,19 +52,25 @@ class Batcher:
         """Build, sign and commit the next batch (at most `cap` bytes unless one record is
         larger); None when the outbox has nothing pending."""
         with self.store.transaction() as tx:
-            pending = self.store.pending_outbox(self._scan)
-            if not pending:
-                return None
-            now = self.clock()
-            t = int(now)
-            items = [cbor2.dumps(record_item(to_wire(r), t * 1000)) for r in pending]
-            seq, prev = batches.chain_head(tx)
-            seq += 1
-            raw, n = self._fit(items, seq, prev, t, cap)
-            sha = hashlib.sha256(raw).digest()
-            batches.add_batch(tx, seq, raw, sha, n, int(now * 1000))
-            ids = [r.id for r in pending[:n]]
-            self.store.assign_to_batch(tx, ids, seq)
+            return self.build_in(tx, cap)
+
+    def build_in(self, tx: Transaction, cap: int) -> Built | None:
+        """`build` inside the caller's transaction (the readings' group commit): the batch
+        is durable when that transaction commits, and only then may it be sent."""
+        pending = self.store.pending_outbox(self._scan)
+        if not pending:
+            return None
+        now = self.clock()
+        t = int(now)
+        items = [cbor2.dumps(record_item(to_wire(r), t * 1000)) for r in pending]
+        seq, prev = batches.chain_head(tx)
+        seq += 1
+        raw, n = self._fit(items, seq, prev, t, cap)
+        sha = hashlib.sha256(raw).digest()
+        # built to be sent at once: sent_ms goes in this insert, not in an update of its own
+        batches.add_batch(tx, seq, raw, sha, n, int(now * 1000), sent_ms=int(now * 1000))
+        ids = [r.id for r in pending[:n]]
+        self.store.assign_to_batch(tx, ids, seq)
         self._adapt_scan(n, len(pending))
         LOGGER.debug("batch_built", extra={"seq": seq, "records": n, "bytes": len(raw)})
         return Built(StoredBatch(seq, raw, sha, n, int(now * 1000), None, None), ids)

@@ -11,14 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from storage import batches
 from storage.batches import StoredBatch, load_command_results
 from storage.errors import StorageError
-from storage.store import Store
+from storage.store import Store, Transaction
+from uplink.acks import PendingAck
 from uplink.batcher import Batcher
 from uplink.codec import decode_ack, encode_unavailable
 from uplink.commands import CommandContext, CommandRefused, CommandRegistry, screen_command
 from uplink.cose import parse_sign1, sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature, UplinkError
 from uplink.mqtt import Backoff, LinkConfig, LinkHandlers, MqttLink
-from uplink.resend import MS_PER_DAY, ResendGuard, ResendPlan, plan_resend
+from uplink.resend import ResendGuard, ResendPlan, plan_resend
 from uplink.settings import UplinkSettings, topics
 
 LOGGER = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class Uplink:
         self.last_error: str | None = None
         # the link's reconnect schedule; a test injects its own to watch the attempts
         self.backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
+        self._acks = PendingAck(store, settings.retain_acked_bytes, settings.retain_acked_days,
+                                clock)
+        self._in_commit: tuple[int | None, int | None] = (None, None)  # (ack, seq) written
         with store.transaction() as tx:
             self._acked = batches.acked_seq(tx)
             self._head, _ = batches.chain_head(tx)
@@ -101,6 +105,7 @@ class Uplink:
         finally:
             for task in self._tasks:
                 task.cancel()
+            self._commit_due_ack()  # a clean stop re-sends nothing already acked
             await self._link.stop()
 
     def state(self) -> dict[str, Any]:
@@ -120,6 +125,7 @@ class Uplink:
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Send now and wait until the outbox is empty (True) or `timeout` passes (False)."""
+        self._acks.urgent = True
         try:
             async with asyncio.timeout(timeout):
                 while self.store.outbox_backlog():
@@ -127,7 +133,39 @@ class Uplink:
                     await asyncio.sleep(FLUSH_POLL_S)
         except TimeoutError:
             return False
+        finally:
+            self._acks.urgent = False
         return True
+
+    # --- riding on the readings' group commit (gateway/app/writer.py hooks) ---
+
+    def in_readings_commit(self, tx: Transaction, stored: object) -> None:
+        """Inside the readings' transaction: write the due ack and, when the link could send
+        it now, build the next batch there too, so one commit a second carries them all.
+        A failure here is rolled back to the savepoint and never costs the readings."""
+        ack, seq = None, None
+        tx.execute("SAVEPOINT uplink_in_commit")
+        try:
+            ack = self._acks.apply(tx)
+            if (self._connected and self._held is None
+                    and len(self._in_flight) < self.settings.max_in_flight):
+                built = self._batcher.build_in(tx, self._batch_cap())
+                seq = built.batch.seq if built is not None else None
+        except Exception as exc:  # the readings commit regardless; the pump builds later
+            tx.execute("ROLLBACK TO uplink_in_commit")
+            ack, seq = None, None
+            self.last_error = str(exc)
+            LOGGER.error("batch_build_failed", extra={"reason": str(exc)})
+        tx.execute("RELEASE uplink_in_commit")
+        self._in_commit = (ack, seq)
+
+    def after_readings_commit(self, stored: object) -> None:
+        """The readings' transaction committed: what `in_readings_commit` wrote is durable."""
+        (ack, seq), self._in_commit = self._in_commit, (None, None)
+        self._acks.committed(ack)
+        if seq is not None:
+            self._head = max(self._head, seq)
+        self._wake.set()
 
     # --- link events (on the asyncio loop) ---
 
@@ -203,6 +241,8 @@ class Uplink:
             # pending records make the link probe the broker every few seconds (uplink/mqtt.py)
             self._link.set_urgent(self.store.outbox_backlog() > 0)
             return
+        if self._acks.overdue():
+            self._commit_due_ack()
         now = time.monotonic()
         if self._held is not None:
             if now < self._held[1]:
@@ -234,18 +274,20 @@ class Uplink:
             await asyncio.sleep(0)
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
-        """The oldest unacked batch not in flight, else a new one (on the loop, the store owner)."""
+        """The oldest unacked batch not in flight, else a new one (on the loop, the store owner).
+        A re-send writes nothing (sent_ms keeps the first send, set when it was built)."""
         with self.store.transaction() as tx:
             for batch in batches.unacked_batches(tx, self._acked + 1):
                 if batch.seq not in exclude:
-                    batches.mark_sent(tx, batch.seq, int(self.clock() * 1000))
                     return batch
-        built = self._batcher.build(self._batch_cap())
+        with self.store.transaction() as tx:
+            built = self._batcher.build_in(tx, self._batch_cap())
+            # a due ack rides on this build; alone it waits for a commit to ride on
+            ack = self._acks.apply(tx) if built is not None or self._acks.overdue() else None
+        self._acks.committed(ack)
         if built is None:
             return None
         self._head = built.batch.seq
-        with self.store.transaction() as tx:
-            batches.mark_sent(tx, built.batch.seq, int(self.clock() * 1000))
         return built.batch
 
     def _send(self, batch: StoredBatch) -> bool:
@@ -288,7 +330,7 @@ class Uplink:
                                                  "gw": ack.gw, "ack": ack.ack})
             return
         if ack.ack > self._acked:
-            self._commit_ack(ack.ack)
+            self._acks.note(ack.ack)  # written with the next commit (uplink/acks.py)
             self._acked = max(self._acked, ack.ack)
             for seq in [s for s in self._in_flight if s <= ack.ack]:
                 del self._in_flight[seq]
@@ -302,19 +344,19 @@ class Uplink:
                     del self._in_flight[seq]
         self._wake.set()
 
-    def _commit_ack(self, seq: int) -> None:
-        now_ms = int(self.clock() * 1000)
-        keep_since_ms = now_ms - self.settings.retain_acked_days * MS_PER_DAY
-        with self.store.transaction() as tx:
-            batches.mark_acked_through(tx, seq, now_ms)
-            self.store.mark_delivered_through(tx, seq)
-            batches.prune_acked(tx, self.settings.retain_acked_bytes, keep_since_ms)
+    def _commit_due_ack(self) -> None:
+        try:
+            self._acks.commit_now()
+        except StorageError as exc:  # kept in memory: the next commit tries again
+            self.last_error = str(exc)
+            LOGGER.error("ack_commit_failed", extra={"reason": str(exc)})
 
     async def _serve_acked_resend(self, from_seq: int) -> None:
         """Publish the kept acked batches from `from_seq` on; declare the dropped ones gone."""
         if self._link is None or not self._resend_guard.allow(from_seq, self._acked,
                                                               time.monotonic()):
             return  # answered recently: the request is repeated with every ack until it lands
+        self._commit_due_ack()  # the plan reads the acked batches from the store
         plan = plan_resend(self.store, self.gw, from_seq)
         try:
             self._publish_resend(plan)

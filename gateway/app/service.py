@@ -156,7 +156,9 @@ class Service:
             from gateway.wiring.uplink import build_uplink
 
             self.uplink = build_uplink(self)
-            self.writer.after_commit_hooks.append(lambda _stored: self.uplink.wake())
+            # the due ack and the next batch ride on the readings' commit (docs/sd-card.md)
+            self.writer.in_transaction_hooks.append(self.uplink.in_readings_commit)
+            self.writer.after_commit_hooks.append(self.uplink.after_readings_commit)
 
     def key_file(self) -> Path:
         """The gateway's Ed25519 key (signs batches and voucher receipts)."""
