@@ -73,6 +73,26 @@ class SimulatedSlave:
         return "voltage" in self.profile.quantities
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """A real line's timing: a read takes its request and answer frames at `baudrate`
+    (11 bits a byte, RTU) plus the meter's turnaround, so a bench site is one real buses allow."""
+
+    baudrate: int
+    turnaround_s: float
+
+    def answer_s(self, registers: int) -> float:
+        frame_bytes = 8 + 5 + 2 * registers  # read request; answer header, data and CRC
+        return frame_bytes * 11 / self.baudrate + self.turnaround_s
+
+    @classmethod
+    def from_spec(cls, bus: dict[str, Any]) -> Pace | None:
+        """`baudrate` (and `turnaround_ms`) in a bus spec pace it; absent: answers at once."""
+        if bus.get("baudrate") is None:
+            return None
+        return cls(int(bus["baudrate"]), float(bus.get("turnaround_ms", 0)) / 1000)
+
+
 class SimulatedBus:
     """A bus of simulated slaves; `async with SimulatedBus(...) as bus:` then point a master at
     `bus.gateway_path` (RTU) or `bus.host`/`bus.tcp_port` (TCP)."""
@@ -81,7 +101,7 @@ class SimulatedBus:
         self, slaves: Iterable[SlaveSpec], *, transport: str = "rtu",
         link_name: str | Path | None = None, host: str = "127.0.0.1", tcp_port: int = 0,
         record_file: IO[str] | None = None, clock: Callable[[], float] = time.time,
-        name: str = "",
+        name: str = "", pace: Pace | None = None,
     ) -> None:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # chatty at info level
         if transport not in ("rtu", "tcp"):
@@ -102,6 +122,7 @@ class SimulatedBus:
         self._closing = asyncio.Event()
         self._rx_to_device = b""
         self._rx_to_gateway = b""
+        self._pace = pace
 
     @property
     def gateway_path(self) -> str:
@@ -184,6 +205,8 @@ class SimulatedBus:
             return ExcCodes.DEVICE_FAILURE
         if slave.misbehaviour is Misbehaviour.SILENCE:
             return await self._silent()
+        if self._pace is not None:  # a real meter answers no faster than its line allows
+            await asyncio.sleep(self._pace.answer_s(count))
         now = self._clock()
         values = slave.model.values(now, slave.single_phase)
         served: dict[str, str] = {}
@@ -285,7 +308,8 @@ def buses_from_spec(spec: dict[str, Any], record_file: IO[str] | None) -> list[S
         buses.append(SimulatedBus(
             _slave_specs(bus, where), transport=transport, link_name=link,
             host=bus.get("host", "127.0.0.1"), tcp_port=int(bus.get("port", 0)),
-            record_file=record_file, name=str(bus.get("name", f"bus{index}"))))
+            record_file=record_file, name=str(bus.get("name", f"bus{index}")),
+            pace=Pace.from_spec(bus)))
     return buses
 
 

@@ -83,11 +83,14 @@ def large_site(buses: int, meters_per_bus: int) -> tuple[SimBus, ...]:
 
 
 def start_simulators(site: tuple[SimBus, ...], state_dir: Path,
-                     stderr: TextIO | None = None) -> RunningSim:
-    """Start one simulator process serving every bus of the site; returns once it listens."""
+                     stderr: TextIO | None = None, *,
+                     pace: dict[str, int] | None = None) -> RunningSim:
+    """Start one simulator process serving every bus of the site; returns once it listens.
+    `pace` ({"baudrate": 9600, "turnaround_ms": 20}) makes every meter answer at line speed."""
     state_dir.mkdir(parents=True, exist_ok=True)
     record = state_dir / "served.jsonl"
-    spec = {"record": str(record), "buses": [_bus_spec(bus, state_dir) for bus in site]}
+    spec = {"record": str(record),
+            "buses": [{**_bus_spec(bus, state_dir), **(pace or {})} for bus in site]}
     spec_path = state_dir / "sim-spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     process = subprocess.Popen(
@@ -126,16 +129,17 @@ def _first_line(process: subprocess.Popen[str]) -> str:
 
 def site_config(sim: RunningSim, state_dir: Path, *, gateway_id: str = "gw-demo",
                 poll_interval_s: int = 5, commit_interval_ms: int = 1000,
-                extra: str = "") -> str:
+                extra: str = "", baudrate: int = 9600) -> str:
     """The TOML config of a gateway reading every simulated meter."""
     lines = [f'gateway_id = "{gateway_id}"', "",
              "[storage]", f'path = "{state_dir / "gateway.db"}"',
              f"commit_interval_ms = {commit_interval_ms}", "",
              "[board]", 'kind = "simulated"', f'state_dir = "{state_dir / "board"}"', ""]
-    return "\n".join(lines) + "\n" + buses_toml(sim, poll_interval_s=poll_interval_s) + extra
+    return ("\n".join(lines) + "\n"
+            + buses_toml(sim, poll_interval_s=poll_interval_s, baudrate=baudrate) + extra)
 
 
-def buses_toml(sim: RunningSim, *, poll_interval_s: int = 5) -> str:
+def buses_toml(sim: RunningSim, *, poll_interval_s: int = 5, baudrate: int = 9600) -> str:
     """The [[bus]] and [[meter]] tables of the simulated site."""
     lines: list[str] = []
     for bus in sim.buses:
@@ -144,7 +148,7 @@ def buses_toml(sim: RunningSim, *, poll_interval_s: int = 5) -> str:
         if bus.transport == "tcp":
             lines += ['kind = "tcp"', f'host = "{port["host"]}"', f"tcp_port = {port['port']}"]
         else:
-            lines += [f'port = "{port["path"]}"', "baudrate = 9600"]
+            lines += [f'port = "{port["path"]}"', f"baudrate = {baudrate}"]
         lines.append("")
     for bus in sim.buses:
         for meter in bus.meters:
