@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.money import MONEY_SCALE
+from core.money import NO_CURRENCY, Money
 from gateway.config.loader import MeterConfig
 from gateway.console.api import ControlError
 from gateway.console.ports import ConsolePorts, PrepayFacade
@@ -19,8 +19,8 @@ from storage.store import Store
 
 
 def money(units: int) -> Decimal:
-    """Money units (1/MONEY_SCALE) as the cents a technician reads."""
-    return (Decimal(units) / MONEY_SCALE).quantize(Decimal("0.01"))
+    """Ledger money units as the cents a technician reads (`Money.text`: half-even)."""
+    return Decimal(Money(units, NO_CURRENCY).text())
 
 
 def utc(ms: int) -> datetime:

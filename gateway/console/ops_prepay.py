@@ -10,13 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import Refused
+from core.money import NO_CURRENCY, SHOWN_DECIMALS, Money
 from gateway.console.api import ControlError, CreditInfo, RelayState
 from gateway.console.ops_common import OpsBase, money, utc
 from gateway.console.ports import PrepayFacade
 from prepay.errors import PrepayError
 from storage.errors import StorageError
-
-MAX_MONEY_DECIMALS = 2  # a technician types cents, never tenths of a cent
 
 
 async def _run(prepay: PrepayFacade, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -29,12 +28,17 @@ async def _run(prepay: PrepayFacade, op: str, args: dict[str, Any]) -> dict[str,
         raise ControlError(f"{args.get('meter')}: {exc}; check 'log'") from None
 
 
-def _check_amount(amount: Decimal) -> None:
-    exponent = amount.as_tuple().exponent
-    if not amount.is_finite() or amount <= 0 or (isinstance(exponent, int)
-                                                  and exponent < -MAX_MONEY_DECIMALS):
+def _cents_text(amount: Decimal) -> str:
+    """The top-up as the prepay operation takes it ("20.00"): positive whole cents within the
+    ledger's bounds (`Money.of`), since a technician types cents, never tenths of a cent."""
+    try:
+        value = Money.of(amount, NO_CURRENCY)
+    except Refused:
+        value = Money.zero(NO_CURRENCY)
+    if value.units <= 0 or Decimal(value.text()) != amount:  # text() rounds to cents
         raise ControlError(f"{amount}: give a positive amount with at most "
-                           f"{MAX_MONEY_DECIMALS} decimals, e.g. 20.00")
+                           f"{SHOWN_DECIMALS} decimals, e.g. 20.00")
+    return value.text()
 
 
 class PrepayOps(OpsBase):
@@ -62,10 +66,10 @@ class PrepayOps(OpsBase):
 
     async def topup(self, meter_id: str, amount: Decimal, reference: str) -> CreditInfo:
         prepay = self._prepay_of(meter_id)
-        _check_amount(amount)
+        cents = _cents_text(amount)
         if not reference.strip():
             raise ControlError("give the receipt number as reference: topup METER AMOUNT REF")
-        result = await _run(prepay, "credit.topup", {"meter": meter_id, "amount": str(amount),
+        result = await _run(prepay, "credit.topup", {"meter": meter_id, "amount": cents,
                                                      "txid": f"console:{reference}"})
         if not result.get("credited"):
             raise ControlError(f"reference {reference!r} was already used for a top-up; nothing"

@@ -121,6 +121,12 @@ async def test_topup_relay_and_emergency_go_through_prepay(api: ServiceControlAp
         await api.topup("shop-01", Decimal("20.00"), "receipt-1")
     with pytest.raises(ControlError, match="at most 2 decimals"):
         await api.topup("shop-01", Decimal("1.001"), "receipt-2")
+    for bad in (Decimal(0), Decimal("-5.00"), Decimal("NaN"), Decimal("1E+10")):
+        with pytest.raises(ControlError, match="give a positive amount"):
+            await api.topup("shop-01", bad, "receipt-2")
+    # whole cents however written: the prepay operation is given them as cents text
+    assert (await api.topup("shop-01", Decimal("5.000"), "receipt-3")).balance == Decimal("25.00")
+    assert (await api.topup("shop-01", Decimal("1E+1"), "receipt-4")).balance == Decimal("35.00")
     state = await api.set_relay("shop-01", False)
     assert state.closed is False and service.board.output_state("relay-shop-01") is False
     state = await api.set_relay("shop-01", True)
