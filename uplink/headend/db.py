@@ -57,7 +57,10 @@ def record_status(store: Any, gw: str, status: str, ts_ms: int) -> None:
 
 
 def open_for_update(target: str | Path) -> Store:
-    """A store the tools write to (enrolment, accounts): it must exist and be a head-end's,
-    so a mistyped `--db` is refused instead of becoming a new empty database."""
-    open_store(target, create=False).close()
+    """A store the tools write to (enrolment, accounts). An SQLite file must exist and be a
+    head-end's, so a mistyped `--db` is refused instead of becoming a new empty file; a
+    PostgreSQL database exists once it accepts the connection, and gets the schema if it has
+    none yet (enrolling gateways before the first `serve` is the usual order)."""
+    if not is_postgres(str(target)):
+        open_store(target, create=False).close()
     return open_store(target)
