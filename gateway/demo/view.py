@@ -41,8 +41,8 @@ def render(snap: Snapshot, *, console_hint: str = "") -> Group:
 
 def _meters(snap: Snapshot) -> Panel:
     table = Table(expand=True, box=None, padding=(0, 1), header_style="bold cyan")
-    for name in ("meter", "read by", "last", "values"):
-        table.add_column(name, no_wrap=name != "values")
+    for name in ("meter", "read by", "last", "values"):  # one line per meter, cut at the edge
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
     for row in snap.meters:
         last = clock_text(row.ts_ms) if row.ts_ms else Text("waiting", style="dim")
         table.add_row(row.meter_id, row.source, last, row.values or f"({row.count} values)")
