@@ -48,6 +48,8 @@ def _same(value: Decimal) -> Decimal:
 
 
 def _times(factor: Decimal | int) -> Convert:
+    if factor == 1:
+        return _same    # x * 1 is x itself (same digits and exponent), already within bounds
     return lambda value: BOUNDED.multiply(value, factor)
 
 

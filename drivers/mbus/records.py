@@ -73,11 +73,19 @@ class _Step(NamedTuple):
 _VALUE_OK: Final = (None, "")
 
 
+# One step flattened for the decode loop: (start, end, convert, factor, exponent, kind, unit,
+# storage, tariff, subunit, function, modifiers). `convert` is None for a binary integer scaled
+# by scaleb(exponent, BOUNDED) (exponent <= 0), _UP for one multiplied by the proven `factor`
+# (values.proven_power), else the converter itself.
+_Flat = tuple
+
+
 class _Plan(NamedTuple):
     spans: tuple[tuple[int, int], ...]
     signature: bytes
     steps: tuple[_Step, ...]
     dates: tuple[int, ...]   # steps that may give no value (invalid date): raw bytes kept
+    flat: tuple[_Flat, ...]   # the steps as the decode loop unpacks them
 
 
 # ---- the walk: bytes -> plan ---------------------------------------------------
@@ -198,6 +206,8 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
         raise FrameError(f"record data ({size} bytes) runs past the payload", pos)
     if convert is X.int_value and exponent <= 0:
         convert = X.int_value_fast
+    elif convert is X.int_value and X.proven_power(size, exponent) is not None:
+        convert = X.int_value_up   # size <= 8 bytes (an LVAR int may have 15: checked)
     storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
     function = FUNCTIONS[(dif >> 4) & 0x03]
     template = (_time_kind(info, size), info.unit, storage, tariff, subunit, function, modifiers,
@@ -236,7 +246,22 @@ def _build_plan(payload: bytes) -> _Plan:
             steps.append(step)
     signature = b"".join([payload[s:e] for s, e in spans])
     dates = tuple(i for i, step in enumerate(steps) if step.convert is X.date_value)
-    return _Plan(tuple(spans), signature, tuple(steps), dates)
+    return _Plan(tuple(spans), signature, tuple(steps), dates, tuple(map(_flat, steps)))
+
+
+_UP: Final = X.int_value_up
+
+
+def _flat(step: _Step) -> _Flat:
+    convert: X.Converter | None = step.convert
+    factor = 1
+    if convert is X.int_value_fast:
+        convert = None
+    elif convert is _UP:
+        power = X.proven_power(step.end - step.start, step.exponent)
+        assert power is not None   # _step_for chose int_value_up only when it is proven
+        factor = power
+    return (step.start, step.end, convert, factor, step.exponent, *step.template[:7])
 
 
 def _record(step: _Step, payload: bytes) -> Record:
@@ -275,15 +300,18 @@ class RecordDecoder:
             except IndexError as exc:  # a length byte promised more than there is
                 raise FrameError("record truncated", len(payload)) from exc
             self._remember(len(payload), plan)
-        new, from_bytes, fast, bounded = tuple.__new__, int.from_bytes, X.int_value_fast, BOUNDED
-        try:
+        new, from_bytes, up, bounded = tuple.__new__, int.from_bytes, _UP, BOUNDED
+        try:   # the hot loop: fields unpacked and the Record tuple built in one go
             records = [
                 new(Record, (kind, unit,
                              Decimal(from_bytes(payload[a:b], "little", signed=True))
-                             .scaleb(exp, bounded)
-                             if convert is fast else convert(payload[a:b], exp),
-                             *tail))
-                for a, b, convert, exp, (kind, unit, *tail) in plan.steps
+                             .scaleb(exp, bounded) if convert is None
+                             else Decimal(from_bytes(payload[a:b], "little", signed=True)
+                                          * factor) if convert is up   # proven: no context
+                             else convert(payload[a:b], exp),
+                             storage, tariff, subunit, function, modifiers, None, ""))
+                for (a, b, convert, factor, exp, kind, unit, storage, tariff, subunit, function,
+                     modifiers) in plan.flat
             ]
         except (DecimalException, OutOfRange):  # rare: find the record(s) one by one
             records = [_record(step, payload) for step in plan.steps]
