@@ -151,3 +151,26 @@ def test_a_broken_connection_is_replaced_on_the_next_batch(pg_url: str) -> None:
         assert store.ingest(verify_batch(batches[1], ENROLLED)).ack == 2
     finally:
         store.close()
+
+
+def test_copy_keeps_tabs_backslashes_and_newlines(pg_url: str) -> None:
+    import hashlib
+
+    from tests.uplink.test_headend_chain import KEY
+    from uplink.codec import ZERO_HASH, WireRecord, encode_batch_payload, record_item
+    from uplink.cose import sign1
+    from uplink.headend.export import ExportQuery, stream_records
+    odd = "tab\there \\back\\slash\nnew\rline \\N"
+    recs = [WireRecord("event", 1, 1_000_000, {"e": "x", "s": "info", "m": odd, "d": {"v": odd}})]
+    raw = sign1(encode_batch_payload("g", 1, ZERO_HASH, 1000, [record_item(r, 1_000_000)
+                                                             for r in recs], compress=True),
+                KEY, b"g")
+    store = PgStore(pg_url)
+    try:
+        assert store.ingest(verify_batch(raw, ENROLLED)).status == "stored"
+        [rec] = list(stream_records(store, ExportQuery(gw="g")))
+        assert rec["meter"] == odd and rec["body"]["d"]["v"] == odd
+        assert hashlib.sha256(raw).digest() == bytes(store.conn.execute(
+            "SELECT sha256 FROM batches").fetchone()[0])
+    finally:
+        store.close()

@@ -37,15 +37,31 @@ class PreparedBatch:
     ts: list[int]
     meters: list[str | None]
     bodies: list[str]
+    copy_text: bytes  # the same rows in COPY text format, for the fast path
+
+
+def _copy_field(value: str | None) -> str:
+    """A COPY text-format field: NULL as \\N, backslash, tab, newline and CR escaped."""
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                 .replace("\r", "\\r"))
+    return value
 
 
 def prepare(batch: VerifiedBatch) -> PreparedBatch:
-    """Build the rows outside any transaction (this is the CPU part of storing)."""
+    """Build the rows outside any transaction (this is the CPU part of storing), also as
+    COPY text, so the store thread only streams bytes (it shares the GIL with decoding)."""
     recs = batch.payload.records
-    return PreparedBatch(batch, [r.id for r in recs], [r.kind for r in recs],
-                         [r.ts_ms for r in recs],
-                         [_meter(r.fields) for r in recs],
-                         [_body(r) for r in recs])
+    ids, kinds, ts = [r.id for r in recs], [r.kind for r in recs], [r.ts_ms for r in recs]
+    meters, bodies = [_meter(r.fields) for r in recs], [_body(r) for r in recs]
+    head = f"{_copy_field(batch.payload.gw)}\t"
+    seq = f"\t{batch.payload.seq}\t"
+    text = "".join(
+        f"{head}{i}{seq}{_copy_field(k)}\t{t}\t{_copy_field(m)}\t{_copy_field(b)}\n"
+        for i, k, t, m, b in zip(ids, kinds, ts, meters, bodies, strict=True))
+    return PreparedBatch(batch, ids, kinds, ts, meters, bodies, text.encode())
 
 
 def _meter(fields: dict[str, Any]) -> str | None:
@@ -194,13 +210,10 @@ class PgStore:
 
     def _copy_records(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> bool:
         """COPY the records (the fast path); False, with nothing stored, if an id is held."""
-        p = prep.batch.payload
         try:
             with self.conn.transaction(), cur.copy(
                     "COPY records (gw, id, seq, kind, ts_ms, meter, body) FROM STDIN") as copy:
-                for row in zip(prep.ids, prep.kinds, prep.ts, prep.meters, prep.bodies,
-                               strict=True):
-                    copy.write_row((p.gw, row[0], p.seq, row[1], row[2], row[3], row[4]))
+                copy.write(prep.copy_text)
         except psycopg.errors.UniqueViolation:
             return False
         return True
