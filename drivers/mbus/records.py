@@ -61,23 +61,14 @@ class RecordSpec(NamedTuple):
     vifes: tuple[int, ...] = ()
 
 
-class _Step(NamedTuple):
-    start: int
-    end: int
-    convert: X.Converter
-    exponent: int
-    template: tuple   # Record fields except value, in order (kind, unit, storage, ...)
-
-
-# Record fields after `modifiers` for a record that has its value: no raw bytes, no error.
-_VALUE_OK: Final = (None, "")
-
-
-# One step flattened for the decode loop: (start, end, convert, factor, exponent, kind, unit,
-# storage, tariff, subunit, function, modifiers). `convert` is None for a binary integer scaled
-# by scaleb(exponent, BOUNDED) (exponent <= 0), _UP for one multiplied by the proven `factor`
-# (values.proven_power), else the converter itself.
-_Flat = tuple
+# One record of a plan, a plain tuple (the decode loop unpacks it; a NamedTuple unpacks slower):
+# (start, end, convert, factor, exponent, kind, unit, storage, tariff, subunit, function,
+# modifiers): the data bytes are payload[start:end]; `convert` is values.int_value_fast for a
+# binary integer scaled by scaleb(exponent, BOUNDED) (exponent <= 0), values.int_value_up for
+# one multiplied by the proven `factor` (values.proven_power), else the converter called with
+# (data, exponent); the rest are the Record's fields in order.
+_Step = tuple
+START, END, CONVERT, FACTOR, EXPONENT, KIND = range(6)
 
 
 class _Plan(NamedTuple):
@@ -85,7 +76,6 @@ class _Plan(NamedTuple):
     signature: bytes
     steps: tuple[_Step, ...]
     dates: tuple[int, ...]   # steps that may give no value (invalid date): raw bytes kept
-    flat: tuple[_Flat, ...]   # the steps as the decode loop unpacks them
 
 
 # ---- the walk: bytes -> plan ---------------------------------------------------
@@ -182,9 +172,8 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
     if dif == 0x2F:
         return pos, None
     if dif in (0x0F, 0x1F):
-        return len(payload), _Step(pos, len(payload), X.raw_value, 0,
-                                   ("manufacturer_data", "", 0, 0, 0, "instantaneous", (),
-                                    *_VALUE_OK))
+        return len(payload), (pos, len(payload), X.raw_value, 1, 0,
+                              "manufacturer_data", "", 0, 0, 0, "instantaneous", ())
     difes, pos = _read_extensions(payload, pos, "DIFE")
     if pos >= len(payload):
         raise FrameError("record has no VIF", pos)
@@ -204,24 +193,29 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
         raise FrameError(f"special DIF {dif:02X} not allowed here", head)
     if pos + size > len(payload):
         raise FrameError(f"record data ({size} bytes) runs past the payload", pos)
-    if convert is X.int_value and exponent <= 0:
-        convert = X.int_value_fast
-    elif convert is X.int_value and X.proven_power(size, exponent) is not None:
-        convert = X.int_value_up   # size <= 8 bytes (an LVAR int may have 15: checked)
-    storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
-    function = FUNCTIONS[(dif >> 4) & 0x03]
-    template = (_time_kind(info, size), info.unit, storage, tariff, subunit, function, modifiers,
-                *_VALUE_OK)
-    return pos + size, _Step(pos, pos + size, convert, exponent, template)
+    factor = 1
+    if convert is X.int_value:
+        if exponent <= 0:
+            convert = X.int_value_fast
+        else:
+            power = X.proven_power(size, exponent)   # size <= 8 bytes (an LVAR int may have 15)
+            if power is not None:
+                convert, factor = X.int_value_up, power
+    if difes:
+        storage, tariff, subunit = _storage_tariff_subunit(dif, difes)
+    else:
+        storage, tariff, subunit = (dif >> 6) & 1, 0, 0
+    kind = info.kind
+    if info.interpret in _TIMES:   # a date/time VIF names what the size says: G date, J time
+        if size == 2 and info.interpret == V.DATETIME:
+            kind = "date"
+        elif size == 3:
+            kind = "time"
+    return pos + size, (pos, pos + size, convert, factor, exponent, kind, info.unit, storage,
+                        tariff, subunit, FUNCTIONS[(dif >> 4) & 0x03], modifiers)
 
 
-def _time_kind(info: V.VifInfo, size: int) -> str:
-    """A date/time VIF names what the data size says it holds: type G date, type J time."""
-    if info.interpret == V.DATETIME and size == 2:
-        return "date"
-    if info.interpret in (V.DATE, V.DATETIME) and size == 3:
-        return "time"
-    return info.kind
+_TIMES: Final = frozenset((V.DATE, V.DATETIME))
 
 
 def _build_plan(payload: bytes) -> _Plan:
@@ -235,43 +229,28 @@ def _build_plan(payload: bytes) -> _Plan:
         except (FrameError, IndexError) as exc:
             # Meters append manufacturer data without a 0x0F marker; keep it raw, do not guess.
             where = exc.offset if isinstance(exc, FrameError) else head
-            step = _Step(head, len(payload), X.raw_value, 0,
-                         ("unparsed", "", 0, 0, 0, "instantaneous", (f"error_at_{where}",),
-                          *_VALUE_OK))
+            step = (head, len(payload), X.raw_value, 1, 0, "unparsed", "", 0, 0, 0,
+                    "instantaneous", (f"error_at_{where}",))
             pos = len(payload)
         if step is None:
             spans.append((head, pos))
         else:
-            spans.append((head, step.start))
+            spans.append((head, step[START]))
             steps.append(step)
     signature = b"".join([payload[s:e] for s, e in spans])
-    dates = tuple(i for i, step in enumerate(steps) if step.convert is X.date_value)
-    return _Plan(tuple(spans), signature, tuple(steps), dates, tuple(map(_flat, steps)))
-
-
-_UP: Final = X.int_value_up
-
-
-def _flat(step: _Step) -> _Flat:
-    convert: X.Converter | None = step.convert
-    factor = 1
-    if convert is X.int_value_fast:
-        convert = None
-    elif convert is _UP:
-        power = X.proven_power(step.end - step.start, step.exponent)
-        assert power is not None   # _step_for chose int_value_up only when it is proven
-        factor = power
-    return (step.start, step.end, convert, factor, step.exponent, *step.template[:7])
+    dates = tuple(i for i, step in enumerate(steps) if step[CONVERT] is X.date_value)
+    return _Plan(tuple(spans), signature, tuple(steps), dates)
 
 
 def _record(step: _Step, payload: bytes) -> Record:
     """One record; a value out of range or an invalid date gives value None, raw bytes kept."""
-    data = payload[step.start:step.end]
-    kind, unit, storage, tariff, subunit, function, modifiers = step.template[:7]
+    start, end, convert, _factor, exponent, kind, unit, storage, tariff, subunit, function, \
+        modifiers = step
+    data = payload[start:end]
     try:
-        value = step.convert(data, step.exponent)
+        value = convert(data, exponent)   # the markers are converters too (values.py)
     except (DecimalException, OutOfRange):
-        error = FrameError(f"{kind} record value out of range ({data.hex()})", step.start)
+        error = FrameError(f"{kind} record value out of range ({data.hex()})", start)
         return Record(kind, unit, None, storage, tariff, subunit, function, modifiers, data,
                       str(error))
     if value is None:
@@ -300,25 +279,26 @@ class RecordDecoder:
             except IndexError as exc:  # a length byte promised more than there is
                 raise FrameError("record truncated", len(payload)) from exc
             self._remember(len(payload), plan)
-        new, from_bytes, up, bounded = tuple.__new__, int.from_bytes, _UP, BOUNDED
+        new, from_bytes, bounded = tuple.__new__, int.from_bytes, BOUNDED
+        fast, up = X.int_value_fast, X.int_value_up
         try:   # the hot loop: fields unpacked and the Record tuple built in one go
             records = [
                 new(Record, (kind, unit,
                              Decimal(from_bytes(payload[a:b], "little", signed=True))
-                             .scaleb(exp, bounded) if convert is None
+                             .scaleb(exp, bounded) if convert is fast
                              else Decimal(from_bytes(payload[a:b], "little", signed=True)
                                           * factor) if convert is up   # proven: no context
                              else convert(payload[a:b], exp),
                              storage, tariff, subunit, function, modifiers, None, ""))
                 for (a, b, convert, factor, exp, kind, unit, storage, tariff, subunit, function,
-                     modifiers) in plan.flat
+                     modifiers) in plan.steps
             ]
         except (DecimalException, OutOfRange):  # rare: find the record(s) one by one
             records = [_record(step, payload) for step in plan.steps]
         for index in plan.dates:
             if records[index].value is None:  # an invalid date: keep what the meter sent
                 step = plan.steps[index]
-                records[index] = records[index]._replace(raw=payload[step.start:step.end])
+                records[index] = records[index]._replace(raw=payload[step[START]:step[END]])
         return records, plan, fresh
 
     def layout(self, payload: bytes) -> tuple[tuple[bytes, int], ...]:
@@ -328,6 +308,12 @@ class RecordDecoder:
             self.decode(payload)
             plan = self._cached(payload)
         assert plan is not None
+        return _layout_of(plan, payload)
+
+    @staticmethod
+    def layout_of(plan: object, payload: bytes) -> tuple[tuple[bytes, int], ...]:
+        """Like layout(), for the plan decode_plan() just returned for `payload` (no lookup)."""
+        assert isinstance(plan, _Plan)
         return _layout_of(plan, payload)
 
     def _cached(self, payload: bytes) -> _Plan | None:
@@ -388,10 +374,10 @@ def _encode_value(data_field: int, size: int, raw: int) -> bytes:
 
 def _layout_of(plan: _Plan, payload: bytes) -> tuple[tuple[bytes, int], ...]:
     """(header bytes, data size) per record, fillers excluded: what a compact frame omits."""
-    starts = {step.start: step for step in plan.steps}
+    sizes = {step[START]: step[END] - step[START] for step in plan.steps}
     layout = []
     for head, end in plan.spans:
-        step = starts.get(end)
-        if step is not None:
-            layout.append((payload[head:end], step.end - step.start))
+        size = sizes.get(end)
+        if size is not None:
+            layout.append((payload[head:end], size))
     return tuple(layout)

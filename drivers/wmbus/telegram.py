@@ -226,7 +226,7 @@ class TelegramDecoder:
         else:
             t.records, t.layout, fresh = self._records.decode_plan(payload)
             if fresh or not self._formats:
-                self._learn_format(payload)
+                self._learn_format(self._records.layout_of(t.layout, payload))
 
     def _unsecure(self, s: _State, mode: int, blocks: int) -> bytes:
         payload = s.frame[s.pos:]
@@ -256,8 +256,7 @@ class TelegramDecoder:
         return plain
 
     # ---- compact frames ----------------------------------------------------------------
-    def _learn_format(self, payload: bytes) -> None:
-        layout = self._records.layout(payload)
+    def _learn_format(self, layout: tuple[tuple[bytes, int], ...]) -> None:
         headers = b"".join(header for header, _size in layout)
         if len(self._formats) >= _MAX_FORMATS:
             self._formats.clear()

@@ -96,12 +96,13 @@ def numeric_record(draw: st.DrawFn) -> bytes:
     return bytes([field | storage << 6, *header]) + data
 
 
-def reference_value(step: R._Step, payload: bytes) -> Decimal | str | None:
-    data = payload[step.start:step.end]
-    if step.convert in (X.int_value, X.int_value_fast, X.int_value_up):
-        return bounded_or_none(int.from_bytes(data, "little", signed=True), step.exponent)
+def reference_value(step: tuple, payload: bytes) -> Decimal | str | None:
+    data = payload[step[R.START]:step[R.END]]
+    convert, exponent = step[R.CONVERT], step[R.EXPONENT]
+    if convert in (X.int_value, X.int_value_fast, X.int_value_up):
+        return bounded_or_none(int.from_bytes(data, "little", signed=True), exponent)
     try:
-        return step.convert(data, step.exponent)
+        return convert(data, exponent)
     except (DecimalException, OutOfRange):
         return None
 
@@ -122,7 +123,8 @@ def test_the_decode_loop_equals_the_bounded_path(records: list[bytes]) -> None:
             reference = reference_value(step, payload)
             assert same(record.value, reference)
             if reference is None:
-                assert record.raw == payload[step.start:step.end] and "out of range" in record.error
+                data = payload[step[R.START]:step[R.END]]
+                assert record.raw == data and "out of range" in record.error
             else:
                 assert (record.raw, record.error) == (None, "")
             assert record == R._record(step, payload)   # the one-by-one (fallback) path agrees
@@ -168,10 +170,10 @@ def test_the_plan_takes_the_fast_paths_where_proven() -> None:
                             "0D06 E9 40E201000000000000")
     records, plan, _fresh = R.RecordDecoder().decode_plan(payload)
     assert isinstance(plan, R._Plan)
-    kwh, litres, lvar4, lvar9 = plan.flat
-    assert (kwh[2], kwh[3], kwh[4]) == (X.int_value_up, 1000, 3)   # Wh x 10^3, 4 bytes: proven
-    assert (litres[2], litres[4]) == (None, -3)                     # scaleb under BOUNDED
-    assert lvar4[2] is X.int_value_up                               # a 4-byte LVAR int: proven
-    assert lvar9[2] is X.int_value                                  # 9 bytes: the checked path
+    kwh, litres, lvar4, lvar9 = ((s[R.CONVERT], s[R.FACTOR], s[R.EXPONENT]) for s in plan.steps)
+    assert kwh == (X.int_value_up, 1000, 3)       # Wh x 10^3, 4 bytes: proven
+    assert litres == (X.int_value_fast, 1, -3)    # scaleb under BOUNDED
+    assert lvar4 == (X.int_value_up, 1000, 3)     # a 4-byte LVAR int: proven
+    assert lvar9 == (X.int_value, 1, 3)           # 9 bytes: the checked path
     assert [r.value for r in records] == [Decimal(123456000), Decimal("987.654"),
                                           Decimal(123456000), Decimal(123456000)]
