@@ -12,7 +12,9 @@ FrameError message in `error`; it never raises out of the decoder. An invalid da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, DecimalException
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from core.numbers import BOUNDED, OutOfRange
@@ -73,7 +75,8 @@ START, END, CONVERT, FACTOR, EXPONENT, KIND = range(6)
 
 class _Plan(NamedTuple):
     spans: tuple[tuple[int, int], ...]
-    signature: bytes
+    headers: Callable[[bytes], object]   # a payload's DIF/VIF bytes (and fillers), cut in C
+    signature: object                    # headers() of the payload the plan was built from
     steps: tuple[_Step, ...]
     dates: tuple[int, ...]   # steps that may give no value (invalid date): raw bytes kept
 
@@ -237,9 +240,22 @@ def _build_plan(payload: bytes) -> _Plan:
         else:
             spans.append((head, step[START]))
             steps.append(step)
-    signature = b"".join([payload[s:e] for s, e in spans])
+    headers = _cutter(spans)
     dates = tuple(i for i, step in enumerate(steps) if step[CONVERT] is X.date_value)
-    return _Plan(tuple(spans), signature, tuple(steps), dates)
+    return _Plan(tuple(spans), headers, headers(payload), tuple(steps), dates)
+
+
+def _cutter(spans: list[tuple[int, int]]) -> Callable[[bytes], object]:
+    """One C call that slices every header span out of a payload (adjacent spans joined)."""
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and merged[-1][1] == start:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    if not merged:
+        return lambda _payload: ()
+    return itemgetter(*(slice(start, end) for start, end in merged))
 
 
 def _record(step: _Step, payload: bytes) -> Record:
@@ -318,7 +334,7 @@ class RecordDecoder:
 
     def _cached(self, payload: bytes) -> _Plan | None:
         for plan in self._plans.get(len(payload), ()):
-            if b"".join([payload[s:e] for s, e in plan.spans]) == plan.signature:
+            if plan.headers(payload) == plan.signature:
                 return plan
         return None
 

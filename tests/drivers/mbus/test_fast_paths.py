@@ -177,3 +177,20 @@ def test_the_plan_takes_the_fast_paths_where_proven() -> None:
     assert lvar9 == (X.int_value, 1, 3)           # 9 bytes: the checked path
     assert [r.value for r in records] == [Decimal(123456000), Decimal("987.654"),
                                           Decimal(123456000), Decimal(123456000)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(numeric_record(), min_size=1, max_size=4), min_size=2, max_size=4),
+       st.sampled_from([b"", b"\x2f\x2f", b"\x2f"]))
+def test_a_cached_plan_is_used_only_for_its_own_headers(payloads: list[list[bytes]],
+                                                        filler: bytes) -> None:
+    # same-length payloads with other DIF/VIF bytes (or fillers elsewhere) get their own plan
+    shared = R.RecordDecoder()
+    for records in payloads + payloads[::-1]:
+        payload = filler + b"".join(records)
+        assert shared.decode(payload) == R.RecordDecoder().decode(payload)
+        assert shared.layout(payload) == R.RecordDecoder().layout(payload)
+        at = len(filler) + 1   # the first record's VIF: another code, same length and sizes
+        other = payload[at] & 0x80 | NUMERIC[(NUMERIC.index(payload[at] & 0x7F) + 1) % len(NUMERIC)]
+        changed = payload[:at] + bytes([other]) + payload[at + 1:]
+        assert shared.decode(changed) == R.RecordDecoder().decode(changed)
