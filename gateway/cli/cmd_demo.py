@@ -11,6 +11,7 @@ otherwise plain lines (gateway/demo/view.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -48,8 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    # a closed stdout (`gateway demo | head`) must not stop the site: the output is a view
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -63,7 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     live = sys.stdout.isatty()
     # on a terminal the panel owns the screen: the service's JSON log lines go to a file
-    setup_logging("warning", open(state / LOG_FILE, "a") if live else None)  # noqa: SIM115
+    log = open(state / LOG_FILE, "a") if live else None  # noqa: SIM115 (closed below)
+    setup_logging("warning", log)
     broker: Any = None
     sims: list[Simulation] = []
     try:
@@ -80,6 +84,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sim.stop()
         if broker is not None:
             broker.stop()
+        if log is not None:
+            setup_logging("warning")  # nothing may log into the closed file
+            log.close()
         if not args.state:
             shutil.rmtree(state, ignore_errors=True)
 

@@ -94,6 +94,6 @@ async def _refresh(collector: Collector, plain: PlainLines | None, options: RunO
     with Live(console=Console(), auto_refresh=False, redirect_stderr=False) as live:
         while True:
             with contextlib.suppress(MeterGatewayError):  # a busy store: the next refresh
-                live.update(render(collector.snapshot(), console_hint=options.console_hint),
-                            refresh=True)
+                live.update(render(collector.snapshot(), console_hint=options.console_hint,
+                                   width=live.console.width), refresh=True)
             await asyncio.sleep(REFRESH_S)

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from board.interface import BoardError
 from core.money import Money
 from storage.records import EventRecord, ReadingSet
 
@@ -137,7 +138,7 @@ class Collector:
                 warn = ledger.settings(tx, meter_id).get("warn_limit", meter.warn_limit)
             try:
                 closed = prepay.board.output_state(meter.relay)
-            except Exception:  # a board error shows as "?": the view never stops the demo
+            except BoardError:  # shown as "?": the view never stops the demo
                 closed = None
             relay = "?" if closed is None else ("closed" if closed else "OPEN")
             rows.append(PrepaidRow(meter_id, prepay.engine.book.assignments.get(meter_id, ""),

@@ -24,25 +24,33 @@ from storage.records import ReadingSet
 SEVERITY_STYLE = {"warning": "yellow", "error": "bold red", "critical": "bold red"}
 RELAY_STYLE = {"closed": "green", "OPEN": "bold red", "?": "dim"}
 UPLINK_REPORT_S = 5.0
+SIDE_BY_SIDE_WIDTH = 110  # narrower terminals get the uplink below the prepaid meters
 
 
-def render(snap: Snapshot, *, console_hint: str = "") -> Group:
-    """The whole panel: a title line, the meters, prepay beside the uplink, events, notes."""
+def render(snap: Snapshot, *, console_hint: str = "", width: int = SIDE_BY_SIDE_WIDTH) -> Group:
+    """The whole panel: a title line, the meters, prepay beside the uplink (below it on a
+    narrow terminal), events, notes."""
     title = Text.assemble((f"gateway demo  {snap.gateway_id}", "bold"),
                           f"   running {int(snap.elapsed_s) // 60:02d}:"
                           f"{int(snap.elapsed_s) % 60:02d}   config {snap.config_path}")
-    side = Table.grid(expand=True, padding=(0, 1))
-    side.add_column(ratio=3)
-    side.add_column(ratio=2)
-    side.add_row(_prepaid(snap), _uplink(snap))
+    middle: Table | Group
+    if width >= SIDE_BY_SIDE_WIDTH:
+        middle = Table.grid(expand=True, padding=(0, 1))
+        middle.add_column(ratio=3)
+        middle.add_column(ratio=2)
+        middle.add_row(_prepaid(snap), _uplink(snap))
+    else:
+        middle = Group(_prepaid(snap), _uplink(snap))
     footer = Text("Ctrl-C stops" + (f"   {console_hint}" if console_hint else ""), style="dim")
-    return Group(title, _meters(snap), side, _events(snap), _notes(snap), footer)
+    return Group(title, _meters(snap), middle, _events(snap), _notes(snap), footer)
 
 
 def _meters(snap: Snapshot) -> Panel:
     table = Table(expand=True, box=None, padding=(0, 1), header_style="bold cyan")
-    for name in ("meter", "read by", "last", "values"):  # one line per meter, cut at the edge
-        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for name in ("meter", "read by", "last"):
+        table.add_column(name, no_wrap=True)
+    # one line per meter: the values take the room left and are cut at the edge
+    table.add_column("values", no_wrap=True, overflow="ellipsis", ratio=1)
     for row in snap.meters:
         last = clock_text(row.ts_ms) if row.ts_ms else Text("waiting", style="dim")
         table.add_row(row.meter_id, row.source, last, row.values or f"({row.count} values)")

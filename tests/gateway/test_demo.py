@@ -135,3 +135,15 @@ def test_an_edited_config_runs_with_this_runs_simulators(tmp_path: Path) -> None
     counts = stored_counts(state / "gateway.db")
     assert counts.get("lift-a", 0) >= 1 and "lifts" not in counts, counts
     assert counts.get("water-31", 0) >= 1, counts  # a pushed meter on the new run's dongle
+
+
+def test_an_edited_config_with_a_mistake_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    edited = tmp_path / "mine.toml"
+    edited.write_text('gateway_id = "gw-demo"\nnonsense = 1\n[storage]\npath = "x.db"\n')
+    out = subprocess.run([str(GATEWAY), "demo", "--state", str(tmp_path / "state"), "--broker",
+                          "mqtt://127.0.0.1:1", "--config", str(edited), "--for", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stdout.splitlines()[0] == f"config: {edited}"
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"gateway demo: {edited}:") and "nonsense" in line, line

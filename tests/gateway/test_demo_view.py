@@ -60,6 +60,17 @@ def test_the_panel_shows_meters_credit_relay_uplink_and_events() -> None:
     assert "voucher redeemed" in text and "technician console" in text
 
 
+def test_a_narrow_terminal_gets_the_uplink_below_the_prepaid_meters() -> None:
+    console = Console(record=True, width=80, color_system=None)
+    console.print(render(snapshot(), width=80))
+    lines = console.export_text().splitlines()
+    prepaid = next(i for i, line in enumerate(lines) if "─ prepaid " in line)
+    uplink = next(i for i, line in enumerate(lines) if "─ uplink " in line)
+    assert uplink > prepaid and "uplink" not in lines[prepaid]
+    assert all(len(line) <= 80 for line in lines)
+    assert any("shop-01" in line and "-0.0175" in line and "OPEN" in line for line in lines)
+
+
 def test_the_panel_without_uplink_says_how_to_get_one() -> None:
     snap = snapshot()
     snap = Snapshot(**{**snap.__dict__, "uplink": UplinkRow(None, False, None, 0, 0, 0)})
