@@ -5,13 +5,20 @@ kept are published again; the ones already dropped are declared once in a signed
 record, so the head-end records a known gap and moves on instead of asking forever.
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from storage import batches
 from storage.batches import StoredBatch
 from storage.store import Store
-from uplink.codec import Unavailable
+from uplink.codec import Unavailable, encode_unavailable
+from uplink.cose import sign1
+from uplink.mqtt import MqttLink
+
+LOGGER = logging.getLogger(__name__)
 
 MS_PER_DAY: Final = 24 * 3600 * 1000
 
@@ -56,3 +63,18 @@ class ResendGuard:
             return False
         self._served.append((first, last, now))
         return True
+
+
+def publish_plan(link: MqttLink, topics: dict[str, str], plan: ResendPlan,
+                 key: Ed25519PrivateKey, gw: str, acked: int) -> None:
+    """Publish a plan: the signed `unavailable` record first, then the kept batches."""
+    if plan.gone is not None:
+        LOGGER.error("resend_unavailable", extra={"first": plan.gone.first,
+                                                  "last": plan.gone.last, "acked": acked})
+        signed = sign1(encode_unavailable(plan.gone), key, gw.encode("utf-8"))
+        link.publish(topics["unavailable"], signed, announced_only=True)
+    for batch in plan.batches:
+        link.publish(topics["batch"], batch.data, announced_only=True)
+    if plan.batches:
+        LOGGER.info("resend_replayed", extra={"first": plan.batches[0].seq,
+                                              "last": plan.batches[-1].seq})

@@ -14,12 +14,13 @@ from storage.errors import StorageError
 from storage.store import Store, Transaction
 from uplink.acks import PendingAck
 from uplink.batcher import Batcher
-from uplink.codec import decode_ack, encode_unavailable
-from uplink.commands import CommandContext, CommandRefused, CommandRegistry, screen_command
-from uplink.cose import parse_sign1, sign1, verify_sign1
+from uplink.codec import decode_ack
+from uplink.commands import CommandContext, CommandRegistry
+from uplink.cose import parse_sign1, verify_sign1
 from uplink.errors import BadMessage, BadSignature, UplinkError
-from uplink.mqtt import Backoff, LinkConfig, LinkHandlers, MqttLink
-from uplink.resend import ResendGuard, ResendPlan, plan_resend
+from uplink.inbox import CommandInbox
+from uplink.mqtt import PENDING_BACKOFF_MAX_S, Backoff, LinkConfig, LinkHandlers, MqttLink
+from uplink.resend import ResendGuard, plan_resend, publish_plan
 from uplink.settings import UplinkSettings, topics
 
 LOGGER = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ MQTT_PUBLISH_OVERHEAD: Final = 64
 CONNECT_WAIT_S: Final = 30.0
 # flush() polls the backlog at this period.
 FLUSH_POLL_S: Final = 0.05
+# Until the first ack on a connection, batches in flight are re-sent after this long, doubling
+# up to PENDING_BACKOFF_MAX_S: what went out before the head-end (re)subscribed after a broker
+# restart is dropped by the broker, and waiting ack_timeout_s for it would stall the recovery.
+FIRST_ACK_WAIT_S: Final = 1.0
+
+
+def unconfirmed_wait(resends: int, ack_timeout_s: float) -> float:
+    """How long batches in flight wait for an ack, on a connection that has had none yet,
+    after `resends` re-sends on it."""
+    return min(ack_timeout_s, PENDING_BACKOFF_MAX_S, FIRST_ACK_WAIT_S * 2 ** min(resends, 30))
 
 
 class Uplink:
@@ -55,6 +66,7 @@ class Uplink:
         self.topics = topics(settings.topic_prefix, self.gw)
         store.register_outbox_kind("cmd_result", CMD_RESULT_PRIORITY, load_command_results)
         commands.register("status", self._status_command)
+        self._inbox = CommandInbox(store, self.gw, server_key, commands, clock)
         self._batcher = Batcher(store, self.gw, signing_key, compress=settings.compress,
                                 clock=clock)
         self._signing_key = signing_key
@@ -80,6 +92,7 @@ class Uplink:
         self._acks = PendingAck(store, settings.retain_acked_bytes, settings.retain_acked_days,
                                 clock)
         self._in_commit: tuple[int | None, int | None] = (None, None)  # (ack, seq) written
+        self._unconfirmed: int | None = 0  # re-sends on this connection before its first ack
         with store.transaction() as tx:
             self._acked = batches.acked_seq(tx)
             self._head, _ = batches.chain_head(tx)
@@ -184,6 +197,7 @@ class Uplink:
 
     def _on_connected(self, max_packet: int | None) -> None:
         self._connected = True
+        self._unconfirmed = 0
         self._epoch += 1
         self._in_flight.clear()
         self._up.set()
@@ -249,9 +263,7 @@ class Uplink:
                 return
             LOGGER.info("uplink_hold_retry", extra={"seq": self._held[0]})
             self._held = None
-        if any(now - sent > self.settings.ack_timeout_s for sent in self._in_flight.values()):
-            LOGGER.warning("ack_timeout", extra={"in_flight": sorted(self._in_flight)})
-            self._in_flight.clear()
+        self._expire_in_flight(now)
         epoch = self._epoch
         while (len(self._in_flight) < self.settings.max_in_flight and self._connected
                and self._held is None):
@@ -272,6 +284,18 @@ class Uplink:
             # A full batch takes tens to hundreds of ms to build on the loop (docs/storage.md):
             # let the polls and the writer run between two builds of a backlog.
             await asyncio.sleep(0)
+
+    def _expire_in_flight(self, now: float) -> None:
+        """Batches unacked for too long are due again (sent on by the pump)."""
+        timeout = self.settings.ack_timeout_s
+        if self._unconfirmed is not None:
+            timeout = unconfirmed_wait(self._unconfirmed, timeout)
+        if any(now - sent > timeout for sent in self._in_flight.values()):
+            LOGGER.warning("ack_timeout", extra={"in_flight": sorted(self._in_flight),
+                                                 "timeout_s": timeout})
+            self._in_flight.clear()
+            if self._unconfirmed is not None:
+                self._unconfirmed += 1
 
     def _next_batch(self, exclude: set[int]) -> StoredBatch | None:
         """The oldest unacked batch not in flight, else a new one (on the loop, the store owner).
@@ -329,6 +353,7 @@ class Uplink:
             LOGGER.warning("ack_refused", extra={"reason": "other gateway or never sent",
                                                  "gw": ack.gw, "ack": ack.ack})
             return
+        self._unconfirmed = None  # the head-end hears us: ack_timeout_s from now on
         if ack.ack > self._acked:
             self._acks.note(ack.ack)  # written with the next commit (uplink/acks.py)
             self._acked = max(self._acked, ack.ack)
@@ -358,67 +383,18 @@ class Uplink:
             return  # answered recently: the request is repeated with every ack until it lands
         self._commit_due_ack()  # the plan reads the acked batches from the store
         plan = plan_resend(self.store, self.gw, from_seq)
+        assert self._link is not None
         try:
-            self._publish_resend(plan)
+            publish_plan(self._link, self.topics, plan, self._signing_key, self.gw, self._acked)
         except UplinkError as exc:
             LOGGER.warning("resend_publish_failed", extra={"from_seq": from_seq,
                                                            "reason": str(exc)})
 
-    def _publish_resend(self, plan: ResendPlan) -> None:
-        assert self._link is not None
-        if plan.gone is not None:
-            LOGGER.error("resend_unavailable", extra={"first": plan.gone.first,
-                                                      "last": plan.gone.last,
-                                                      "acked": self._acked})
-            signed = sign1(encode_unavailable(plan.gone), self._signing_key,
-                           self.gw.encode("utf-8"))
-            self._link.publish(self.topics["unavailable"], signed, announced_only=True)
-        for batch in plan.batches:
-            self._link.publish(self.topics["batch"], batch.data, announced_only=True)
-        if plan.batches:
-            LOGGER.info("resend_replayed", extra={"first": plan.batches[0].seq,
-                                                  "last": plan.batches[-1].seq})
-
     # --- commands ---
 
     async def _handle_command(self, raw: bytes) -> None:
-        screened = screen_command(raw, self.server_key, self.gw, self.clock())
-        reason, cmd = screened.reason, screened.command
-        if reason is None and cmd is not None:
-            if not self._remember(cmd.id, cmd.exp):
-                reason = "replayed"
-            elif cmd.op not in self.commands:
-                reason = "unknown_op"
-        ok, body = False, {"reason": reason}
-        if reason is None and cmd is not None:
-            ok, body = await self._execute(cmd)
-        else:
-            LOGGER.warning("command_refused", extra={"id": screened.cmd_id, "reason": reason})
-        self._add_result(screened.cmd_id, screened.op, ok, body)
+        await self._inbox.handle(raw)
         self._wake.set()
-
-    async def _execute(self, cmd: Any) -> tuple[bool, dict[str, Any]]:
-        ctx = CommandContext(self.gw, cmd.id, cmd.op, self.clock())
-        try:
-            result = await self.commands.run(cmd, ctx)
-        except CommandRefused as exc:
-            return False, {"reason": exc.reason}
-        except Exception as exc:  # a handler's bug must not take the uplink down
-            LOGGER.exception("command_failed", extra={"id": cmd.id, "op": cmd.op})
-            return False, {"reason": f"handler_error: {type(exc).__name__}"}
-        LOGGER.info("command_done", extra={"id": cmd.id, "op": cmd.op})
-        return True, result
-
-    def _remember(self, cmd_id: str, exp_s: int) -> bool:
-        with self.store.transaction() as tx:
-            return batches.remember_command(tx, cmd_id, exp_s * 1000, int(self.clock() * 1000))
-
-    def _add_result(self, cmd_id: str | None, op: str | None, ok: bool,
-                    body: dict[str, Any]) -> None:
-        ts_ms = int(self.clock() * 1000)
-        with self.store.transaction() as tx:
-            ref = batches.add_command_result(tx, ts_ms, cmd_id, op, ok, body)
-            self.store.outbox_add(tx, "cmd_result", ref, ts_ms)
 
     async def _status_command(self, args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         return self.state()

@@ -4,6 +4,7 @@ No timing is asserted: the attempts are watched through an injected Backoff. The
 takes to deliver after an outage are measured by hil/bench/uplink_drain.py.
 """
 
+import asyncio
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.harness.eventually import eventually_async
 from tests.harness.uplink_site import GW, Site
 from uplink.localbroker import Mosquitto
 from uplink.mqtt import JITTER_FRACTION, PENDING_BACKOFF_MAX_S, Backoff
+from uplink.service import FIRST_ACK_WAIT_S, unconfirmed_wait
 
 ATTEMPTS_WATCHED = 6
 
@@ -84,3 +86,33 @@ async def test_broker_outage_with_records_pending_probes_on_the_capped_schedule(
         assert site.hstore.record_ids(GW) == list(range(1, 101))
     finally:
         await site.stop()
+
+
+def test_before_the_first_ack_batches_wait_a_short_doubling_time_capped() -> None:
+    waits = [unconfirmed_wait(n, 30.0) for n in range(8)]
+    assert waits[:3] == [FIRST_ACK_WAIT_S, 2 * FIRST_ACK_WAIT_S, 4 * FIRST_ACK_WAIT_S]
+    assert max(waits) == PENDING_BACKOFF_MAX_S
+    assert unconfirmed_wait(5, 0.5) == 0.5  # never longer than the configured ack timeout
+
+
+async def test_batches_sent_before_the_headend_subscribed_are_resent_without_ack_timeout(
+        broker: Mosquitto, store: Store, gw_key: Ed25519PrivateKey,
+        server_key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    # ack_timeout_s is far beyond the drain deadline: only the first-ack wait can resend
+    site = Site(broker.url, store, gw_key, server_key, tmp_path / "he.db", ack_timeout_s=600.0)
+    uplink_task = asyncio.create_task(site.uplink.run())
+    try:
+        await site.uplink.wait_connected()
+        store.add_readings(readings(0, 40))
+        site.uplink.wake()
+        await eventually_async(lambda: site.uplink.state()["in_flight"] > 0, 30, "a batch sent")
+        headend_task = asyncio.create_task(site.headend.run())  # the sends above were dropped
+        await site.headend.wait_connected()
+        await site.drained(60)
+        assert site.hstore.record_ids(GW) == list(range(1, 41))
+        headend_task.cancel()
+        await asyncio.gather(headend_task, return_exceptions=True)
+    finally:
+        uplink_task.cancel()
+        await asyncio.gather(uplink_task, return_exceptions=True)
+        site.hstore.close()
