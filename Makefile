@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := mosquitto
+# mosquitto: the broker; postgresql: the head-end's fleet store; chromium: the web page test.
+DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver
 
 .PHONY: run demo test lint bench fuzz debian-deps install-dev clean
 
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install-dev: $(STAMP)
 
-# Debian packages the tests need (the broker); installed only when missing.
+# Debian packages the tests need (broker, PostgreSQL server, Chromium); installed only when missing.
 debian-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
