@@ -115,6 +115,7 @@ async def simulate(meters: int, seconds: int, tmp: Path) -> dict[str, float]:
 
 
 def one_run(meters: int) -> dict[str, float]:
+    # in the working directory, not /tmp: on the Pi /tmp is tmpfs, where writes count zero
     with tempfile.TemporaryDirectory(prefix="gw-budget-", dir=Path.cwd()) as name:
         return asyncio.run(simulate(meters, SECONDS, Path(name)))
 
