@@ -82,8 +82,8 @@ def _uplink(snap: Snapshot) -> Panel:
 
 
 def _events(snap: Snapshot) -> Panel:
-    lines = [Text(event_text(e), style=SEVERITY_STYLE.get(e.severity, ""))
-             for e in snap.events[:EVENTS_SHOWN]]
+    lines = [Text(event_text(e), style=SEVERITY_STYLE.get(e.severity, ""), no_wrap=True,
+                  overflow="ellipsis") for e in snap.events[:EVENTS_SHOWN]]
     return Panel(Group(*lines) if lines else Text("none yet", style="dim"),
                  title="recent events", title_align="left")
 
