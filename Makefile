@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# mosquitto: the broker; postgresql: the head-end's fleet store; chromium: the web page test.
-DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver
+# mosquitto: the broker; postgresql: the head-end's fleet store; chromium: the web page test;
+# tmux: the demo's panel checked on a real terminal.
+DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver tmux
+# What `make run` needs of them: the broker that carries the demo's batches to the head-end.
+DEMO_PACKAGES := mosquitto
 
 .PHONY: run demo test lint bench fuzz debian-deps install-dev clean
 
@@ -28,6 +31,7 @@ debian-deps:
 	fi
 
 run: $(STAMP)
+	@$(MAKE) --no-print-directory debian-deps DEBIAN_PACKAGES="$(DEMO_PACKAGES)"
 	$(BIN)/gateway demo
 
 demo: run
