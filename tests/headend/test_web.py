@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -136,6 +137,7 @@ def test_gateway_meters_and_chart_in_chromium(site: str, browser: Browser,
 def test_pages_on_the_sqlite_store(tmp_path: Path) -> None:
     """The same pages over the single-machine store (HTTP here; the browser test is above)."""
     import http.cookiejar
+    import urllib.error
     import urllib.parse
     import urllib.request
     db = str(tmp_path / "headend.db")
@@ -158,6 +160,22 @@ def test_pages_on_the_sqlite_store(tmp_path: Path) -> None:
         assert "current_l1: 90 values" in page and f'stroke="{CHART_COLOUR}"' in page
         with opener.open(base + "/anomalies") as resp:
             assert "Chain anomalies" in resp.read().decode()
+        store: Any = open_store(db)
+        try:
+            add_account(store, "mo", "meter-one-only", "viewer", meters=["m0001"])
+        finally:
+            store.close()
+        meter_only = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = urllib.parse.urlencode({"name": "mo", "password": "meter-one-only"}).encode()
+        meter_only.open(base + "/login", data=form).close()
+        with meter_only.open(base + "/gw/sim-00000") as resp:
+            page = resp.read().decode()
+        assert "m0001" in page and "m0000" not in page and "m0002" not in page
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            meter_only.open(base + "/gw/sim-00000/meter/m0002")
+        assert refused.value.code == 403
+        refused.value.close()
     finally:
         server.shutdown()
         server.server_close()
