@@ -124,8 +124,7 @@ def _write_config(state: Path, sims: list[Simulation], url: str | None,
 
     _voucher_key(state)
     text = site_toml(state, sims, uplink_toml(state, url) if url else "") + _console_toml(state)
-    if url:
-        _headend_public_key(state)
+    _demo_keys(state)  # the gateway key signs voucher receipts too, uplink or not
     site = state / "site.toml"
     site.write_text(text)
     if edited is None:
@@ -144,7 +143,7 @@ def _voucher_key(state: Path) -> None:
     (state / "voucher_public.pem").write_text(public_pem(key))
 
 
-def _headend_public_key(state: Path) -> None:
+def _demo_keys(state: Path) -> None:
     from uplink.demo import demo_keys
     from uplink.keys import public_pem
 

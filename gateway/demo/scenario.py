@@ -61,19 +61,23 @@ class Scenario:
         return prepay is not None and meter_id in prepay.engine.settings.meters
 
     async def run(self) -> None:
+        mark = self._last_event_id()
         if self.headend is not None:
             await self._server_topups()
+            mark = self._last_event_id()  # the run-down starts with the top-up
         else:
-            self.note("uplink off: no server top-up (install mosquitto or pass --broker)")
-        if self.prepaid(RUN_DOWN_METER):
-            mark = self._last_event_id()
+            self.note("uplink off: no server top-up (install mosquitto or pass --broker); "
+                      "a voucher brings the first credit")
+        if not self.prepaid(RUN_DOWN_METER):
+            return
+        if self.headend is not None:
             await self._event(RUN_DOWN_METER, "relay_opened", mark)
-            self.note(f"{RUN_DOWN_METER}: out of credit, relay open; a voucher goes on the "
-                      f"stick in {VOUCHER_PAUSE_S:g} s")
-            await asyncio.sleep(VOUCHER_PAUSE_S)  # the story's pause, not a wait for state
-            self._put_voucher(RUN_DOWN_METER, VOUCHER_AMOUNT)
-            await self._event(RUN_DOWN_METER, "voucher_redeemed", mark)
-            self.note(f"{RUN_DOWN_METER}: voucher redeemed ({VOUCHER_AMOUNT} EUR)")
+            self.note(f"{RUN_DOWN_METER}: out of credit, relay open")
+        self.note(f"{RUN_DOWN_METER}: a voucher goes on the stick in {VOUCHER_PAUSE_S:g} s")
+        await asyncio.sleep(VOUCHER_PAUSE_S)  # the story's pause, not a wait for state
+        self._put_voucher(RUN_DOWN_METER, VOUCHER_AMOUNT)
+        await self._event(RUN_DOWN_METER, "voucher_redeemed", mark)
+        self.note(f"{RUN_DOWN_METER}: voucher redeemed ({VOUCHER_AMOUNT} EUR)")
 
     async def _server_topups(self) -> None:
         while self.headend.stats.stored < 1:
