@@ -94,7 +94,7 @@ def test_two_workers_one_gateway_no_lost_update(pg_url: str) -> None:
 def test_serve_config_names_the_database(tmp_path: Path) -> None:
     from uplink.headend.cli import SERVE_DEFAULTS, build_parser
     from uplink.headend.config import apply_config
-    from uplink.headend.usage import UsageError
+    from uplink.headend.usage import HeadendUsageError
     conf = tmp_path / "headend.toml"
     conf.write_text('[headend]\ndb = "postgresql://h@db.example/headend"\ngap_grace_s = 2\n')
     args = build_parser().parse_args(["serve", "--config", str(conf), "--prefix", "x"])
@@ -102,7 +102,7 @@ def test_serve_config_names_the_database(tmp_path: Path) -> None:
     assert (args.db, args.gap_grace, args.prefix) == ("postgresql://h@db.example/headend", 2.0,
                                                       "x")
     conf.write_text('[headend]\ndatabase = "x"\n')
-    with pytest.raises(UsageError, match="database"):
+    with pytest.raises(HeadendUsageError, match="database"):
         apply_config(build_parser().parse_args(["serve", "--config", str(conf)]),
                      SERVE_DEFAULTS)
 

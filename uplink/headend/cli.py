@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from uplink.errors import UplinkError
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
 from uplink.headend.config import apply_config
@@ -21,14 +19,20 @@ from uplink.headend.enrol import KeyRing
 from uplink.headend.loadtest import register as register_loadtest
 from uplink.headend.ops_cli import register as register_ops
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
-from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, UsageError
+from uplink.headend.usage import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    HeadendUsageError,
+    parse_enrolment,
+)
 from uplink.headend.voucher_cli import register as register_voucher
 from uplink.headend.web.app import register as register_web
 from uplink.keys import (
     HEADEND_KEY_FILE,
     create_private_key,
     load_private_key,
-    load_public_key,
     public_pem,
 )
 
@@ -39,18 +43,6 @@ SERVE_DEFAULTS: dict[str, object] = {"db": None, "broker": "mqtt://127.0.0.1:188
                                      "gap_grace": 0.0}
 # A gateway online answers within seconds; longer usually means it is offline.
 DEFAULT_RESULT_TIMEOUT_S = 60.0
-
-
-def parse_enrolment(items: Sequence[str], option: str = "--enrol"
-                    ) -> dict[str, Ed25519PublicKey]:
-    """`GW=PUBKEY.pem` items to {gateway id: public key}; UplinkError naming the bad item."""
-    enrolled: dict[str, Ed25519PublicKey] = {}
-    for item in items:
-        gw, sep, path = item.partition("=")
-        if not sep or not gw or not path:
-            raise UsageError(f"{option} {item!r}: expected GW=PUBKEY.pem")
-        enrolled[gw] = load_public_key(Path(path))
-    return enrolled
 
 
 def _key_file(args: argparse.Namespace) -> Path:
@@ -169,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     try:
         return int(args.func(args))
-    except UsageError as exc:
+    except HeadendUsageError as exc:
         sys.stderr.write(f"gateway-headend {args.command}: {exc}\n")
         return EXIT_USAGE
     except UplinkError as exc:

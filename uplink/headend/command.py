@@ -9,7 +9,6 @@ the back office's record of everything the gateway sent.
 """
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from uplink.codec import Command, encode_command
 from uplink.cose import sign1
 from uplink.errors import UplinkError
+from uplink.headend.command_result import CommandResult, result_from_row
 from uplink.headend.db import is_postgres
 from uplink.headend.pg_results import PgResults
 from uplink.headend.server import HEADEND_KID
@@ -38,22 +38,6 @@ RESULT_KIND: Final = "cmd_result"
 
 class CommandTimeout(UplinkError):
     """No result within the caller's time; the command may still run later (it is queued)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """A gateway's answer to one command, as stored by the serving head-end."""
-
-    gw: str
-    id: str
-    op: str | None
-    ok: bool
-    r: dict[str, Any]
-    t_ms: int
-
-    def as_json(self) -> str:
-        return json.dumps({"gw": self.gw, "id": self.id, "op": self.op, "ok": self.ok,
-                           "r": self.r, "t_ms": self.t_ms}, separators=(",", ":"))
 
 
 class ResultReader:
@@ -98,12 +82,6 @@ class ResultReader:
         if row is None:
             return None
         return result_from_row(gw, cmd_id, int(row[0]), row[1])
-
-
-def result_from_row(gw: str, cmd_id: str, ts_ms: int, body_json: str) -> CommandResult:
-    body = json.loads(body_json)
-    return CommandResult(gw, cmd_id, body.get("op"), bool(body.get("ok")),
-                         body.get("r") or {}, ts_ms)
 
 
 def sender_link_config(broker_url: str) -> LinkConfig:

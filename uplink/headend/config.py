@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Final
 
-from uplink.headend.usage import UsageError
+from uplink.headend.usage import HeadendUsageError
 
 # config key -> (argparse destination, type)
 KEYS: Final = {"db": ("db", str), "broker": ("broker", str), "prefix": ("prefix", str),
@@ -21,15 +21,16 @@ def apply_config(args: argparse.Namespace, defaults: dict[str, object]) -> None:
         try:
             table = tomllib.loads(Path(path).read_text()).get("headend", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"--config {path}: {exc}") from None
+            raise HeadendUsageError(f"--config {path}: {exc}") from None
         unknown = sorted(set(table) - set(KEYS))
         if unknown:
-            raise UsageError(f"--config {path}: unknown key(s) in [headend]: {', '.join(unknown)}")
+            raise HeadendUsageError(f"--config {path}: unknown key(s) in [headend]: "
+                                    f"{', '.join(unknown)}")
         for key, value in table.items():
             dest, kind = KEYS[key]
             if not isinstance(value, kind | int if kind is float else kind):
-                raise UsageError(f"--config {path}: [headend] {key} must be {kind.__name__}")
+                raise HeadendUsageError(f"--config {path}: [headend] {key} must be {kind.__name__}")
             if getattr(args, dest, None) == defaults.get(dest):
                 setattr(args, dest, kind(value))
     if not getattr(args, "db", None):
-        raise UsageError("--db (or `db` in the [headend] table of --config) is required")
+        raise HeadendUsageError("--db (or `db` in the [headend] table of --config) is required")

@@ -11,7 +11,7 @@ from typing import Any
 from uplink.headend import enrol
 from uplink.headend.db import open_for_update, open_store
 from uplink.headend.export import ExportQuery, kind_name, stream_records, write_csv, write_jsonl
-from uplink.headend.usage import EXIT_OK, UsageError
+from uplink.headend.usage import EXIT_OK, HeadendUsageError
 
 
 def instant_ms(text: str) -> int:
@@ -33,11 +33,11 @@ def cmd_gateways(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
             if not args.gw or not args.key:
-                raise UsageError("add needs GW and --key PUBKEY.pem")
+                raise HeadendUsageError("add needs GW and --key PUBKEY.pem")
             enrol.add(store, args.gw, Path(args.key).read_text())
         elif args.action == "revoke":
             if not args.gw:
-                raise UsageError("revoke needs GW")
+                raise HeadendUsageError("revoke needs GW")
             enrol.revoke(store, args.gw)
         else:
             for row in enrol.listing(store):

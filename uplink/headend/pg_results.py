@@ -2,13 +2,11 @@
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uplink.codec import Command
 from uplink.errors import UplinkError
-
-if TYPE_CHECKING:
-    from uplink.headend.command import CommandResult
+from uplink.headend.command_result import CommandResult, result_from_row
 
 
 class PgResults:
@@ -30,8 +28,7 @@ class PgResults:
             (cmd.id, cmd.gw, cmd.op, json.dumps(cmd.args, default=str),
              int(time.time() * 1000), cmd.exp * 1000))
 
-    def find(self, gw: str, cmd_id: str) -> "CommandResult | None":
-        from uplink.headend.command import result_from_row
+    def find(self, gw: str, cmd_id: str) -> CommandResult | None:
         try:
             row: Any = self.conn.execute(
                 "SELECT ts_ms, body::text FROM records WHERE kind = 'cmd_result' AND rid > %s "

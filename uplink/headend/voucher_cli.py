@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, UsageError
+from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, HeadendUsageError, parse_enrolment
 from uplink.headend.voucher_issue import (
     DEFAULT_MAX_AMOUNT,
     LEDGER_FILE,
@@ -41,10 +41,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_receipts(args: argparse.Namespace) -> int:
-    from uplink.headend.cli import parse_enrolment  # the --enrol format, shared
-
     if not args.gateway_key:
-        raise UsageError("--gateway-key GW=PUBKEY.pem: at least one is needed")
+        raise HeadendUsageError("--gateway-key GW=PUBKEY.pem: at least one is needed")
     keys = parse_enrolment(args.gateway_key, option="--gateway-key")
     rows = reconcile(receipts_folder(Path(args.dir)), keys, load_ledger(Path(args.ledger)))
     if args.json:

@@ -37,7 +37,7 @@ from prepay.vouchers import (
 )
 from uplink.cose import sign1
 from uplink.errors import UplinkError
-from uplink.headend.usage import UsageError
+from uplink.headend.usage import HeadendUsageError
 
 LOGGER = logging.getLogger(__name__)
 LEDGER_FILE: Final = "issued.jsonl"
@@ -91,48 +91,48 @@ def parse_expiry(text: str | None, now_s: float) -> int:
         else:
             when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--expires {text!r}: expected YYYY-MM-DD or an ISO datetime with "
-                         "offset") from None
+        raise HeadendUsageError(f"--expires {text!r}: expected YYYY-MM-DD or an ISO datetime with "
+                                "offset") from None
     if when.tzinfo is None:
-        raise UsageError(f"--expires {text!r}: a datetime needs its UTC offset")
+        raise HeadendUsageError(f"--expires {text!r}: a datetime needs its UTC offset")
     exp = int(when.timestamp())
     if exp <= now_s:
-        raise UsageError(f"--expires {text!r}: already in the past")
+        raise HeadendUsageError(f"--expires {text!r}: already in the past")
     return exp
 
 
 def check_amount(amount: str, currency: str, max_amount: str) -> int:
     """The amount in money units: plain decimal, at most 4 decimals, > 0, <= max_amount."""
     if not CURRENCY.fullmatch(currency):
-        raise UsageError(f"--currency {currency!r}: expected three capital letters (EUR)")
+        raise HeadendUsageError(f"--currency {currency!r}: expected three capital letters (EUR)")
     if not PLAIN_AMOUNT.fullmatch(amount):
-        raise UsageError(f"--amount {amount[:40]!r}: expected a plain decimal with at most 4 "
-                         "decimals (20.00)")
+        raise HeadendUsageError(f"--amount {amount[:40]!r}: expected a plain decimal with at "
+                                "most 4 decimals (20.00)")
     try:
         cap = money_units(max_amount, "--max-amount")
         units = money_units(amount, "--amount")
     except PrepayError as exc:
-        raise UsageError(str(exc)) from None
+        raise HeadendUsageError(str(exc)) from None
     if units <= 0:
-        raise UsageError(f"--amount {amount!r}: must be more than zero")
+        raise HeadendUsageError(f"--amount {amount!r}: must be more than zero")
     if units > cap:
-        raise UsageError(f"--amount {amount!r}: above --max-amount {max_amount}")
+        raise HeadendUsageError(f"--amount {amount!r}: above --max-amount {max_amount}")
     return units
 
 
 def check_spec(spec: VoucherSpec) -> None:
     """Refuse, before signing anything, what the gateway's voucher decoder would refuse."""
     if not spec.kid:
-        raise UsageError("--kid: must not be empty")
+        raise HeadendUsageError("--kid: must not be empty")
     try:
         payload = build_voucher_payload(spec.gw, spec.meter, spec.amount, spec.currency,
                                         spec.exp_s, bytes(VOUCHER_ID_BYTES))
         parse_payload(payload, spec.kid)
     except VoucherRefused as exc:
-        raise UsageError(f"voucher for meter {spec.meter!r} of {spec.gw!r}: the gateway would "
-                         f"refuse it ({exc})") from None
+        raise HeadendUsageError(f"voucher for meter {spec.meter!r} of {spec.gw!r}: the gateway "
+                                f"would refuse it ({exc})") from None
     except PrepayError as exc:
-        raise UsageError(f"voucher for meter {spec.meter!r}: {exc}") from None
+        raise HeadendUsageError(f"voucher for meter {spec.meter!r}: {exc}") from None
 
 
 def load_ledger(path: Path) -> dict[str, Issued]:
@@ -189,7 +189,7 @@ def issue(spec: VoucherSpec, key: Ed25519PrivateKey, out_dir: Path, count: int,
           ledger_path: Path | None = None) -> list[Issued]:
     """Sign `count` vouchers into OUT/vouchers/<id>.cose, each entered in the ledger first."""
     if not 1 <= count <= MAX_COUNT:
-        raise UsageError(f"--count {count}: expected 1..{MAX_COUNT} (one stick's worth)")
+        raise HeadendUsageError(f"--count {count}: expected 1..{MAX_COUNT} (one stick's worth)")
     check_spec(spec)
     ledger_path = ledger_path or out_dir / LEDGER_FILE
     folder = out_dir / VOUCHER_DIR
