@@ -26,11 +26,11 @@ from core.money import MONEY_SCALE
 from gateway.demo.site import RUN_DOWN_METER, STEADY_METER, VOUCHER_KEY_FILE, VOUCHER_KID
 from storage.records import ReadingSet
 
-RUN_DOWN_S: Final = 40  # the run-down top-up buys this long of the meter's load
-WARN_AT_S: Final = 20  # the warning comes with this long left
+RUN_DOWN_S: Final = 25  # the run-down top-up buys this long of the meter's load
+WARN_AT_S: Final = 12  # the warning comes with this long left
 STEADY_TOPUP: Final = "20.00"
 VOUCHER_AMOUNT: Final = "5.00"
-VOUCHER_PAUSE_S: Final = 10.0  # the tenant walks to the shop for a voucher after the cut-off
+VOUCHER_PAUSE_S: Final = 5.0  # the tenant walks to the shop for a voucher after the cut-off
 COMMAND_TIMEOUT_S: Final = 60.0
 WATCH_S: Final = 0.5  # how often the story looks at the head-end and the gateway's events
 
