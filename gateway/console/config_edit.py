@@ -20,10 +20,6 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import AoT, Table
-
 from core.errors import MeterGatewayError
 
 _PART = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)(\[(?P<index>\d{1,4})\])?$")
@@ -115,6 +111,12 @@ def _toml_literal(text: str) -> Any:
 
 def set_value(text: str, key: str, value: Any) -> str:
     """Return `text` with `key` set to `value` (tables and keys added where missing)."""
+    # tomlkit costs about 3 MB of RSS: imported when a technician sets a key, not by every
+    # `gateway run` that wires the console.
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+    from tomlkit.items import AoT, Table
+
     parts = parse_key(key)
     try:
         doc = tomlkit.parse(text)
@@ -134,6 +136,9 @@ def set_value(text: str, key: str, value: Any) -> str:
 
 
 def _child_table(container: Any, part: KeyPart, where: str) -> Any:
+    import tomlkit
+    from tomlkit.items import AoT, Table
+
     existing = container.get(part.name)
     if part.index is None:
         if existing is None:
