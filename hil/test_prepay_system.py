@@ -22,7 +22,9 @@ from uplink.cose import sign1
 from uplink.keys import create_private_key, public_pem
 
 GW = "gw-prepay"
-STEP_DEADLINE_S = 90  # each step waits for a state, not for a time
+# Each step waits for a state, not for a time. The simulated load swings tenfold over its hour:
+# at its trough the 30 EUR between the warning and zero take about 80 s.
+STEP_DEADLINE_S = 180
 SITE = (SimBus("rs485-1", "rtu", (SimMeter("shop-01", 1, "eastron_sdm630", 5),)),)
 
 
@@ -34,7 +36,10 @@ def sim(tmp_path: Path) -> Iterator[RunningSim]:
 
 
 def prepay_section(utility_pub: Path) -> str:
-    # ~6 kW at 500 EUR/kWh: about 0.8 EUR a second, so 5 EUR lasts a few seconds.
+    # Up to ~27 kW at 500 EUR/kWh: up to 3.75 EUR a second. The warning needs one charge that
+    # leaves the credit below warn_limit but above zero, so a charge must stay below warn_limit:
+    # 30 EUR allows polls up to 8 s apart at the peak (a loaded machine delays polls; a 5 EUR
+    # voucher with a 3 EUR warning jumped straight to zero when two polls were 1.5 s apart).
     return f"""
 [prepay]
 timezone = "UTC"
@@ -50,7 +55,7 @@ versions = [ {{ effective_from = "2020-01-01", price = "500.00" }} ]
 [prepay.meters.shop-01]
 tariff = "flat"
 mode = "automatic"
-warn_limit = "3.00"
+warn_limit = "30.00"
 relay = "relay-shop-01"
 """
 
@@ -93,7 +98,7 @@ def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
     config.write_text(site_config(sim, tmp_path, gateway_id=GW, poll_interval_s=1,
                                   commit_interval_ms=200,
                                   extra=prepay_section(tmp_path / "utility.pub.pem")))
-    put_voucher(board, "stick-1", utility, "5.00")
+    put_voucher(board, "stick-1", utility, "40.00")
     log = tmp_path / "gateway.log"
     with GatewayProcess(config, log) as first:
         wait_until(lambda: relay(board) is True, "the voucher closes the relay")
@@ -114,8 +119,8 @@ def test_credit_runs_down_relay_opens_and_a_voucher_restores_supply(
     try:
         with store.transaction() as tx:
             account = ledger.verify_account(tx.conn, "shop-01")  # totals re-derived from entries
-        assert account.loaded_total == 55 * 10_000
+        assert account.loaded_total == 90 * 10_000
         assert account.balance == account.loaded_total - account.charged_total
-        assert account.charged_total >= 5 * 10_000  # the first voucher was used up
+        assert account.charged_total >= 40 * 10_000  # the first voucher was used up
     finally:
         store.close()
