@@ -212,6 +212,39 @@ Scan = Callable[[Any, Sequence[MeterView], float], Awaitable[list[Found]]]
 SILENT_HINT = "check the wiring, the address and the bus settings"
 
 
+ConsoleRole = Literal["viewer", "technician", "admin"]  # the console's roles, lowest first
+# (the opened bus, the words typed after BUS) -> the lines to show; raises ValueError for words
+# that do not fit the usage and drivers.errors.DriverError when the device fails
+ConsoleRun = Callable[[Any, list[str]], Awaitable[list[str]]]
+CONSOLE_COMMAND_MAX_S = 90.0  # the console client waits this plus a margin for any command
+
+
+@dataclass(frozen=True)
+class ConsoleCommand:
+    """A console command a protocol brings: `NAME BUS ARGS...` on a bus of that protocol.
+
+    The console lists it in `help` with its usage, role and help, checks the role on the
+    service side (over the control socket the logged-in role, whatever the client says), and
+    runs it on the opened bus with `timeout_s`; the lines it returns are shown as they are.
+    """
+
+    name: str  # one word, unique among the console's commands and every plugin's
+    usage: str  # the words after BUS: "SLAVE START [COUNT] [holding|input]"
+    help: str  # one line for `help`
+    run: ConsoleRun
+    role: ConsoleRole = "technician"
+    details: str = ""  # more for `help NAME`
+    timeout_s: float = 30.0
+    changes: bool = False  # it changes the device: the console asks to confirm and audits it
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or not self.name.islower():
+            raise TypeError(f"console command {self.name!r}: one lower-case word")
+        if not 0 < self.timeout_s <= CONSOLE_COMMAND_MAX_S:
+            raise TypeError(f"console command {self.name!r}: timeout_s must be in "
+                            f"(0, {CONSOLE_COMMAND_MAX_S:g}]")
+
+
 @dataclass(frozen=True)
 class ScanCapability:
     """A plugin's scan: how it runs, and what it does in words (the console's `help scan`
@@ -255,6 +288,8 @@ class ProtocolPlugin:
     # uplink server commands: op -> factory(opened sources of this plugin) -> handler
     server_commands: Mapping[str, Callable[[Callable[[], Sequence[Any]]], CommandHandler]] = \
         field(default_factory=dict)
+    # its own console commands, run on an opened bus of this protocol
+    console_commands: tuple[ConsoleCommand, ...] = ()
     cli: CliRegister | None = None  # (subparsers, port opener): its `gateway <proto> ...`
     simulate: Callable[[Path, int], Simulation] | None = None  # (state dir, poll s) for the demo
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from core.errors import MeterGatewayError
+from drivers.plugin import CONSOLE_COMMAND_MAX_S
 from gateway.console.operations import Operation, Role, declared, operation
 
 __all__ = ["Role"]  # declared with the operations; imported from here by most of the console
@@ -143,6 +144,8 @@ class ExportResult:
 
 
 SCAN_MARGIN_S = 30.0  # a scan takes its own duration plus bus set-up time
+# the service stops a protocol's command at its own timeout; the answer then still has to come
+PROTOCOL_COMMAND_TIMEOUT_S = CONSOLE_COMMAND_MAX_S + 10.0
 EXPORT_TIMEOUT_S = 600.0  # a year of readings to a slow USB stick
 
 
@@ -168,6 +171,15 @@ class ControlApi(Protocol):
     @operation(Role.TECHNICIAN, "find devices on a bus", plus_seconds_of="seconds",
                timeout_s=SCAN_MARGIN_S)
     async def scan_bus(self, bus: str, seconds: int) -> list[ScanHit]: ...
+
+    # the role each command needs is the plugin's (drivers/plugin.py ConsoleCommand): the
+    # service checks it against the caller's role, which the socket fills in
+    @operation(Role.VIEWER, "run a protocol's own command on one of its buses",
+               timeout_s=PROTOCOL_COMMAND_TIMEOUT_S, caller_role="role")
+    async def protocol_command(self, command: str, bus: str, args: list[str],
+                               role: str) -> list[str]:
+        """The lines the command printed. Over the socket `role` is the logged-in role."""
+        ...
 
     @operation(Role.TECHNICIAN, "switch a supply relay (asks to confirm)")
     async def set_relay(self, meter_id: str, closed: bool) -> RelayState: ...

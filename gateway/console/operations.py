@@ -44,6 +44,7 @@ class _Mark:
     timeout_s: float
     plus_seconds_of: str | None
     caller: str | None
+    caller_role: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class Operation:
     timeout_s: float
     plus_seconds_of: str | None  # a parameter in seconds the call takes on top (a scan)
     caller: str | None  # a parameter the server fills with the logged-in name (audit)
+    # a parameter the server fills with the logged-in role (a check that depends on the
+    # call's arguments: a protocol's own console command declares its own role)
+    caller_role: str | None = None
 
     def timeout(self, params: Mapping[str, Any]) -> float:
         """How long a client waits for the answer to a call with these params."""
@@ -80,11 +84,13 @@ class Operation:
 
 
 def operation(role: Role, help: str, *, timeout_s: float = CALL_TIMEOUT_S,
-              plus_seconds_of: str | None = None, caller: str | None = None) -> Callable[[F], F]:
+              plus_seconds_of: str | None = None, caller: str | None = None,
+              caller_role: str | None = None) -> Callable[[F], F]:
     """Declare a `ControlApi` method as an operation (the method itself is left as it is)."""
 
     def mark(func: F) -> F:
-        setattr(func, _MARK, _Mark(role, help, timeout_s, plus_seconds_of, caller))
+        setattr(func, _MARK, _Mark(role, help, timeout_s, plus_seconds_of, caller,
+                                       caller_role))
         return func
 
     return mark
@@ -101,9 +107,9 @@ def declared(protocol: type) -> dict[str, Operation]:
         result = hints.pop("return")
         order = list(inspect.signature(func).parameters)[1:]  # without self
         params = {p: hints[p] for p in order}
-        for special in (mark.plus_seconds_of, mark.caller):
+        for special in (mark.plus_seconds_of, mark.caller, mark.caller_role):
             if special is not None and special not in params:
                 raise TypeError(f"{name}: no parameter {special!r}")
         found[name] = Operation(name, mark.role, mark.help, params, result, mark.timeout_s,
-                                mark.plus_seconds_of, mark.caller)
+                                mark.plus_seconds_of, mark.caller, mark.caller_role)
     return found

@@ -16,7 +16,9 @@ from gateway.console.api import (
     Quantity,
     ScanHit,
 )
+from gateway.console.operations import Role
 from gateway.console.ops_common import OpsBase, money, utc
+from gateway.wiring.protocols import plugins
 from storage.errors import StorageError
 from storage.records import ReadingSet
 
@@ -112,3 +114,18 @@ class MeterOps(OpsBase):
         if bus not in {b.id for b in self.ports.config.buses}:
             raise ControlError(f"no bus {bus!r}: one of {', '.join(await self.bus_names())}")
         return await self.ports.buses.scan(bus, seconds)
+
+    async def protocol_command(self, command: str, bus: str, args: list[str],
+                               role: str) -> list[str]:
+        needs = next((Role.parse(c.role) for p in plugins() for c in p.console_commands
+                      if c.name == command), None)
+        if needs is None:
+            raise ControlError(f"no protocol has a command {command[:40]!r}; type 'help'")
+        try:
+            caller = Role.parse(role)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        if caller < needs:
+            raise ControlError(f"{command} needs the {needs.name.lower()} role; you are "
+                               f"{caller.name.lower()}")
+        return await self.ports.buses.command(bus, command, args)

@@ -51,6 +51,12 @@ class BusDirectory(Protocol):
         its protocol cannot scan, or the bus does not exist)."""
         ...
 
+    async def command(self, bus_id: str, name: str, args: list[str]) -> list[str]:
+        """Run the bus's protocol's console command `name` (drivers/plugin.py ConsoleCommand)
+        within its timeout; ControlError naming the bus when there is no such bus or command,
+        the bus is not open, the words do not fit or the device fails."""
+        ...
+
 
 class MeterKeys(Protocol):
     def key_ids(self) -> list[KeyInfo]:

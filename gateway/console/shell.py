@@ -12,8 +12,8 @@ from core.errors import MeterGatewayError
 from gateway.console import format as fmt
 from gateway.console.accounts import ConsoleSettings, LoginGuard
 from gateway.console.api import ControlApi, ControlError, Role
-from gateway.console.commands import COMMANDS
 from gateway.console.context import Context, UsageError
+from gateway.console.protocol_commands import all_commands
 from gateway.console.terminal import ByteTerminal
 
 LOGGER = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Shell:
         return True
 
     async def _run_command(self, name: str, args: list[str]) -> None:
-        command = COMMANDS.get(name)
+        command = all_commands().get(name)
         if command is None:
             self.ctx.say(f"Unknown command {name[:40]!r}. Type 'help' for the list.")
             return
@@ -94,8 +94,9 @@ class Shell:
             self.ctx.say(fmt.wrap(f"Error: {exc}"))
 
     def help(self, args: list[str]) -> None:
-        if args and args[0] in COMMANDS:
-            c = COMMANDS[args[0]]
+        commands = all_commands()
+        if args and args[0] in commands:
+            c = commands[args[0]]
             self.ctx.say(f"Usage: {c.usage}\n{fmt.wrap(c.summary)}")
             for paragraph in c.help_paragraphs():
                 self.ctx.say(fmt.wrap(paragraph))
@@ -104,7 +105,7 @@ class Shell:
         if args:
             self.ctx.say(f"No command {args[0][:40]!r}. Type 'help' for the list.")
             return
-        for c in COMMANDS.values():
+        for c in commands.values():
             self.ctx.say(f"  {c.usage[:30]:30}  {c.summary[:46]}")
         self.ctx.say("  logout                          end the session")
         self.ctx.say("Keys: Tab completes, Up/Down recall, Ctrl-U clears, Ctrl-C cancels.")
@@ -112,11 +113,12 @@ class Shell:
     def complete(self, before: str) -> list[str]:
         """Candidates for the word being typed, given the text before the cursor."""
         words = before.split(" ")
+        commands = all_commands()
         if len(words) == 1:
-            return [*COMMANDS, "help", "logout"]
-        command = COMMANDS.get(words[0])
+            return [*commands, "help", "logout"]
+        command = commands.get(words[0])
         if words[0] == "help":
-            return list(COMMANDS)
+            return list(commands)
         position = len(words) - 2
         if command is None or position >= len(command.completes):
             return []

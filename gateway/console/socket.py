@@ -94,6 +94,8 @@ class Connection:
         args = {k: from_plain(tp, params[k], k) for k, tp in op.params.items()}
         if op.caller is not None:
             args[op.caller] = self.user  # never trust the client's name
+        if op.caller_role is not None:
+            args[op.caller_role] = self.role.name.lower()  # nor its role
         return to_plain(await getattr(self.api, method)(**args))
 
     async def _login(self, params: dict[str, Any]) -> Any:

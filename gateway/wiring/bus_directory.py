@@ -5,11 +5,13 @@ keys where the plugin has them. Names no protocol: everything comes from the plu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from drivers.plugin import SILENT_HINT, MeterBus, ProtocolPlugin, PushSource
+from drivers.errors import DriverError
+from drivers.plugin import SILENT_HINT, ConsoleCommand, MeterBus, ProtocolPlugin, PushSource
 from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
 from gateway.console.api import ControlError, KeyInfo, ScanHit
 from gateway.console.ports import BusInfo
@@ -98,6 +100,26 @@ class OpenedBuses:
                                 meter.id if meter is not None else None))
         return hits
 
+    async def command(self, bus_id: str, name: str, args: list[str]) -> list[str]:
+        entries = self._entries()
+        entry = entries.get(bus_id)
+        if entry is None:
+            raise ControlError(f"no bus {bus_id!r}: one of {', '.join(entries)}")
+        command = _console_command(entry, name)
+        if entry.opened is None:
+            raise ControlError(f"{bus_id} is not open yet; check 'status' and 'log'")
+        try:
+            return await asyncio.wait_for(command.run(entry.opened, args), command.timeout_s)
+        except ValueError as exc:
+            raise ControlError(f"{name} {bus_id}: {exc}. Usage: {name} BUS {command.usage}"
+                               ) from None
+        except TimeoutError:
+            raise ControlError(f"{name} {bus_id}: no answer within {command.timeout_s:g} s; "
+                               f"{entry.plugin.silent_hint if entry.plugin else SILENT_HINT}"
+                               ) from None
+        except DriverError as exc:
+            raise ControlError(f"{name} {bus_id}: {exc}") from None
+
     def key_ids(self) -> list[KeyInfo]:
         """The meter keys the opened buses hold (live: a key set over the uplink shows)."""
         keys = []
@@ -108,6 +130,17 @@ class OpenedBuses:
                 keys.append(KeyInfo(key_id, f"{entry.plugin.name} meter "
                                             f"{meter_id or 'not configured'}", meter_id))
         return keys
+
+
+def _console_command(entry: _Opened, name: str) -> ConsoleCommand:
+    """The command `name` of the bus's plugin, or ControlError saying which buses have it."""
+    own = {c.name: c for c in entry.plugin.console_commands} if entry.plugin else {}
+    if name in own:
+        return own[name]
+    able = sorted(p.name for p in protocols.plugins()
+                  if any(c.name == name for c in p.console_commands))
+    where = f"{' and '.join(able)} buses" if able else "no bus of this gateway"
+    raise ControlError(f"{entry.bus.id}: {name} works on {where} only")
 
 
 def _raw(entry: _Opened, meter_id: str | None) -> Mapping[str, int]:
