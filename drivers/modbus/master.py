@@ -237,6 +237,12 @@ class ModbusBus:
         state.failures, state.retry_at, state.warned = 0, 0.0, False
         state.counters["reads_ok"] += 1
 
+    async def read_registers(self, address: int, req: ReadRequest, timeout_s: float) -> list[int]:
+        """The words of one raw read (a technician's look at an unknown register map),
+        between the polls; raises DeviceTimeout, FrameError or DeviceRejected as received."""
+        return await self._exchange("console", address, req, timeout_s,
+                                    self.spec.inter_request_gap_s)
+
     async def scan(self, addresses: Iterable[int], timeout_s: float) -> list[int]:
         """Slave ids that answer anything (a register or a Modbus exception)."""
         found = []

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.schema import Problems, exact_ratio, in_range, opt, ratio_check, req
+from drivers.modbus.console import REGISTERS
 from drivers.plugin import (
     BusView,
     Context,
@@ -124,5 +125,6 @@ PLUGIN = ProtocolPlugin(
     check=_check,
     open_polled=ModbusMeterBus,
     scan=ScanCapability(_scan, "asks every slave id 1..247 in turn, between the polls."),
+    console_commands=(REGISTERS,),
     simulate=_simulate,
 )
