@@ -9,8 +9,8 @@ escapes is a bug to be logged as one. Library exceptions are mapped to ours at t
 understood and turned down. Its `reason` is a stable snake_case code that goes upstream or into
 the audit (`bad_amount`, `wrong_currency`, `unknown_meter`); `detail` is for people.
 
-The one exception class outside this tree is `prepay.core.PrepayError`: the prepayment core also
-runs under MicroPython and imports nothing (docs/architecture.md, "Exceptions").
+`prepay.core.PrepayError` is under it too, through an optional import: the prepayment core also
+runs under MicroPython, where it derives from `Exception` (docs/architecture.md, "Exceptions").
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Pure prepayment core: exact charge arithmetic and the relay decision state machine.
 
 This module must run unchanged on CPython and on MicroPython (a per-meter prepayment module's
-microcontroller), so it imports nothing and uses only ints, strings, tuples, lists, dicts and
-plain classes. Units (see docs/prepay.md):
+microcontroller), so it imports nothing it needs and uses only ints, strings, tuples, lists,
+dicts and plain classes. Its one import is optional: the gateway's exception root, so that
+`PrepayError` sits under `core.errors.MeterGatewayError` like every other package's base; on
+a microcontroller, where there is no `core` package, it derives from `Exception`.
+Units (see docs/prepay.md):
 
 * money: integer units of 1/10000 of the currency unit (``MONEY_SCALE``);
 * energy/volume: integer milli-units of the register unit (Wh for kWh, litres for m3);
@@ -36,7 +39,13 @@ RECONNECT_AUTO = "automatic"
 RECONNECT_BUTTON = "button"
 
 
-class PrepayError(Exception):
+try:
+    from core.errors import MeterGatewayError as _ErrorRoot
+except ImportError:  # MicroPython firmware, or this file run alone: no gateway kernel beside it
+    _ErrorRoot = Exception  # type: ignore[assignment,misc]
+
+
+class PrepayError(_ErrorRoot):
     """Base of every error the prepay package raises; the message names the bad thing."""
 
 

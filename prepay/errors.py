@@ -1,13 +1,14 @@
-"""The prepay package's exception tree (the base lives in the portable core)."""
+"""The prepay package's exception tree (the base lives in the portable core).
 
-from core.errors import MeterGatewayError, Refused
+`PrepayError` is defined in the MicroPython-portable `prepay.core`, under the gateway's root
+`core.errors.MeterGatewayError` when the gateway runs it; the refusals here are also `Refused`.
+"""
+
+from core.errors import Refused
 from prepay.core import PrepayError
 
-# PrepayError itself lives in the MicroPython-portable core, which imports nothing, so it is not
-# under the gateway's root; every class here is (a PrepayError *and* a MeterGatewayError).
 
-
-class TariffError(PrepayError, MeterGatewayError):
+class TariffError(PrepayError):
     """A tariff definition or assignment is invalid; the message names the tariff and key."""
 
 
@@ -18,7 +19,7 @@ class VoucherRefused(PrepayError, Refused):
         super().__init__(reason, detail)
 
 
-class RelayIOError(PrepayError, MeterGatewayError):
+class RelayIOError(PrepayError):
     """An output could not be driven or an input read (prepay.relays); names the output."""
 
 

@@ -187,7 +187,20 @@ def check_trip_reset():
     assert not m.state["locked"] and m.state["trips"] == 1
 
 
+def check_error_root_without_the_gateway():
+    # alone (no gateway kernel beside it) the core's errors are plain Exceptions
+    assert core.PrepayError.__mro__[1] is Exception if hasattr(core.PrepayError, "__mro__") \
+        else issubclass(core.PrepayError, Exception)
+    try:
+        core.parse_milli("x")
+    except Exception as exc:  # what a firmware without the gateway catches
+        assert isinstance(exc, core.PrepayError)
+    else:
+        raise AssertionError("parse_milli accepted 'x'")
+
+
 CHECKS = (
+    check_error_root_without_the_gateway,
     check_parse_milli,
     check_bounds,
     check_charge_exact,
