@@ -8,7 +8,7 @@ import shlex
 import time
 from typing import Protocol
 
-from core.errors import MeterGatewayError
+from core.errors import Refused
 from gateway.console import format as fmt
 from gateway.console.accounts import ConsoleSettings, LoginGuard
 from gateway.console.api import ControlApi, ControlError, Role
@@ -22,8 +22,16 @@ BANNER = "Meter gateway console. Type your login, then 'help'."
 MAX_LOGIN_ATTEMPTS_PER_CONNECTION = 5  # then the line is dropped so a script must redial
 
 
-class LoginRefused(MeterGatewayError):
-    """Wrong name or password, or locked out; the message is safe to show."""
+class LoginRefused(Refused):
+    """Wrong name or password, or locked out. A `Refused` with a code (`login_incorrect`,
+    `locked_out`; `login_refused` as the client receives it), but `str()` is the message alone,
+    safe to show: a login refusal is shown on the line and never goes into a result record."""
+
+    def __init__(self, message: str, reason: str = "login_refused") -> None:
+        super().__init__(reason, message)
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class Authenticator(Protocol):
@@ -41,7 +49,8 @@ class LocalAuthenticator:
     async def login(self, name: str, password: str) -> Role:
         wait = self.guard.wait_s()
         if wait > 0:
-            raise LoginRefused(f"Too many failed logins: wait {wait:.0f} s, then try again.")
+            raise LoginRefused(f"Too many failed logins: wait {wait:.0f} s, then try again.",
+                               "locked_out")
         # scrypt takes tens of ms: keep it off the event loop that polls the meters
         account = await asyncio.to_thread(
             self.guard.check, self.settings.accounts, name, password
@@ -51,7 +60,7 @@ class LocalAuthenticator:
                                                           "failures": self.guard.failures})
             wait = self.guard.wait_s()
             later = f" Wait {wait:.0f} s before the next try." if wait > 0 else ""
-            raise LoginRefused("Login incorrect." + later)
+            raise LoginRefused("Login incorrect." + later, "login_incorrect")
         LOGGER.info("console_login", extra={"user": name, "role": account.role.name.lower()})
         return account.role
 

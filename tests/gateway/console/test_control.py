@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import Refused
 from gateway.console.accounts import Account, ConsoleSettings, LoginGuard, hash_password
 from gateway.console.api import OPERATIONS, ControlError, Role
 from gateway.console.shell import LocalAuthenticator, LoginRefused
@@ -169,3 +170,16 @@ async def test_fuzzed_lines_never_kill_the_server(harness: Harness, lines: list[
     api = await RemoteApi.connect(harness.path)
     assert await api.login("vic", "vic-pass-1") == Role.VIEWER
     await api.close()
+
+
+async def test_a_refused_login_is_a_coded_refusal_that_shows_only_its_message() -> None:
+    settings_ = ConsoleSettings(accounts=ACCOUNTS, lockout_after=1, lockout_base_s=10)
+    auth = LocalAuthenticator(settings_, LoginGuard(settings_, lambda: 0.0))
+    with pytest.raises(LoginRefused) as wrong:
+        await auth.login("ana", "bad")
+    assert wrong.value.reason == "login_incorrect" and wrong.value.is_coded
+    assert str(wrong.value).startswith("Login incorrect.")  # shown on the line as it is
+    with pytest.raises(LoginRefused) as locked:
+        await auth.login("ana", "ana-pass-1")
+    assert locked.value.reason == "locked_out"
+    assert isinstance(locked.value, Refused)
