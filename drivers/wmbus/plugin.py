@@ -149,7 +149,8 @@ def _key_command(remove: bool) -> Callable[[Callable[[], Sequence[Any]]], Comman
                 raise Refused("bad_args", "`meter` must be a meter id (text)")
             source = next((s for s in sources() if meter_id in s.radio_ids), None)
             if source is None:
-                raise Refused(f"{meter_id!r} is not a configured wireless M-Bus meter")
+                raise Refused("unknown_meter",
+                              f"{meter_id!r} is not a configured wireless M-Bus meter")
             radio_id = source.radio_ids[meter_id]
             try:
                 if remove:

@@ -75,7 +75,7 @@ class Connection:
         except LoginRefused as exc:
             self._error(req_id, "login", str(exc))
         except _RoleRefused as exc:
-            self._error(req_id, "role", str(exc))
+            self._error(req_id, "role", exc.detail)  # the kind says it; the words are for people
         except ControlError as exc:
             self._error(req_id, "control", str(exc))
 
@@ -86,9 +86,9 @@ class Connection:
         if op is None:
             raise CodecError(f"unknown method {method[:40]!r}")
         if self.user is None:
-            raise _RoleRefused("log in first (method login)")
+            raise _RoleRefused("not_logged_in", "log in first (method login)")
         if self.role < op.role:
-            raise _RoleRefused(f"{method} needs the {op.role.name.lower()} role")
+            raise _RoleRefused("role_too_low", f"{method} needs the {op.role.name.lower()} role")
         if set(params) != set(op.params):
             raise CodecError(f"{method} takes params {sorted(op.params)}")
         args = {k: from_plain(tp, params[k], k) for k, tp in op.params.items()}

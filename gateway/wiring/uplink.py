@@ -59,11 +59,11 @@ def read_command(service: ServiceView) -> Any:
     async def read(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         meter_id = args.get("meter")
         if not isinstance(meter_id, str) or meter_id not in {m.id for m in service.config.meters}:
-            raise CommandRefused(f"unknown meter {meter_id!r}")
+            raise CommandRefused("unknown_meter", f"{meter_id!r} is not a configured meter")
         try:
             reading = await service.read_now(meter_id)
         except DriverError as exc:
-            raise CommandRefused(f"meter {meter_id} did not answer: {exc}") from None
+            raise CommandRefused("meter_not_answering", f"meter {meter_id}: {exc}") from None
         return {"meter": meter_id, "t": reading.ts_ms // 1000,
                 "values": {v.quantity: _exact(v.value) for v in reading.values}}
     return read

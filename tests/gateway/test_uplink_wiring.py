@@ -70,8 +70,9 @@ async def test_wmbus_key_set_and_remove_never_echo_the_key(tmp_path: Path) -> No
 async def test_read_refuses_an_unknown_meter(tmp_path: Path) -> None:
     service = service_with_radio(tmp_path)
     try:
-        with pytest.raises(CommandRefused, match="unknown meter"):
+        with pytest.raises(CommandRefused, match="unknown_meter: 'nope' is not a config") as info:
             await read_command(service)({"meter": "nope"}, CTX)
+        assert info.value.reason == "unknown_meter"
     finally:
         assert service.store is not None
         service.store.close()
