@@ -54,7 +54,7 @@ TOTALS_LAST: Final = 8
 MAX_TIME_SET_S: Final = 3600   # a clock further off than this is not set remotely
 
 
-class Refused(DeviceRejected):
+class RequestRefused(DeviceRejected):
     """The meter refused an application request (negative confirmation or an error cause)."""
 
     def __init__(self, message: str, cause: int) -> None:
@@ -62,7 +62,7 @@ class Refused(DeviceRejected):
         super().__init__(message)
 
 
-class WrongPassword(Refused):
+class WrongPassword(RequestRefused):
     """C_AC_NA_2 was confirmed negatively."""
 
 
@@ -111,7 +111,7 @@ class Session:
             raise FrameError(f"answer for meter address {answer.meter_address}, asked "
                              f"{self.meter_address}")
         if answer.cause in ERROR_CAUSES or answer.negative:
-            refused = WrongPassword if asked == C_AC_NA_2 else Refused
+            refused = WrongPassword if asked == C_AC_NA_2 else RequestRefused
             raise refused(f"meter {self.meter_address}: request {asked} refused "
                           f"({cause_name(answer.cause)}"
                           f"{', negative' if answer.negative else ''})", answer.cause)

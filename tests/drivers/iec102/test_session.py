@@ -13,7 +13,7 @@ from drivers.iec102.master import LinkMaster, LinkResetNeeded
 from drivers.iec102.session import (
     RECORD_HOURLY,
     RECORD_QUARTER_HOURLY,
-    Refused,
+    RequestRefused,
     Session,
     WrongPassword,
 )
@@ -74,14 +74,14 @@ async def test_wrong_password_is_refused_and_nothing_is_read() -> None:
     session, _ = _session(_meter())
     with pytest.raises(WrongPassword):
         await session.open(999)
-    with pytest.raises(Refused):
+    with pytest.raises(RequestRefused):
         await session.read_clock()
 
 
 async def test_unknown_record_is_refused() -> None:
     session, _ = _session(_meter())
     await session.open(1234)
-    with pytest.raises(Refused, match="unknown_record"):
+    with pytest.raises(RequestRefused, match="unknown_record"):
         await session.read_totals(99, _a(2026, 12, 6, 9), _a(2026, 12, 6, 12))
 
 
