@@ -25,6 +25,10 @@ QUANTITIES: Final[dict[str, str]] = {
     "import_active_energy": "kWh", "export_active_energy": "kWh",
     "import_reactive_energy": "kvarh", "export_reactive_energy": "kvarh",
     "total_active_energy": "kWh", "total_reactive_energy": "kvarh",
+    # reactive energy by quadrant (Q1 import inductive, Q2 export capacitive, Q3 export
+    # inductive, Q4 import capacitive): what billing meters register (IEC 60870-5-102 R1..R4)
+    "reactive_energy_q1": "kvarh", "reactive_energy_q2": "kvarh",
+    "reactive_energy_q3": "kvarh", "reactive_energy_q4": "kvarh",
     # water / heat / gas
     "volume": "m3", "flow": "m3/h", "heat_energy": "kWh", "cooling_energy": "kWh",
     "thermal_power": "W", "flow_temperature": "C", "return_temperature": "C",

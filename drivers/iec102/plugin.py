@@ -1,0 +1,95 @@
+"""The IEC 60870-5-102 protocol plugin (REE billing meters, polled, serial or TCP): keys, open,
+counters, CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.schema import in_range, one_of, opt, req, time_zone
+from drivers.plugin import (
+    BusView,
+    Context,
+    CounterSpec,
+    MeterView,
+    PortOpener,
+    ProtocolPlugin,
+    SerialParams,
+)
+from drivers.readings import Sample
+
+CONNECT_TIMEOUT_S = 10.0   # a serial server or modem on the far side of TCP
+
+
+class Iec102MeterBus:
+    """Meters of one line (RS-232/485 from the board, or a TCP serial server) read in turn."""
+
+    def __init__(self, bus: BusView, context: Context) -> None:
+        from drivers.iec102.reader import Iec102Reader
+        from drivers.transport.serial import RtsDirection, SerialStream
+        from drivers.transport.stream import ByteStream, LineSettings
+        from drivers.transport.tcp import TcpStream
+
+        async def open_stream() -> ByteStream:
+            if bus.kind == "tcp":
+                return await TcpStream.connect(bus.host, bus.tcp_port, protocol="iec102",
+                                               timeout_s=CONNECT_TIMEOUT_S)
+            params = SerialParams(bus.port, bus.baudrate, bus.bytesize, bus.parity,
+                                  bus.stopbits, dict(bus.rs485))
+            fd = context.open_serial(params)
+            settings = LineSettings(bus.baudrate, bus.bytesize, bus.parity, bus.stopbits)
+            return SerialStream(fd, settings, name=bus.port, protocol="iec102",
+                                rts=RtsDirection.from_rs485(bus.rs485))
+
+        self.driver = Iec102Reader(open_stream, name=bus.id)
+
+    async def read(self, meter: MeterView) -> list[Sample]:
+        return await self.driver.read(meter.id, meter_options(meter), meter.timeout_ms / 1000)
+
+    def counters(self, meter_id: str) -> dict[str, int]:
+        return self.driver.counters(meter_id)
+
+    async def close(self) -> None:
+        return None   # each read closes its own line
+
+
+def meter_options(meter: MeterView) -> Any:
+    from drivers.iec102.reader import MeterOptions
+
+    options = meter.options
+    return MeterOptions(link_address=int(meter.address),
+                        measuring_point=options.get("measuring_point", 1),
+                        password=options["password"], contract=options.get("contract", 1),
+                        record=options.get("profile_record", 11),
+                        zone=options.get("timezone", "Europe/Madrid"))
+
+
+def _register_cli(sub: Any, open_port: PortOpener) -> None:
+    from drivers.iec102.cli import register
+
+    register(sub, open_port)
+
+
+PLUGIN = ProtocolPlugin(
+    name="iec102",
+    kind="polled",
+    transports=frozenset({"serial", "tcp"}),
+    meter_fields={
+        "address": req(int, in_range(0, 0xFFFF)),           # the link address
+        "measuring_point": opt(int, 1, in_range(0, 0xFFFF)),  # ASDU common (meter) address
+        "password": req(int, in_range(0, 0xFFFFFFFF)),
+        "contract": opt(int, 1, one_of(1, 2, 3)),
+        "profile_record": opt(int, 11, one_of(11, 12)),     # hourly or quarter-hourly
+        "timezone": opt(str, "Europe/Madrid", time_zone),
+    },
+    counters=CounterSpec(
+        ok="reads_ok",
+        timeouts=frozenset({"timeouts", "port_errors"}),
+        checksum=frozenset({"checksum_errors"}),
+        # the link's own counts: answers, and the retries that hid a lost or garbled one
+        not_errors=frozenset({"link_frames_ok", "link_timeouts", "link_checksum_errors",
+                              "link_frame_errors"}),
+    ),
+    open_polled=Iec102MeterBus,
+    cli=_register_cli,
+    silent_hint="check the link address, the measuring point, the password and the line",
+)
