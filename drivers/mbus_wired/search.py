@@ -42,6 +42,7 @@ class SearchResult:
     unresolved: list[Pattern] = field(default_factory=list)  # collisions with every digit set
     probes: int = 0
     collisions: int = 0
+    timed_out: bool = False   # the caller's time ran out: what was found until then
 
     def addresses(self) -> list[SecondaryAddress]:
         return [meter.address for meter in self.meters]
@@ -68,10 +69,12 @@ async def probe(master: MbusMaster, pattern: Pattern) -> tuple[ProbeResult, Foun
     return ProbeResult.SINGLE, FoundMeter(secondary, answer.address, answer)
 
 
-async def search(master: MbusMaster, base: Pattern | None = None) -> SearchResult:
+async def search(master: MbusMaster, base: Pattern | None = None,
+                 result: SearchResult | None = None) -> SearchResult:
     """Every meter matching `base` (default: all). Give `base` a manufacturer or medium to
-    search only those ("secondary search by manufacturer / medium")."""
-    result = SearchResult()
+    search only those ("secondary search by manufacturer / medium"). Meters go into `result`
+    as they are found, so a caller that bounds the time keeps those found so far."""
+    result = SearchResult() if result is None else result
     await _explore(master, base or Pattern(), result)
     return result
 
@@ -97,13 +100,15 @@ async def _explore(master: MbusMaster, pattern: Pattern, result: SearchResult) -
 class PrimaryScan:
     answered: list[int] = field(default_factory=list)   # one meter acknowledged SND_NKE
     garbled: list[int] = field(default_factory=list)    # bytes that are no E5: two meters?
+    timed_out: bool = False
 
 
-async def scan_primary(master: MbusMaster, addresses: range = range(0, 251)) -> PrimaryScan:
+async def scan_primary(master: MbusMaster, addresses: range = range(0, 251),
+                       scan: PrimaryScan | None = None) -> PrimaryScan:
     """SND_NKE to each primary address, once (libmbus's scan): E5 means a meter is there.
     Two meters on one address both answer E5, which overlays to one: read the address (two
     RSP_UDs collide) to tell."""
-    scan = PrimaryScan()
+    scan = PrimaryScan() if scan is None else scan
     for address in addresses:
         heard = await master.hear(rq.SndNke(address))
         if isinstance(heard, Ack):
