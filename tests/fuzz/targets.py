@@ -9,6 +9,7 @@ from tests.fuzz import (
     t_console,
     t_dlms,
     t_dongles,
+    t_iec102,
     t_iec62056,
     t_mbus_wired,
     t_modbus,
@@ -20,7 +21,7 @@ from tests.fuzz.harness import Target
 TARGETS: Final[dict[str, Target]] = {
     t.name: t
     for module in (t_modbus, t_iec62056, t_wmbus, t_mbus_wired, t_dongles, t_uplink, t_console,
-                   t_board, t_dlms)
+                   t_board, t_dlms, t_iec102)
     for t in module.TARGETS
 }
 
