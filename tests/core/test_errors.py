@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +121,44 @@ def test_refusal_messages_are_unchanged() -> None:
     assert str(VoucherRefused("expired", "expired at 5")) == "expired: expired at 5"
     assert VoucherRefused("expired", "expired at 5").reason == "expired"
     assert isinstance(CommandRefused("x"), UplinkError)
+
+
+PACKAGES = ("core", "gateway", "drivers", "prepay", "storage", "uplink", "board")
+CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _refusal_names() -> set[str]:
+    """The names of every `Refused` subclass the imported project defines."""
+    names, todo = set(), [Refused]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _free_text_reason(node: ast.AST, names: set[str]) -> bool:
+    """A call of a refusal whose written first argument (the reason) is not a code."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return False
+    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+    if name not in names or name == "LoginRefused":  # its first argument is the message
+        return False
+    first = node.args[0]
+    if isinstance(first, ast.JoinedStr):  # f"bad_{key}" builds a code; f"meter {m} ..." not
+        written = "".join(str(v.value) for v in first.values if isinstance(v, ast.Constant))
+        return re.fullmatch(r"[a-z0-9_]*", written) is None
+    return isinstance(first, ast.Constant) and isinstance(first.value, str) \
+        and CODE.fullmatch(first.value) is None
+
+
+def test_every_refusal_raised_with_a_written_reason_uses_a_code() -> None:
+    import gateway.console.socket  # noqa: F401  (its role refusal is a Refused too)
+
+    names = _refusal_names()
+    assert {"CommandRefused", "VoucherRefused", "LoginRefused"} <= names
+    free = [f"{path.relative_to(ROOT)}:{node.lineno}"
+            for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if _free_text_reason(node, names)]
+    assert free == [], "give these a snake_case reason and the words as the detail"
