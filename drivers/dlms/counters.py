@@ -124,3 +124,15 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_OPEN: dict[Path, CounterFile] = {}
+
+
+def shared_counter_file(path: str | Path) -> CounterFile:
+    """One `CounterFile` per path in the process: two buses on the default file must not
+    overwrite each other's counters."""
+    resolved = Path(path).resolve()
+    if resolved not in _OPEN:
+        _OPEN[resolved] = CounterFile(resolved)
+    return _OPEN[resolved]

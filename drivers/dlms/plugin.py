@@ -1,0 +1,218 @@
+"""The DLMS/COSEM protocol plugin (polled): HDLC over a serial line, the wrapper over TCP;
+its meter keys (addresses, authentication, key id, profile or OBIS list), the key file and
+the invocation counter file beside the data, counters, keys, and the `gateway dlms` CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from core.schema import Problems, in_range, one_of, opt
+from drivers.errors import DriverError
+from drivers.plugin import (
+    BusView,
+    Context,
+    CounterSpec,
+    MeterView,
+    PortOpener,
+    ProtocolPlugin,
+    SerialParams,
+)
+from drivers.readings import Sample
+
+DEFAULT_KEY_FILE: Final = "dlms-keys"
+DEFAULT_COUNTER_FILE: Final = "dlms-counters.json"
+AUTHENTICATIONS: Final = ("none", "lls", "hls_gmac")
+_HEX16: Final = re.compile(r"^[0-9A-Fa-f]{16}$")
+
+
+def _system_title(value: Any) -> str | None:
+    return None if value == "" or _HEX16.match(str(value)) else "16 hex digits (8 bytes)"
+
+
+def _obis_list(value: Any) -> str | None:
+    from drivers.dlms.cosem import obis_bytes
+
+    try:
+        for code in value:
+            obis_bytes(str(code))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+class DlmsMeterBus:
+    """Adapter from a configured bus to drivers.dlms.reader.DlmsBus."""
+
+    def __init__(self, bus: BusView, context: Context) -> None:
+        from drivers.dlms.counters import shared_counter_file
+        from drivers.dlms.keys import DlmsKeyFile
+        from drivers.dlms.link import LinkParameters
+        from drivers.dlms.reader import DlmsBus
+
+        options = bus.options
+        self.keys = DlmsKeyFile(options.get("key_file") or context.data_dir / DEFAULT_KEY_FILE)
+        counters = shared_counter_file(options.get("counter_file")
+                                       or context.data_dir / DEFAULT_COUNTER_FILE)
+        size, window = options.get("hdlc_max_info", 128), options.get("hdlc_window", 1)
+        proposed = LinkParameters(size, size, window, window)
+        self.meter_keys: dict[str, str] = {}
+        if bus.kind == "tcp":
+            self.driver = DlmsBus(counters, open_tcp=_tcp_opener(bus), proposed=proposed)
+        else:
+            self.driver = DlmsBus(counters, open_line=_line_opener(bus, context),
+                                  proposed=proposed)
+
+    async def read(self, meter: MeterView) -> list[Sample]:
+        return await self.driver.read_meter(self.settings(meter))
+
+    def settings(self, meter: MeterView) -> Any:
+        from drivers.dlms.read_profiles import read_profile
+        from drivers.dlms.reader import MeterSettings
+
+        opts = meter.options
+        key_id = opts.get("key_id") or meter.id
+        self.meter_keys[meter.id] = key_id
+        return MeterSettings(meter.id, credentials(opts, self.keys.secrets(key_id), key_id),
+                             read_profile(meter.profile or "generic",
+                                          tuple(opts.get("obis") or ())),
+                             client=opts.get("client", 16), physical=int(meter.address),
+                             logical_device=opts.get("logical_device", 1),
+                             address_size=opts.get("address_size", 2),
+                             timeout_s=meter.timeout_ms / 1000)
+
+    def counters(self, meter_id: str) -> dict[str, int]:
+        return self.driver.counters(meter_id)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+
+def credentials(opts: dict[str, Any], secrets: Any, key_id: str) -> Any:
+    """The association's credentials from a meter's keys and its secrets (DriverError naming
+    the key id when one is missing; the secret itself is never named)."""
+    from drivers.dlms.client import DEFAULT_SYSTEM_TITLE, Authentication, Credentials
+
+    auth = Authentication(opts.get("authentication") or "none")
+    ciphered = opts.get("ciphered")
+    title = opts.get("system_title") or ""
+    try:
+        return Credentials(auth, password=secrets.password, keys=secrets.keys(),
+                           ciphered=auth is Authentication.HLS_GMAC if ciphered is None
+                           else bool(ciphered),
+                           system_title=bytes.fromhex(title) if title else DEFAULT_SYSTEM_TITLE)
+    except ValueError as error:
+        raise DriverError(f"key id {key_id!r}: {error} (see the DLMS key file)") from None
+
+
+def _line_opener(bus: BusView, context: Context) -> Callable[[], Any]:
+    from drivers.transport.serial import SerialStream, take_descriptor
+    from drivers.transport.stream import LineSettings
+
+    params = SerialParams(bus.port, bus.baudrate, bus.bytesize, bus.parity, bus.stopbits,
+                          dict(bus.rs485))
+    line = LineSettings(bus.baudrate, bus.bytesize, bus.parity, bus.stopbits)
+
+    def open_line() -> Any:
+        fd = take_descriptor(context.open_serial(params))
+        return SerialStream(fd, line, name=bus.port, protocol="dlms")
+    return open_line
+
+
+def _tcp_opener(bus: BusView) -> Callable[[float], Any]:
+    from drivers.transport.tcp import TcpStream
+
+    async def open_tcp(timeout_s: float) -> Any:
+        return await TcpStream.connect(bus.host, bus.tcp_port, protocol="dlms",
+                                       timeout_s=timeout_s)
+    return open_tcp
+
+
+def _check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
+           problems: Problems) -> None:
+    from drivers.dlms.read_profiles import read_profiles
+
+    known = read_profiles()
+    for meter_where, meter in meters:
+        if (meter.profile or "generic") not in known:
+            problems.add(f"{meter_where}.profile", f"unknown DLMS profile {meter.profile!r} "
+                                                   f"(known: {', '.join(sorted(known))})")
+        if meter.options.get("ciphered") and meter.options.get("authentication") == "none":
+            problems.add(f"{meter_where}.ciphered", "ciphering needs an association with keys "
+                                                    "(authentication = \"hls_gmac\")")
+
+
+def _check_files(bus: BusView, where: str, problems: Problems) -> None:
+    """The key file may be absent (meters without secrets), never unusable."""
+    from drivers.dlms.counters import CounterFile
+    from drivers.dlms.keys import DlmsKeyFile
+
+    for key, opener in (("key_file", DlmsKeyFile), ("counter_file", CounterFile)):
+        path = bus.options.get(key) or ""
+        if path and Path(path).exists():
+            try:
+                opener(path)
+            except (DriverError, OSError, UnicodeDecodeError) as exc:
+                problems.add(f"{where}.{key}", str(exc))
+
+
+def _resolve_paths(options: dict[str, Any], resolve: Callable[[str], Path],
+                   data_dir: Path) -> dict[str, Any]:
+    out = dict(options)
+    for key, default in (("key_file", DEFAULT_KEY_FILE), ("counter_file",
+                                                          DEFAULT_COUNTER_FILE)):
+        value = options.get(key) or ""
+        out[key] = str(resolve(value)) if value else str(data_dir / default)
+    return out
+
+
+def _keys(opened: Any) -> list[tuple[str, str | None]]:
+    meter_of = {key_id: meter for meter, key_id in opened.meter_keys.items()}
+    return [(key_id, meter_of.get(key_id)) for key_id in opened.keys.ids()]
+
+
+def _register_cli(sub: Any, open_port: PortOpener) -> None:
+    from drivers.dlms.cli import register
+
+    register(sub, open_port)
+
+
+PLUGIN = ProtocolPlugin(
+    name="dlms",
+    kind="polled",
+    transports=frozenset({"serial", "tcp"}),
+    bus_fields={
+        "key_file": opt(str, ""),
+        "counter_file": opt(str, ""),
+        "hdlc_max_info": opt(int, 128, in_range(32, 2030)),
+        "hdlc_window": opt(int, 1, in_range(1, 7)),
+    },
+    meter_fields={
+        "address": opt(int, 17, in_range(0, 0x3FFF)),  # physical device (lower HDLC address)
+        "client": opt(int, 16, in_range(1, 0x7F)),
+        "logical_device": opt(int, 1, in_range(0, 0x3FFF)),
+        "address_size": opt(int, 2, one_of(1, 2, 4)),
+        "authentication": opt(str, "none", one_of(*AUTHENTICATIONS)),
+        "ciphered": opt(bool, None),
+        "key_id": opt(str, ""),
+        "system_title": opt(str, "", _system_title),
+        "profile": opt(str, "generic"),
+        "obis": opt(list, [], _obis_list),
+    },
+    counters=CounterSpec(
+        ok="reads_ok",
+        timeouts=frozenset({"timeouts", "port_unavailable"}),
+        checksum=frozenset({"checksum"}),
+        not_errors=frozenset({"reads", "retries", "values"}),
+    ),
+    check=_check,
+    check_files=_check_files,
+    resolve_paths=_resolve_paths,
+    open_polled=DlmsMeterBus,
+    silent_hint="check the wiring, the baud rate, the HDLC addresses (client, logical device, "
+                "physical address) and the meter's keys",
+    keys=_keys,
+    cli=_register_cli,
+)
