@@ -38,7 +38,7 @@ def serve(broker: Mosquitto, pg_url: str, tmp_path: Path) -> Iterator[Ed25519Pri
     create_private_key(tmp_path / HEADEND_KEY_FILE)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uplink.headend.cli", "serve", "--broker", broker.url,
-         "--db", pg_url, "--state", str(tmp_path)],
+         "--db", pg_url, "--state", str(tmp_path), "--key-refresh", "0"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield gw_key
     proc.terminate()
@@ -93,7 +93,7 @@ async def test_enrol_cmd_and_revoke(uplink: tuple[Uplink, Store, CommandRegistry
     assert result["r"]["pong"] is True
 
     assert cli.main(["gateways", "revoke", GW, "--db", pg_url]) == 0
-    await asyncio.sleep(6)  # the workers' key ring looks the gateway up again after 5 s
+    # --key-refresh 0: the worker looks the key up at every batch, so the revoke holds now
     store.add_event("after_revoke", meter_id=None, data={}, ts_ms=1_700_000_000_001)
     up.wake()
     assert not await up.flush(3)  # refused: never acked

@@ -15,7 +15,7 @@ from uplink.errors import UplinkError
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
 from uplink.headend.config import apply_config
 from uplink.headend.db import open_store
-from uplink.headend.enrol import KeyRing
+from uplink.headend.enrol import REFRESH_S, KeyRing
 from uplink.headend.loadtest import register as register_loadtest
 from uplink.headend.ops_cli import register as register_ops
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
@@ -40,7 +40,7 @@ LOGGER = logging.getLogger(__name__)
 # What `serve` options hold when not given (a config file may replace these).
 SERVE_DEFAULTS: dict[str, object] = {"db": None, "broker": "mqtt://127.0.0.1:1883",
                                      "prefix": "mtr", "state": ".", "key": None,
-                                     "gap_grace": 0.0}
+                                     "gap_grace": 0.0, "key_refresh": REFRESH_S}
 # A gateway online answers within seconds; longer usually means it is offline.
 DEFAULT_RESULT_TIMEOUT_S = 60.0
 
@@ -61,7 +61,7 @@ async def _serve(args: argparse.Namespace) -> None:
     # PostgreSQL: the store's connection belongs to the store thread, the key ring has its own
     threaded = store.backend == "postgresql"
     key_store = open_store(args.db) if threaded else store
-    keys = KeyRing(key_store, parse_enrolment(args.enrol))
+    keys = KeyRing(key_store, parse_enrolment(args.enrol), refresh_s=args.key_refresh)
     headend = HeadEnd(store, keys, load_private_key(_key_file(args)),
                       broker_url=args.broker, prefix=args.prefix, store_thread=threaded)
     try:
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gap-grace", type=float, default=0.0, metavar="S",
                        help="several workers: report a gap only once it is S seconds old")
     serve.add_argument("--enrol", action="append", default=[], metavar="GW=PUBKEY.pem")
+    serve.add_argument("--key-refresh", type=float, default=REFRESH_S, metavar="S",
+                       help="look a gateway's key up again after S seconds: a revoke takes "
+                            "effect within S (0: at every batch)")
     cmd = sub.choices["cmd"]
     cmd.add_argument("--db", required=True,
                      help="the serving head-end's database, where the result arrives")

@@ -11,7 +11,8 @@ from uplink.headend.usage import HeadendUsageError
 
 # config key -> (argparse destination, type)
 KEYS: Final = {"db": ("db", str), "broker": ("broker", str), "prefix": ("prefix", str),
-               "state": ("state", str), "key": ("key", str), "gap_grace_s": ("gap_grace", float)}
+               "state": ("state", str), "key": ("key", str), "gap_grace_s": ("gap_grace", float),
+        "key_refresh_s": ("key_refresh", float)}
 
 
 def apply_config(args: argparse.Namespace, defaults: dict[str, object]) -> None:

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from uplink.errors import SigningKeyFileError, UplinkError
 from uplink.headend.db import execute
 
-# An unknown or changed gateway is looked up again after this long.
+# An unknown or changed gateway is looked up again after this long (`serve --key-refresh`):
+# a revoke takes effect within it; 0 looks up at every batch.
 REFRESH_S: Final = 5.0
 
 
@@ -73,10 +74,11 @@ class KeyRing(Mapping[str, Ed25519PublicKey]):
     """Gateway keys: those given on the command line, then the database's enrolment."""
 
     def __init__(self, store: Any, static: Mapping[str, Ed25519PublicKey] | None = None,
-                 *, clock: Any = time.monotonic) -> None:
+                 *, clock: Any = time.monotonic, refresh_s: float = REFRESH_S) -> None:
         self.store = store
         self.static = dict(static or {})
         self.clock = clock
+        self.refresh_s = refresh_s
         self._cache: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
 
     def _lookup(self, gw: str) -> Ed25519PublicKey | None:
@@ -91,7 +93,7 @@ class KeyRing(Mapping[str, Ed25519PublicKey]):
     def get(self, gw: str, default: Any = None) -> Any:
         now = self.clock()
         cached = self._cache.get(gw)
-        if cached is None or now - cached[0] > REFRESH_S:
+        if cached is None or self.refresh_s <= 0 or now - cached[0] > self.refresh_s:
             try:
                 key = self._lookup(gw)
             except UplinkError:
