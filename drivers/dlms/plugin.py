@@ -53,8 +53,9 @@ class DlmsMeterBus:
         from drivers.dlms.reader import DlmsBus
 
         options = bus.options
-        self.keys = DlmsKeyFile(options.get("key_file") or context.data_dir / DEFAULT_KEY_FILE)
-        counters = shared_counter_file(options.get("counter_file")
+        self.keys = DlmsKeyFile(options.get("dlms_key_file")
+                                or context.data_dir / DEFAULT_KEY_FILE)
+        counters = shared_counter_file(options.get("dlms_counter_file")
                                        or context.data_dir / DEFAULT_COUNTER_FILE)
         size, window = options.get("hdlc_max_info", 128), options.get("hdlc_window", 1)
         proposed = LinkParameters(size, size, window, window)
@@ -149,7 +150,7 @@ def _check_files(bus: BusView, where: str, problems: Problems) -> None:
     from drivers.dlms.counters import CounterFile
     from drivers.dlms.keys import DlmsKeyFile
 
-    for key, opener in (("key_file", DlmsKeyFile), ("counter_file", CounterFile)):
+    for key, opener in (("dlms_key_file", DlmsKeyFile), ("dlms_counter_file", CounterFile)):
         path = bus.options.get(key) or ""
         if path and Path(path).exists():
             try:
@@ -161,7 +162,7 @@ def _check_files(bus: BusView, where: str, problems: Problems) -> None:
 def _resolve_paths(options: dict[str, Any], resolve: Callable[[str], Path],
                    data_dir: Path) -> dict[str, Any]:
     out = dict(options)
-    for key, default in (("key_file", DEFAULT_KEY_FILE), ("counter_file",
+    for key, default in (("dlms_key_file", DEFAULT_KEY_FILE), ("dlms_counter_file",
                                                           DEFAULT_COUNTER_FILE)):
         value = options.get(key) or ""
         out[key] = str(resolve(value)) if value else str(data_dir / default)
@@ -184,8 +185,8 @@ PLUGIN = ProtocolPlugin(
     kind="polled",
     transports=frozenset({"serial", "tcp"}),
     bus_fields={
-        "key_file": opt(str, ""),
-        "counter_file": opt(str, ""),
+        "dlms_key_file": opt(str, ""),
+        "dlms_counter_file": opt(str, ""),
         "hdlc_max_info": opt(int, 128, in_range(32, 2030)),
         "hdlc_window": opt(int, 1, in_range(1, 7)),
     },
