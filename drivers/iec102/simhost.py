@@ -22,6 +22,7 @@ from drivers.transport.simthread import LinkThread
 from drivers.transport.stream import ByteStream, LineSettings
 
 POLL_S: Final = 0.05
+START_TIMEOUT_S: Final = 5.0
 
 
 class FrameCutter:
@@ -170,3 +171,34 @@ class TcpSim:
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
+
+
+class TcpSimThread:
+    """A TcpSim on its own event loop in a daemon thread, for a test that blocks (the real
+    gateway as a child process); a context manager with `port`."""
+
+    def __init__(self, meter: SimMeter) -> None:
+        self.meter = meter
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="iec102-tcp-sim",
+                                        daemon=True)
+        self._sim: TcpSim | None = None
+
+    def __enter__(self) -> TcpSimThread:
+        self._thread.start()
+        self._sim = asyncio.run_coroutine_threadsafe(
+            TcpSim.start(self.meter), self._loop).result(START_TIMEOUT_S)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sim is not None:
+            asyncio.run_coroutine_threadsafe(self._sim.close(), self._loop).result(
+                START_TIMEOUT_S)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(START_TIMEOUT_S)
+        self._loop.close()
+
+    @property
+    def port(self) -> int:
+        assert self._sim is not None
+        return self._sim.port
