@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from board.interface import Board, BoardError, SerialSpec
 from core.clock import Clock
 from drivers.errors import PortUnavailable
+from drivers.iec102.plugin import PLUGIN as IEC102
 from drivers.iec62056.p1_plugin import PLUGIN as DSMR
 from drivers.iec62056.plugin import PLUGIN as IEC62056
 from drivers.modbus.plugin import PLUGIN as MODBUS
@@ -50,7 +51,7 @@ class Site(Protocol):
     def storage(self) -> Any: ...  # .path: the database, beside which default files live
 
 
-PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS)
+PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS, IEC102)
 
 
 def plugins() -> tuple[ProtocolPlugin, ...]:
