@@ -9,7 +9,6 @@ polling the file's mtime. Serial ports are opened for real (a pty works like a U
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -85,17 +84,13 @@ class SimulatedBoard(Board):
         _write_json_atomic(self.state_dir / "inputs.json", levels)
 
     async def input_changes(self) -> AsyncIterator[InputChange]:
-        known = {name: self.read_input(name) for name in self._inputs}
-        last_mtime = self._mtime("inputs.json")
+        # the levels themselves, not the file's mtime: two writes within one kernel tick
+        # share an mtime, and the second change would be missed
+        known = self._active_inputs()
         while True:
             await asyncio.sleep(INPUT_POLL_S)
-            mtime = self._mtime("inputs.json")
-            if mtime == last_mtime:
-                continue
-            last_mtime = mtime
-            for name in self._inputs:
-                active = self.read_input(name)
-                if active != known[name]:
+            for name, active in self._active_inputs().items():
+                if active != known.get(name):
                     known[name] = active
                     yield InputChange(name, active, int(time.time() * 1000))
 
@@ -148,10 +143,10 @@ class SimulatedBoard(Board):
             raise BoardError(f"simulated board file {path} must hold a JSON object")
         return {str(k): bool(v) for k, v in data.items()}
 
-    def _mtime(self, name: str) -> int:
-        with contextlib.suppress(FileNotFoundError):
-            return (self.state_dir / name).stat().st_mtime_ns
-        return 0
+    def _active_inputs(self) -> dict[str, bool]:
+        levels = self._load("inputs.json")
+        return {name: bool(levels.get(name, False)) != spec.active_low
+                for name, spec in self._inputs.items()}
 
     def _save_outputs(self) -> None:
         _write_json_atomic(self.state_dir / "outputs.json", self._state)

@@ -42,9 +42,10 @@ async def test_input_changes_are_streamed_with_active_low(tmp_path: Path) -> Non
     board = SimulatedBoard(tmp_path)
     board.declare([], [InputSpec("button"), InputSpec("cover", active_low=True)])
     assert board.read_input("cover") is True  # active low: an open (low) line reads active
+    board.set_input("button", False)  # the file exists: the next write comes within one tick
     changes = board.input_changes()
     first = asyncio.ensure_future(changes.__anext__())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one loop turn: the iterator runs to its first wait, levels taken
     board.set_input("button", True)
     change = await asyncio.wait_for(first, 5)
     assert (change.name, change.active) == ("button", True)
