@@ -3,9 +3,11 @@
 A probe selects a pattern (CI 0x52 with F wildcards) and, when E5 comes back, reads the
 selected meter (REQ_UD2 to 253). Several meters answering at once show as a collision: their
 E5s overlay to one E5 (the same bits), but their RSP_UDs do not, so garbled bytes or a bad
-checksum, on the select or on the read, mean "more than one". A collision descends one digit:
-the next wildcard of the id is tried as 0-9. Nothing back means no meter matches. The walk
-starts with the pattern itself, so an empty bus costs one probe and a single meter two frames.
+checksum, on the select or on the read, mean "more than one"; a meter read through a wildcard
+is selected once more by its exact address, since a collision can, rarely, check out as a
+phantom telegram. A collision descends one digit: the next wildcard of the id is tried as 0-9.
+Nothing back means no meter matches. The walk starts with the pattern itself, so an empty bus
+costs one probe and a single meter three frames (select, read, exact select).
 """
 
 from __future__ import annotations
@@ -66,7 +68,19 @@ async def probe(master: MbusMaster, pattern: Pattern) -> tuple[ProbeResult, Foun
     secondary = header.secondary() if isinstance(header, FixedHeader) else None
     if secondary is None or not pattern.matches(secondary):   # a garble that checks out
         return ProbeResult.COLLISION, None
+    if pattern != secondary.pattern() and not await _answers_alone(master, secondary):
+        return ProbeResult.COLLISION, None
     return ProbeResult.SINGLE, FoundMeter(secondary, answer.address, answer)
+
+
+async def _answers_alone(master: MbusMaster, secondary: SecondaryAddress) -> bool:
+    """Whether a meter acknowledges a select of exactly this address. Two RSP_UDs of the
+    same make overlay to bytes that differ in the id and, once in 256, still check out: a
+    phantom id that matches the wildcards. Selecting it exactly is silent then."""
+    master.fcb.reset(SELECTED)
+    heard = await master.hear(rq.SelectSecondary(secondary.pattern(),
+                                                 master.fcb.current(SELECTED)))
+    return isinstance(heard, Ack)
 
 
 async def search(master: MbusMaster, base: Pattern | None = None,

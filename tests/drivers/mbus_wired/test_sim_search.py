@@ -17,6 +17,7 @@ from drivers.mbus_wired.responses import parse_answer
 from drivers.mbus_wired.search import ProbeResult, probe, scan_primary, search
 from drivers.mbus_wired.session import Garbled, MbusMaster, classify
 from drivers.mbus_wired.sim import REACTION_S, SimBus, SimLink, SimMeter, collide
+from drivers.mbus_wired.simpty import meters_from_frames
 
 CORPUS = Path(__file__).parents[2] / "corpus" / "mbus" / "frames.json"
 FRAMES = {e["name"]: bytes.fromhex(e["frame_hex"]) for e in json.loads(CORPUS.read_text())}
@@ -68,12 +69,13 @@ async def test_wire_time_is_counted_from_bytes_and_timeouts() -> None:
     assert len(result.meters) == 250
     selects = sum(1 for r in bus.requests if r[6:7] == b"\x52")
     reads = sum(1 for r in bus.requests if r[:2] == b"\x10\x7b")   # after each E5
-    assert selects == result.probes
-    garbled_reads = reads - len(result.meters)   # a collision: several RSP_UDs overlaid
+    found = len(result.meters)   # each one selected again by its exact address
+    assert selects == result.probes + found
+    garbled_reads = reads - found   # a collision: several RSP_UDs overlaid
     expected = (link.wire_time_s(sim_link.sent_bytes + sim_link.received_bytes, BAUD)
-                + (selects - reads) * link.answer_timeout_s(BAUD)   # nobody selected
+                + (selects - reads - found) * link.answer_timeout_s(BAUD)   # nobody selected
                 + garbled_reads * link.inter_byte_timeout_s(BAUD)    # waiting for quiet
-                + 2 * reads * REACTION_S)                            # E5, then the RSP_UD
+                + (2 * reads + found) * REACTION_S)   # E5 and the RSP_UD; the exact E5
     assert sim_link.elapsed_s == pytest.approx(expected)
 
 
@@ -175,3 +177,13 @@ async def test_primary_scan() -> None:
     silent = 247 * (link.wire_time_s(5, BAUD) + link.answer_timeout_s(BAUD))
     answered = 3 * (link.wire_time_s(6, BAUD) + meters[0].delay_s)
     assert sim_link.elapsed_s == pytest.approx(silent + answered)
+
+
+async def test_a_collision_that_checks_out_is_no_phantom_meter() -> None:
+    # Two itron_cf_55 meters 393xxxxx: their RSP_UDs overlaid (bitwise AND) pass the checksum
+    # with an id that matches 393FFFFF; only the exact re-select shows nobody has it.
+    names = ("libmbus/abb_f95", "libmbus/tecson", "libmbus/kamstrup_382_005",
+             "libmbus/itron_cf_55", "libmbus/LGB_G350")
+    meters = meters_from_frames([[FRAMES[n]] for n in names], 250, seed=4)
+    found, _ = await _search(SimBus(meters))
+    assert found == {meter.secondary.text() for meter in meters}
