@@ -151,6 +151,11 @@ class WmbusReceiver:
         """Per-meter counts: `value_errors`, records whose value was out of range (FrameError)."""
         return {"value_errors": self._value_errors.get(meter.upper(), 0)}
 
+    @property
+    def connected(self) -> bool:
+        """The dongle's port is open (False from a lost port until the reconnect)."""
+        return self._stream is not None
+
     def counters(self) -> dict[str, int]:
         framer = self._framer
         return self._counters | {"bad_frames": framer.bad_frames if framer else 0}

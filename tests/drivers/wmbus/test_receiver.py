@@ -107,8 +107,9 @@ async def test_duplicates_within_window_are_dropped(make, tmp_path) -> None:
 async def test_unplug_and_replug_reconnects(make, tmp_path) -> None:
     sim, receiver = await make("amb8465", [KEYED, STRANGER], keystore(tmp_path))
     await first_telegram(receiver)
+    assert receiver.connected
     sim.unplug()
-    await asyncio.sleep(0.3)
+    await until(lambda: not receiver.connected, "the lost port noticed")
     sim.replug()
     await until(lambda: receiver.counters()["reconnects"] >= 1, "reconnect")
     before = receiver.counters()["frames"]
