@@ -133,13 +133,12 @@ async def read_specs(association: Association,
 async def _read(args: argparse.Namespace, specs: list[tuple[int, str, int | None]]) -> Any:
     from drivers.dlms.counters import CounterFile
     from drivers.dlms.keys import Secrets
-    from drivers.dlms.plugin import credentials
     from drivers.dlms.read_profiles import read_profile
-    from drivers.dlms.reader import DlmsBus, MeterSettings
+    from drivers.dlms.reader import DlmsBus, MeterSettings, meter_credentials
 
     secrets = Secrets(_hex(args.key, "--key"), _hex(args.auth_key, "--auth-key"),
                       args.password.encode() if args.password else None)
-    creds = credentials({"authentication": args.auth,
+    creds = meter_credentials({"authentication": args.auth,
                          "ciphered": False if args.plain else None}, secrets, "command line")
     counters = CounterFile(args.counter_file)
     if args.port:

@@ -71,12 +71,12 @@ class DlmsMeterBus:
 
     def settings(self, meter: MeterView) -> Any:
         from drivers.dlms.read_profiles import read_profile
-        from drivers.dlms.reader import MeterSettings
+        from drivers.dlms.reader import MeterSettings, meter_credentials
 
         opts = meter.options
         key_id = opts.get("key_id") or meter.id
         self.meter_keys[meter.id] = key_id
-        return MeterSettings(meter.id, credentials(opts, self.keys.secrets(key_id), key_id),
+        return MeterSettings(meter.id, meter_credentials(opts, self.keys.secrets(key_id), key_id),
                              read_profile(meter.profile or "generic",
                                           tuple(opts.get("obis") or ())),
                              client=opts.get("client", 16), physical=int(meter.address),
@@ -89,23 +89,6 @@ class DlmsMeterBus:
 
     async def close(self) -> None:
         await self.driver.close()
-
-
-def credentials(opts: dict[str, Any], secrets: Any, key_id: str) -> Any:
-    """The association's credentials from a meter's keys and its secrets (DriverError naming
-    the key id when one is missing; the secret itself is never named)."""
-    from drivers.dlms.client import DEFAULT_SYSTEM_TITLE, Authentication, Credentials
-
-    auth = Authentication(opts.get("authentication") or "none")
-    ciphered = opts.get("ciphered")
-    title = opts.get("system_title") or ""
-    try:
-        return Credentials(auth, password=secrets.password, keys=secrets.keys(),
-                           ciphered=auth is Authentication.HLS_GMAC if ciphered is None
-                           else bool(ciphered),
-                           system_title=bytes.fromhex(title) if title else DEFAULT_SYSTEM_TITLE)
-    except ValueError as error:
-        raise DriverError(f"key id {key_id!r}: {error} (see the DLMS key file)") from None
 
 
 def _line_opener(bus: BusView, context: Context) -> Callable[[], Any]:

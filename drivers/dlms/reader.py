@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from drivers.dlms.axdr import Data
-from drivers.dlms.client import Association, Credentials
+from drivers.dlms.client import DEFAULT_SYSTEM_TITLE, Association, Authentication, Credentials
 from drivers.dlms.cosem import (
     CLOCK,
     REGISTER,
@@ -30,6 +30,7 @@ from drivers.dlms.cosem import (
 from drivers.dlms.counters import CounterFile
 from drivers.dlms.errors import CipherError, ReplayRefused, ServiceError
 from drivers.dlms.hdlc import Address
+from drivers.dlms.keys import Secrets
 from drivers.dlms.link import LinkParameters
 from drivers.dlms.links import PROPOSED, HdlcLink, Timeouts, WrapperLink
 from drivers.dlms.push import samples
@@ -223,5 +224,16 @@ def _objects(profile: ReadProfile, results: dict[tuple[str, int], Data | int],
     return out
 
 
-def describe(objects: list[ObjectValue]) -> list[dict[str, Any]]:
-    return [o.to_json() for o in objects]
+def meter_credentials(opts: dict[str, Any], secrets: Secrets, key_id: str) -> Credentials:
+    """The association's credentials from a meter's keys and its secrets (DriverError naming
+    the key id when one is missing; the secret itself is never named)."""
+    auth = Authentication(opts.get("authentication") or "none")
+    ciphered = opts.get("ciphered")
+    title = opts.get("system_title") or ""
+    try:
+        return Credentials(auth, password=secrets.password, keys=secrets.keys(),
+                           ciphered=auth is Authentication.HLS_GMAC if ciphered is None
+                           else bool(ciphered),
+                           system_title=bytes.fromhex(title) if title else DEFAULT_SYSTEM_TITLE)
+    except ValueError as error:
+        raise DriverError(f"key id {key_id!r}: {error} (see the DLMS key file)") from None
