@@ -1,4 +1,5 @@
-"""Sub-command `gateway iec102 decode FRAME_HEX`: one frame as JSON.
+"""Sub-commands `gateway iec102 decode FRAME_HEX` (one frame as JSON), `read` and `profile`
+(drivers/iec102/cli_read.py).
 
 Registered by the gateway from the iec102 protocol plugin (drivers/iec102/plugin.py)."""
 
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     decode.add_argument("--tz", default=DEFAULT_ZONE,
                         help=f"the site time zone for the meter's times (default {DEFAULT_ZONE})")
     decode.set_defaults(func=cmd_decode)
+    from drivers.iec102.cli_read import add_commands
+
+    add_commands(commands, open_port, DEFAULT_ZONE)
 
 
 def _hex(text: str) -> bytes:

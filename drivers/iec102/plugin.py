@@ -25,7 +25,7 @@ class Iec102MeterBus:
 
     def __init__(self, bus: BusView, context: Context) -> None:
         from drivers.iec102.reader import Iec102Reader
-        from drivers.transport.serial import RtsDirection, SerialStream
+        from drivers.transport.serial import RtsDirection, SerialStream, take_descriptor
         from drivers.transport.stream import ByteStream, LineSettings
         from drivers.transport.tcp import TcpStream
 
@@ -35,7 +35,7 @@ class Iec102MeterBus:
                                                timeout_s=CONNECT_TIMEOUT_S)
             params = SerialParams(bus.port, bus.baudrate, bus.bytesize, bus.parity,
                                   bus.stopbits, dict(bus.rs485))
-            fd = context.open_serial(params)
+            fd = take_descriptor(context.open_serial(params))
             settings = LineSettings(bus.baudrate, bus.bytesize, bus.parity, bus.stopbits)
             return SerialStream(fd, settings, name=bus.port, protocol="iec102",
                                 rts=RtsDirection.from_rs485(bus.rs485))

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from drivers.errors import ChecksumError, DeviceTimeout, DriverError, PortUnavailable
@@ -47,6 +47,7 @@ class MeterOptions:
 
 
 OpenStream = Callable[[], Awaitable[ByteStream]]
+T = TypeVar("T")
 
 
 def totals_samples(totals: Totals) -> list[Sample]:
@@ -88,6 +89,14 @@ class Iec102Reader:
         return dict(self._counts.get(meter_id, Counter()))
 
     async def read(self, meter_id: str, options: MeterOptions, timeout_s: float) -> list[Sample]:
+        """One poll: clock, the last period's totals, the contract's tariff registers."""
+        return await self.run(meter_id, options, timeout_s,
+                              lambda session: self._values(session, options))
+
+    async def run(self, meter_id: str, options: MeterOptions, timeout_s: float,
+                  action: Callable[[Session], Awaitable[T]]) -> T:
+        """`action` inside one session (line opened, password given, session ended, line
+        closed whatever happens), counted for `meter_id`."""
         counts = self._counts.setdefault(meter_id, Counter())
         async with self._lock:
             try:
@@ -98,7 +107,8 @@ class Iec102Reader:
             master = LinkMaster(stream, options.link_address, answer_timeout_s=timeout_s,
                                 meter=meter_id)
             try:
-                samples = await self._session(Session(master, options.measuring_point), options)
+                result = await self._session(Session(master, options.measuring_point),
+                                             options, action)
             except DriverError as exc:
                 counts[_kind(exc)] += 1
                 raise
@@ -106,12 +116,13 @@ class Iec102Reader:
                 counts.update({f"link_{k}": v for k, v in master.counts.items()})
                 stream.close()
         counts["reads_ok"] += 1
-        return samples
+        return result
 
-    async def _session(self, session: Session, options: MeterOptions) -> list[Sample]:
+    async def _session(self, session: Session, options: MeterOptions,
+                       action: Callable[[Session], Awaitable[T]]) -> T:
         await session.open(options.password)
         try:
-            return await self._values(session, options)
+            return await action(session)
         finally:
             with contextlib.suppress(DriverError, TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
