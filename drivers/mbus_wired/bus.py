@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from drivers.errors import DriverError, PortUnavailable
 from drivers.mbus_wired import link
@@ -26,6 +26,7 @@ from drivers.mbus_wired.responses import RspUd
 from drivers.mbus_wired.search import PrimaryScan, SearchResult, scan_primary, search
 from drivers.mbus_wired.session import GarbledAnswer, MbusMaster, MeterRefused, NoAnswer
 from drivers.mbus_wired.stream_link import ByteStreamLink, EchoMissing
+from drivers.plugin import SerialParams
 from drivers.readings import Sample
 from drivers.transport.stream import ByteStream
 
@@ -33,6 +34,11 @@ LOGGER = logging.getLogger(__name__)
 CLOCK_SYNC_INTERVAL_S: Final = 86_400.0   # a meter's clock is set at most once a day
 T = TypeVar("T")
 StreamOpener = Callable[[int], Awaitable[ByteStream]]   # baud -> an open 8E1 stream
+
+
+def serial_params(port: str, baud: int, rs485: Mapping[str, Any] | None = None) -> SerialParams:
+    """What the board opens: M-Bus is 8E1 whatever the generic bus keys say (EN 13757-2)."""
+    return SerialParams(port, baud, bytesize=8, parity="E", stopbits=1, rs485=dict(rs485 or {}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,8 +131,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _bus(args: argparse.Namespace) -> Any:
-    from drivers.mbus_wired.bus import MbusBus
-    from drivers.mbus_wired.plugin import serial_params
+    from drivers.mbus_wired.bus import MbusBus, serial_params
     from drivers.transport.serial import SerialStream, take_descriptor
     from drivers.transport.stream import LineSettings
 

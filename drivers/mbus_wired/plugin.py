@@ -17,7 +17,6 @@ from drivers.plugin import (
     PortOpener,
     ProtocolPlugin,
     ScanCapability,
-    SerialParams,
     Simulation,
 )
 from drivers.readings import Sample
@@ -27,13 +26,9 @@ TCP_CONNECT_TIMEOUT_S: Final = 5.0
 PROTOCOL: Final = "mbus"
 
 
-def serial_params(port: str, baud: int, rs485: Mapping[str, Any] | None = None) -> SerialParams:
-    """M-Bus is 8E1 whatever the generic bus keys say (EN 13757-2)."""
-    return SerialParams(port, baud, bytesize=8, parity="E", stopbits=1, rs485=dict(rs485 or {}))
-
-
 def stream_opener(bus: BusView, context: Context) -> Any:
     """baud -> an open 8E1 stream: a serial port the board opens, or a TCP converter."""
+    from drivers.mbus_wired.bus import serial_params
     from drivers.transport.serial import SerialStream, take_descriptor
     from drivers.transport.stream import LineSettings
     from drivers.transport.tcp import TcpStream
