@@ -22,6 +22,7 @@ from drivers.errors import PortUnavailable
 from drivers.iec102.plugin import PLUGIN as IEC102
 from drivers.iec62056.p1_plugin import PLUGIN as DSMR
 from drivers.iec62056.plugin import PLUGIN as IEC62056
+from drivers.mbus_wired.plugin import PLUGIN as MBUS
 from drivers.modbus.plugin import PLUGIN as MODBUS
 from drivers.plugin import (
     Accept,
@@ -52,7 +53,7 @@ class Site(Protocol):
     def storage(self) -> Any: ...  # .path: the database, beside which default files live
 
 
-PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS, IEC102, DLMS)
+PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS, IEC102, DLMS, MBUS)
 
 
 def plugins() -> tuple[ProtocolPlugin, ...]:
