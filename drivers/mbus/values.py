@@ -75,6 +75,11 @@ def int_value(raw: bytes, exponent: int) -> Decimal:
     return _scaled(int.from_bytes(raw, "little", signed=True), exponent)
 
 
+def uint_value(raw: bytes, exponent: int) -> Decimal:
+    """An unsigned binary count (the access number 0-255 is a counter, not a type B number)."""
+    return _scaled(int.from_bytes(raw, "little"), exponent)
+
+
 def int_value_fast(raw: bytes, exponent: int) -> Decimal:
     """Marker for the decode loop, which inlines this for exponent <= 0 (the common case)."""
     return Decimal(int.from_bytes(raw, "little", signed=True)).scaleb(exponent, BOUNDED)
@@ -202,6 +207,8 @@ def converter(data_field: int, interpret: str) -> Converter:
         if data_field == 0x5:
             return real_value
         return bcd_value if is_bcd else int_value
+    if interpret == V.COUNTER:
+        return bcd_value if is_bcd else uint_value
     if interpret in (V.DATE, V.DATETIME):
         return date_value
     if interpret == V.IDENT:

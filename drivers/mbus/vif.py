@@ -10,6 +10,7 @@ DATETIME: Final = "datetime"    # type F (or I when 6 bytes)
 IDENT: Final = "ident"          # BCD/binary identifier kept as digits, not a quantity
 TEXT: Final = "text"
 RAW: Final = "raw"
+COUNTER: Final = "counter"      # an unsigned binary count (access number): never negative
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ def _extension_fd() -> tuple[VifInfo, ...]:
     }
     for code, kind in idents.items():
         table[code] = VifInfo(kind, "", 0, IDENT if code < 0x20 else NUMBER)
-    table[0x08] = VifInfo("access_number", "", 0)
+    table[0x08] = VifInfo("access_number", "", 0, COUNTER)
     table[0x17] = VifInfo("error_flags", "", 0, IDENT)
     table[0x74] = VifInfo("remaining_battery", "d", 0)
     table[0x71] = VifInfo("rssi", "dBm", 0)

@@ -40,3 +40,29 @@ def add_format_a_crcs(frame: bytes) -> bytes:
     for block in blocks:
         out += block + crc_en13757(block).to_bytes(2, "big")
     return bytes(out)
+
+
+_SIZES = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, 8)   # data bytes per DIF low nibble
+
+
+def build_compact_frame(manufacturer: str, meter_id: str, version: int, device_type: int,
+                        specs: list[RecordSpec], *, ci: int = 0x79,
+                        access_number: int = 0) -> bytes:
+    """A compact frame (CI 0x79 no header, 0x7B short, 0x73 long header) carrying the values
+    of `specs`: format signature (CRC of the DIF/VIF headers), data CRC (over the full
+    records), then the values alone. Unencrypted, CRCs stripped."""
+    records = [encode_record(spec) for spec in specs]
+    cut = [len(r) - _SIZES[spec.data_field] for r, spec in zip(records, specs, strict=True)]
+    headers = b"".join(r[:at] for r, at in zip(records, cut, strict=True))
+    values = b"".join(r[at:] for r, at in zip(records, cut, strict=True))
+    m_field = link.manufacturer_code(manufacturer)
+    a_field = link.id_bytes(meter_id) + bytes([version, device_type])
+    tpl = b""
+    if ci in (0x73, 0x7B):
+        tpl = bytes([access_number, 0, 0, 0])
+    if ci == 0x73:
+        tpl = a_field[:4] + m_field + a_field[4:] + tpl
+    body = (bytes([C_SND_NR]) + m_field + a_field + bytes([ci]) + tpl
+            + crc_en13757(headers).to_bytes(2, "little")
+            + crc_en13757(b"".join(records)).to_bytes(2, "little") + values)
+    return bytes([len(body)]) + body

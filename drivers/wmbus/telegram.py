@@ -10,14 +10,21 @@ from drivers.mbus import frame as wired
 from drivers.mbus.records import Record, RecordDecoder
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
+from drivers.wmbus.ci_names import refusal
 from drivers.wmbus.crc import crc_en13757
+from drivers.wmbus.quirks import apply as quirks
+from drivers.wmbus.quirks.makes import QUIRKS
+from drivers.wmbus.quirks.registry import Quirk
 
 KeyLookup = Callable[[str], "bytes | None"]
 
 ELL_SIZES = {0x8C: 2, 0x8D: 8, 0x8E: 10, 0x8F: 16}
 CI_AFL = 0x90
 CI_LONG, CI_SHORT, CI_NONE = 0x72, 0x7A, 0x78
-CI_COMPACT_NONE, CI_COMPACT_SHORT = 0x79, 0x7B
+CI_COMPACT_NONE, CI_COMPACT_SHORT, CI_COMPACT_LONG = 0x79, 0x7B, 0x73
+_TPL_CIS = frozenset((CI_LONG, CI_SHORT, CI_NONE, CI_COMPACT_NONE, CI_COMPACT_SHORT,
+                      CI_COMPACT_LONG))
+_COMPACT_CIS = frozenset((CI_COMPACT_NONE, CI_COMPACT_SHORT, CI_COMPACT_LONG))
 _FILLER = b"\x2f\x2f"
 _AFL_MAC_SIZES = {4: 4, 5: 8, 6: 12, 7: 16}   # MCL authentication type -> MAC length
 _MAX_FORMATS = 512   # learnt compact-frame formats kept (a few per meter)
@@ -48,6 +55,8 @@ class Telegram:
     records: list[Record] = field(default_factory=list)
     link_id: str = ""
     layout: object = None   # the record plan: the same object for every same-layout telegram
+    quirk: str = ""         # the quirks entry that decoded part of it (quirks/makes.py)
+    billing_storage: int | None = None   # storage number of the billing-period values
 
     def header_json(self) -> dict:
         return {
@@ -55,7 +64,8 @@ class Telegram:
             "version": self.version, "device_type": self.device_type, "c_field": self.c_field,
             "ci_chain": self.ci_chain, "security_mode": self.security_mode,
             "access_number": self.access_number, "status": self.status,
-            "decrypted": self.decrypted,
+            "decrypted": self.decrypted, "quirk": self.quirk or None,
+            "billing_storage": self.billing_storage,
         }
 
 
@@ -84,6 +94,10 @@ class TelegramDecoder:
         self._records = RecordDecoder()
         # format signature (CRC of the DIF/VIF bytes) -> layout; the same for every meter
         self._formats: dict[int, tuple[tuple[bytes, int], ...]] = {}
+        self._quirks = QUIRKS
+        for quirk in QUIRKS.all():   # compact formats the makes are known to send
+            for headers in quirk.compact_formats:
+                self._learn_format(quirks.format_layout(headers))
 
     def decode(self, frame: bytes, *, crcs_stripped: bool = False) -> Telegram:
         """Decode one frame (wireless from the L field, or a wired long frame)."""
@@ -122,11 +136,41 @@ class TelegramDecoder:
                 self._ell(s, ci)
             elif ci == CI_AFL:
                 self._afl(s)
-            elif ci in (CI_LONG, CI_SHORT, CI_NONE, CI_COMPACT_NONE, CI_COMPACT_SHORT):
+            elif ci in _TPL_CIS:
                 self._transport(s, ci)
+                self._apply_quirk(s.telegram, self._quirk_of(s.telegram))
                 return
             else:
-                raise FrameError(f"unsupported CI field {ci:02X}", s.pos)
+                self._manufacturer_ci(s, ci)
+                return
+
+    # ---- manufacturer formats (quirks) -------------------------------------------------
+    def _quirk_of(self, t: Telegram) -> Quirk | None:
+        return self._quirks.find(t.manufacturer, t.version, t.device_type)
+
+    def _manufacturer_ci(self, s: _State, ci: int) -> None:
+        t = s.telegram
+        quirk = self._quirk_of(t)
+        layout = quirk.ci_layouts.get(ci) if quirk is not None else None
+        if quirk is None or layout is None:
+            raise FrameError(refusal(ci), s.pos)
+        body = quirks.unprotect(quirk.cipher, s.m_field + s.a_field, s.frame[s.pos:], s.key,
+                                t.meter_id)
+        t.decrypted = bool(quirk.cipher)
+        t.records = [*layout.decode(body), Record("manufacturer_data", "", body.hex())]
+        t.layout = (quirk.name, ci)   # a fresh layout: the sample selection is made anew
+        t.quirk, t.billing_storage = quirk.name, quirk.billing_storage
+
+    @staticmethod
+    def _apply_quirk(t: Telegram, quirk: Quirk | None) -> None:
+        if quirk is None:
+            return
+        t.quirk, t.billing_storage = quirk.name, quirk.billing_storage
+        if quirk.mfct_layout is not None:
+            extra = quirks.manufacturer_records(quirk.mfct_layout, t.records)
+            if extra:   # how many a layout finds may vary: a fresh layout for the selection
+                t.records = t.records + extra
+                t.layout = (t.layout, quirk.name, len(extra))
 
     # ---- extended link layer -----------------------------------------------------------
     def _ell(self, s: _State, ci: int) -> None:
@@ -200,7 +244,7 @@ class TelegramDecoder:
         s.tpl_start = s.pos
         pos = s.pos + 1
         mode = blocks = 0
-        if ci == CI_LONG:
+        if ci in (CI_LONG, CI_COMPACT_LONG):
             if pos + 12 > len(frame):
                 raise FrameError("long transport header truncated", pos)
             s.a_field = frame[pos:pos + 4] + frame[pos + 6:pos + 8]
@@ -210,7 +254,7 @@ class TelegramDecoder:
             t.version, t.device_type = s.a_field[4], s.a_field[5]
             s.key = self._key_for(t.meter_id) if t.meter_id != t.link_id else s.key
             pos += 8
-        if ci in (CI_LONG, CI_SHORT, CI_COMPACT_SHORT):
+        if ci in (CI_LONG, CI_SHORT, CI_COMPACT_SHORT, CI_COMPACT_LONG):
             if pos + 4 > len(frame):
                 raise FrameError("short transport header truncated", pos)
             t.access_number, t.status = frame[pos], frame[pos + 1]
@@ -220,7 +264,13 @@ class TelegramDecoder:
         t.security_mode = mode
         s.pos = pos
         payload = self._unsecure(s, mode, blocks)
-        if ci in (CI_COMPACT_NONE, CI_COMPACT_SHORT):
+        quirk = self._quirk_of(t)
+        if quirk is not None and quirk.tpl_layout is not None:   # the bytes stay, named raw
+            t.records = [*quirk.tpl_layout.decode(payload),
+                         Record("manufacturer_data", "", payload.hex())]
+            t.layout = (quirk.name, ci)
+            return
+        if ci in _COMPACT_CIS:
             payload = self._expand_compact(t.meter_id, payload, pos)
             t.records, t.layout, _fresh = self._records.decode_plan(payload)
         else:

@@ -13,7 +13,12 @@ from drivers.errors import ChecksumError, DriverError
 from drivers.mbus.records import RecordSpec
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
-from drivers.wmbus.builder import add_format_a_crcs, build_frame, build_payload
+from drivers.wmbus.builder import (
+    add_format_a_crcs,
+    build_compact_frame,
+    build_frame,
+    build_payload,
+)
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder, UnknownFormat
 
 KEY = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
@@ -92,17 +97,47 @@ def test_ell_ctr_with_payload_crc() -> None:
         TelegramDecoder(lambda _m: bytes(16)).decode(frame)
 
 
-def test_compact_frame_needs_full_frame_first() -> None:
+def test_compact_frame_of_a_known_kamstrup_format_decodes_before_the_full_frame() -> None:
     full = ("2E442D2C6767676730048D2039D1684020BCDB7803062C000043060000000314630000426C7F2A02"
             "2D130001FF2100")
     compact = "25442D2C6767676730048D203AD2684020D81579E7F1D5902C00000000006300007F2A130000"
     decoder = TelegramDecoder()
-    with pytest.raises(UnknownFormat):
-        decoder.decode(bytes.fromhex(compact))
+    first = decoder.decode(bytes.fromhex(compact))      # the Kamstrup quirk names the format
     decoder.decode(bytes.fromhex(full))
     telegram = decoder.decode(bytes.fromhex(compact))
     assert telegram.ci_chain == ["8D", "79"]
     assert next(r for r in telegram.records if r.kind == "energy").value == Decimal(44000)
+    assert first.records == telegram.records
+
+
+_COMPACT_SPECS = [RecordSpec(0x4, 0x06, 44), RecordSpec(0x2, 0x5B, 21),
+                  RecordSpec(0x4, 0x13, 123456, storage=1)]
+
+
+@pytest.mark.parametrize("ci", [0x79, 0x7B, 0x73])
+def test_compact_frame_of_an_unknown_format_needs_full_frame_first(ci: int) -> None:
+    full = build_frame("ABC", "12345678", 1, 7, build_payload(_COMPACT_SPECS))
+    compact = build_compact_frame("ABC", "12345678", 1, 7, _COMPACT_SPECS, ci=ci,
+                                  access_number=3)
+    with pytest.raises(UnknownFormat):
+        TelegramDecoder().decode(compact)
+    decoder = TelegramDecoder()
+    expected = decoder.decode(full).records
+    telegram = decoder.decode(compact)
+    assert telegram.records == expected
+    assert telegram.ci_chain == [f"{ci:02X}"]
+    if ci == 0x73:   # the long header's id, manufacturer, version and type are the meter's
+        assert (telegram.meter_id, telegram.manufacturer, telegram.access_number) == \
+            ("12345678", "ABC", 3)
+
+
+def test_compact_frame_with_a_wrong_data_crc_is_refused() -> None:
+    decoder = TelegramDecoder()
+    decoder.decode(build_frame("ABC", "12345678", 1, 7, build_payload(_COMPACT_SPECS)))
+    compact = bytearray(build_compact_frame("ABC", "12345678", 1, 7, _COMPACT_SPECS))
+    compact[-1] ^= 0x01
+    with pytest.raises(ChecksumError):
+        decoder.decode(bytes(compact))
 
 
 @settings(max_examples=300, deadline=None)
