@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.schema import in_range, one_of, opt, req, time_zone
+from core.schema import in_range, one_of, opt, positive, req, time_zone
 from drivers.plugin import (
     BusView,
     Context,
@@ -40,7 +40,8 @@ class Iec102MeterBus:
             return SerialStream(fd, settings, name=bus.port, protocol="iec102",
                                 rts=RtsDirection.from_rs485(bus.rs485))
 
-        self.driver = Iec102Reader(open_stream, name=bus.id)
+        self.driver = Iec102Reader(open_stream, name=bus.id, wall_ms=context.clock.wall_ms,
+                                   events=context.events)
 
     async def read(self, meter: MeterView) -> list[Sample]:
         return await self.driver.read(meter.id, meter_options(meter), meter.timeout_ms / 1000)
@@ -60,7 +61,15 @@ def meter_options(meter: MeterView) -> Any:
                         measuring_point=options.get("measuring_point", 1),
                         password=options["password"], contract=options.get("contract", 1),
                         record=options.get("profile_record", 11),
-                        zone=options.get("timezone", "Europe/Madrid"))
+                        zone=options.get("timezone", "Europe/Madrid"),
+                        event_records=tuple(options.get("event_records") or ()),
+                        clock_drift_limit_s=options.get("clock_drift_limit_s", 30))
+
+
+def _event_records(value: Any) -> str | None:
+    if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):
+        return None
+    return "must be a list of record addresses 0..255 (52 supply, 53 synchronisation, ...)"
 
 
 def _register_cli(sub: Any, open_port: PortOpener) -> None:
@@ -80,6 +89,8 @@ PLUGIN = ProtocolPlugin(
         "contract": opt(int, 1, one_of(1, 2, 3)),
         "profile_record": opt(int, 11, one_of(11, 12)),     # hourly or quarter-hourly
         "timezone": opt(str, "Europe/Madrid", time_zone),
+        "event_records": opt(list, [], _event_records),    # e.g. [52, 53]: handed on as events
+        "clock_drift_limit_s": opt(int, 30, positive),
     },
     counters=CounterSpec(
         ok="reads_ok",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from drivers.errors import ChecksumError, DeviceTimeout, DriverError, PortUnavailable
 from drivers.iec102.master import LinkMaster
+from drivers.iec102.meter_events import EventSink, EventWatch
 from drivers.iec102.objects import INVALID, Billing, Totals
 from drivers.iec102.session import RECORD_HOURLY, Session, WrongPassword
 from drivers.iec102.timetags import TimeA, tag_time
@@ -44,6 +45,8 @@ class MeterOptions:
     contract: int = 1
     record: int = RECORD_HOURLY
     zone: str = "Europe/Madrid"
+    event_records: tuple[int, ...] = ()   # e.g. 52 supply, 53 synchronisation, 54 parameters
+    clock_drift_limit_s: int = 30
 
 
 OpenStream = Callable[[], Awaitable[ByteStream]]
@@ -79,9 +82,13 @@ class Iec102Reader:
     """Reads meters one at a time over the line `open_stream` gives (a fresh one per read: a
     modem or serial server session ends with each meter)."""
 
-    def __init__(self, open_stream: OpenStream, *, name: str) -> None:
+    def __init__(self, open_stream: OpenStream, *, name: str,
+                 wall_ms: Callable[[], int] | None = None,
+                 events: EventSink | None = None) -> None:
         self.open_stream = open_stream
         self.name = name
+        self.wall_ms = wall_ms
+        self.events = EventWatch(events)
         self._lock = asyncio.Lock()
         self._counts: dict[str, Counter[str]] = {}
 
@@ -91,7 +98,7 @@ class Iec102Reader:
     async def read(self, meter_id: str, options: MeterOptions, timeout_s: float) -> list[Sample]:
         """One poll: clock, the last period's totals, the contract's tariff registers."""
         return await self.run(meter_id, options, timeout_s,
-                              lambda session: self._values(session, options))
+                              lambda session: self._values(meter_id, session, options))
 
     async def run(self, meter_id: str, options: MeterOptions, timeout_s: float,
                   action: Callable[[Session], Awaitable[T]]) -> T:
@@ -128,10 +135,13 @@ class Iec102Reader:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await session.close()
 
-    async def _values(self, session: Session, options: MeterOptions) -> list[Sample]:
+    async def _values(self, meter_id: str, session: Session,
+                      options: MeterOptions) -> list[Sample]:
         zone = ZoneInfo(options.zone)
         clock = await session.read_clock()
         meter_time = tag_time(clock, zone)
+        if self.wall_ms is not None:
+            self.events.drift(meter_id, meter_time, self.wall_ms(), options.clock_drift_limit_s)
         samples = [Sample("meter_datetime", meter_time.isoformat(), "")]
         step = dt.timedelta(minutes=PERIOD_MINUTES.get(options.record, 60))
         wall = clock.wall()
@@ -141,6 +151,7 @@ class Iec102Reader:
         if totals:
             samples += totals_samples(totals[-1])
         samples += billing_samples(await session.read_billing(options.contract))
+        await self.events.collect(meter_id, session, options.event_records, wall, zone)
         return samples
 
 

@@ -89,3 +89,28 @@ def test_decode_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert document["asdu"]["cause_name"] == "activation"
     assert document["asdu"]["objects"] == [{"password": "7"}]
     assert cmd_decode(argparse.Namespace(frame=frame[:-5] + "00 16", tz="UTC")) == 1
+
+
+async def test_meter_events_go_on_once_and_clock_drift_is_reported() -> None:
+    from drivers.iec102.objects import Event
+    from drivers.iec102.timetags import TimeB
+
+    meter = _meter()
+    meter.events = [Event(3, 1, True, TimeB.of(NOW - dt.timedelta(hours=2))),
+                    Event(3, 1, False, TimeB.of(NOW - dt.timedelta(hours=1))),
+                    Event(1, 2, False, TimeB.of(NOW - dt.timedelta(days=3)))]   # before the window
+    seen: list[tuple[str, str | None, dict[str, object], str]] = []
+    gateway_ms = int(NOW.replace(tzinfo=dt.timezone(dt.timedelta(hours=1))).timestamp() * 1000)
+
+    async def open_stream() -> ByteStream:
+        return SimStream(meter)
+    reader = Iec102Reader(open_stream, name="line", wall_ms=lambda: gateway_ms + 120_000,
+                          events=lambda *event: seen.append(event))
+    options = MeterOptions(1, 7, 1234, event_records=(52,))
+    await reader.read("m1", options, 0.1)
+    await reader.read("m1", options, 0.1)
+    meter_events = [e for e in seen if e[0] == "meter_event"]
+    assert [(e[2]["group"], e[2]["spi"]) for e in meter_events] == [(3, True), (3, False)]
+    assert meter_events[0][2]["time"] == "2026-12-06T10:05:30+01:00"
+    drifts = [e for e in seen if e[0] == "meter_clock_drift"]
+    assert len(drifts) == 2 and drifts[0][2] == {"drift_s": -120} and drifts[0][3] == "warning"
