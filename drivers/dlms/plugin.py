@@ -60,6 +60,7 @@ class DlmsMeterBus:
         size, window = options.get("hdlc_max_info", 128), options.get("hdlc_window", 1)
         proposed = LinkParameters(size, size, window, window)
         self.meter_keys: dict[str, str] = {}
+        self.known_meters: dict[str, MeterView] = {}  # read at least once: commands find them
         if bus.kind == "tcp":
             self.driver = DlmsBus(counters, open_tcp=_tcp_opener(bus), proposed=proposed)
         else:
@@ -67,6 +68,7 @@ class DlmsMeterBus:
                                   proposed=proposed)
 
     async def read(self, meter: MeterView) -> list[Sample]:
+        self.known_meters[meter.id] = meter
         return await self.driver.read_meter(self.settings(meter))
 
     def settings(self, meter: MeterView) -> Any:
@@ -157,6 +159,12 @@ def _keys(opened: Any) -> list[tuple[str, str | None]]:
     return [(key_id, meter_of.get(key_id)) for key_id in opened.keys.ids()]
 
 
+def _breaker(connect: bool | None) -> Any:
+    from drivers.dlms.commands import breaker_command
+
+    return breaker_command(connect)
+
+
 def _register_cli(sub: Any, open_port: PortOpener) -> None:
     from drivers.dlms.cli import register
 
@@ -198,5 +206,7 @@ PLUGIN = ProtocolPlugin(
     silent_hint="check the wiring, the baud rate, the HDLC addresses (client, logical device, "
                 "physical address) and the meter's keys",
     keys=_keys,
+    server_commands={"dlms.disconnect": _breaker(False), "dlms.reconnect": _breaker(True),
+                     "dlms.breaker": _breaker(None)},
     cli=_register_cli,
 )

@@ -9,6 +9,7 @@ once with a fresh connection (`READ_ATTEMPTS`); a refusal is not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter, defaultdict
@@ -94,6 +95,7 @@ class DlmsBus:
         self._line: ByteStream | None = None
         self._counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._scalers: dict[str, dict[str, ScalerUnit | None]] = defaultdict(dict)
+        self._lock = asyncio.Lock()  # one exchange on a line at a time: polls and commands
 
     def counters(self, meter_id: str) -> dict[str, int]:
         return dict(self._counters[meter_id])
@@ -111,6 +113,10 @@ class DlmsBus:
 
     async def run(self, meter: MeterSettings, work: Callable[[Association], Awaitable[T]]) -> T:
         """`work` inside an association, retried once on a timeout or a damaged frame."""
+        async with self._lock:
+            return await self._run(meter, work)
+
+    async def _run(self, meter: MeterSettings, work: Callable[[Association], Awaitable[T]]) -> T:
         counts = self._counters[meter.meter_id]
         counts["reads"] += 1
         for attempt in range(READ_ATTEMPTS):
