@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
 
 from core.cliargs import positive_seconds
 from drivers.dlms.client import Association
@@ -36,6 +38,7 @@ EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 DEFAULT_COUNTER_FILE: Final = "/var/lib/gateway/dlms-counters.json"
+T = TypeVar("T")
 KNOWN_CLASSES: Final = {"0-0:1.0.0.255": CLOCK, "0-0:96.3.10.255": DISCONNECT_CONTROL}
 
 
@@ -55,6 +58,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     dec.set_defaults(func=cmd_decode)
 
     read = commands.add_parser("read", help="read OBIS objects of one meter once, as JSON")
+    _connection_args(read)
+    read.add_argument("objects", nargs="+", metavar="OBIS",
+                      help="A-B:C.D.E.F (register, clock, disconnector) or CLASS/OBIS/ATTR")
+    read.set_defaults(func=cmd_read, port_opener=open_port)
+
+    profile = commands.add_parser("profile", help="read a profile generic by range, as JSON")
+    _connection_args(profile)
+    profile.add_argument("--obis", default="1-0:99.1.0.255", help="the profile (load profile)")
+    profile.add_argument("--from", dest="start", required=True, type=_meter_time,
+                         help="first row, meter time (2026-01-01T00:00)")
+    profile.add_argument("--to", dest="end", required=True, type=_meter_time,
+                         help="last row, meter time")
+    profile.set_defaults(func=cmd_profile, port_opener=open_port)
+
+
+def _meter_time(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time") from None
+
+
+def _connection_args(read: argparse.ArgumentParser) -> None:
     where = read.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial device (HDLC), by-id name or pty path")
     where.add_argument("--host", help="meter or concentrator (TCP wrapper)")
@@ -74,9 +100,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                       help="invocation counters (share the gateway's: never reuse one)")
     read.add_argument("--meter", default="cli", help="the meter id the counters are kept under")
     read.add_argument("--timeout", type=positive_seconds, default=3.0, metavar="S")
-    read.add_argument("objects", nargs="+", metavar="OBIS",
-                      help="A-B:C.D.E.F (register, clock, disconnector) or CLASS/OBIS/ATTR")
-    read.set_defaults(func=cmd_read, port_opener=open_port)
 
 
 def _out(text: str) -> None:
@@ -130,7 +153,7 @@ async def read_specs(association: Association,
     return out
 
 
-async def _read(args: argparse.Namespace, specs: list[tuple[int, str, int | None]]) -> Any:
+async def _read(args: argparse.Namespace, work: Callable[[Association], Awaitable[T]]) -> T:
     from drivers.dlms.counters import CounterFile
     from drivers.dlms.keys import Secrets
     from drivers.dlms.read_profiles import read_profile
@@ -148,7 +171,7 @@ async def _read(args: argparse.Namespace, specs: list[tuple[int, str, int | None
     meter = MeterSettings(args.meter, creds, read_profile("generic"), args.client, args.physical,
                           args.logical_device, args.address_size, args.timeout)
     try:
-        return await bus.run(meter, lambda a: read_specs(a, specs))
+        return await bus.run(meter, work)
     finally:
         await bus.close()
 
@@ -183,7 +206,7 @@ def _hex(text: str | None, what: str) -> bytes | None:
 def cmd_read(args: argparse.Namespace) -> int:
     try:
         specs = [parse_object(s) for s in args.objects]
-        objects = asyncio.run(_read(args, specs))
+        objects = asyncio.run(_read(args, lambda a: read_specs(a, specs)))
     except PortUnavailable as exc:
         _err(json.dumps({"error": str(exc)}))
         return EXIT_USAGE
@@ -191,4 +214,22 @@ def cmd_read(args: argparse.Namespace) -> int:
         _err(json.dumps({"error": str(exc)}))
         return EXIT_FAILURE
     _out(json.dumps({"objects": [o.to_json() for o in objects]}, indent=2))
+    return EXIT_OK
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from drivers.dlms.profile_read import read_range
+
+    try:
+        obis_bytes(args.obis)
+        read = asyncio.run(_read(args, lambda a: read_range(a, args.obis, args.start, args.end)))
+    except PortUnavailable as exc:
+        _err(json.dumps({"error": str(exc)}))
+        return EXIT_USAGE
+    except (DriverError, ValueError) as exc:
+        _err(json.dumps({"error": str(exc)}))
+        return EXIT_FAILURE
+    _out(json.dumps({"profile": args.obis, "rows": [
+        {"time": row.when_text, "values": [v.to_json() for v in row.values]}
+        for row in read.rows]}, indent=2))
     return EXIT_OK

@@ -25,7 +25,8 @@ from drivers.dlms.cosem import (
     clock_time,
     obis_bytes,
 )
-from drivers.dlms.timefields import CosemDate, CosemDateTime, CosemTime
+from drivers.dlms.profile_read import capture_data
+from drivers.dlms.profile_read import date_time_data as meter_time_data
 from drivers.errors import FrameError
 
 READ_WRITE_DENIED: Final = 3
@@ -40,13 +41,9 @@ CAPTURE_PERIOD_S: Final = 900
 MAX_ROWS: Final = 2880  # 30 days of 15-minute rows; older ones leave the buffer
 
 
-def utc_date_time(when: datetime) -> CosemDateTime:
-    return CosemDateTime(CosemDate(when.year, when.month, when.day, when.isoweekday()),
-                         CosemTime(when.hour, when.minute, when.second, 0), 0, 0)
-
-
 def date_time_data(when: datetime) -> Data:
-    return Data(Tag.OCTET_STRING, utc_date_time(when).encode())
+    """The meter's clock is UTC: deviation 0."""
+    return meter_time_data(when, 0)
 
 
 @dataclass
@@ -136,7 +133,7 @@ class SimObjects:
         if index == 2:
             return self._buffer(access)
         if index == 3:
-            return Data(Tag.ARRAY, (_capture(CLOCK, CLOCK_OBIS, 2), _capture(REGISTER,
+            return Data(Tag.ARRAY, (capture_data(CLOCK, CLOCK_OBIS, 2), capture_data(REGISTER,
                                                                             ENERGY_OBIS, 2)))
         if index == 4:
             return Data(Tag.DOUBLE_LONG_UNSIGNED, CAPTURE_PERIOD_S)
@@ -202,15 +199,14 @@ class SimObjects:
 
 
 
-def _capture(class_id: int, obis: bytes, index: int) -> Data:
-    return Data(Tag.STRUCTURE, (Data(Tag.LONG_UNSIGNED, class_id), Data(Tag.OCTET_STRING, obis),
-                                Data(Tag.INTEGER, index), Data(Tag.LONG_UNSIGNED, 0)))
-
-
-def range_access(start: datetime, end: datetime) -> Access:
-    """Selective access by range on the clock column (selector 1), all columns."""
-    return Access(1, Data(Tag.STRUCTURE, (_capture(CLOCK, CLOCK_OBIS, 2), date_time_data(start),
-                                          date_time_data(end), Data(Tag.ARRAY, ()))))
+def _meter_time(value: Data) -> datetime | None:
+    """A range bound: absolute with a deviation, else the meter's local time (UTC here)."""
+    when = clock_time(value)
+    absolute = when.utc()
+    if absolute is not None:
+        return absolute
+    local = when.local()
+    return None if local is None else local.replace(tzinfo=UTC)
 
 
 def _range(parameters: Data) -> tuple[datetime, datetime] | None:
@@ -218,7 +214,7 @@ def _range(parameters: Data) -> tuple[datetime, datetime] | None:
     if parameters.tag is not Tag.STRUCTURE or not isinstance(items, tuple) or len(items) != 4:
         return None
     try:
-        start, end = clock_time(items[1]).utc(), clock_time(items[2]).utc()
+        start, end = _meter_time(items[1]), _meter_time(items[2])
     except FrameError:
         return None
     if start is None or end is None:

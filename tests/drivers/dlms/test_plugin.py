@@ -191,3 +191,27 @@ def test_cli_decode_refuses_garbage_with_a_message(capsys: pytest.CaptureFixture
     args = _cli("dlms", "decode", "7EA0")
     assert args.func(args) == 1
     assert "error" in json.loads(capsys.readouterr().err)
+
+
+def test_cli_read_and_profile_over_tcp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from drivers.dlms.simhost import SimHost
+
+    with SimHost("tcp") as host:
+        common = ("--host", "127.0.0.1", "--tcp-port", str(host.port), "--counter-file",
+                  str(tmp_path / "c.json"))
+        args = _cli("dlms", "read", *common, "1-0:32.7.0.255", "0-0:96.3.10.255",
+                    "8/0-0:1.0.0.255/3")
+        assert args.func(args) == 0, capsys.readouterr().err
+        objects = json.loads(capsys.readouterr().out)["objects"]
+        assert objects[0] == {"obis": "1-0:32.7.0.255", "value": "230.1", "unit": "V",
+                              "scaler": -1}
+        assert objects[1]["value"] == "connected" and objects[2]["value"] == "0"
+        now = datetime.now(UTC).replace(tzinfo=None)
+        args = _cli("dlms", "profile", *common, "--from", (now - timedelta(hours=2)).isoformat(),
+                    "--to", now.isoformat())
+        assert args.func(args) == 0, capsys.readouterr().err
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert len(rows) in (5, 6)  # 4 quarters before the start and the current one (+1 if a
+        assert rows[-1]["values"][0]["unit"] == "Wh"  # quarter began during the test)

@@ -17,6 +17,7 @@ from drivers.dlms.errors import CipherError, ReplayRefused, ServiceError
 from drivers.dlms.hdlc import Address
 from drivers.dlms.link import LinkParameters
 from drivers.dlms.links import HdlcLink, Timeouts, WrapperLink
+from drivers.dlms.profile_read import range_access
 from drivers.dlms.security import InvocationCounterGuard, Keys
 from drivers.dlms.server import CosemServer, ServerSettings
 from drivers.dlms.sim import HdlcServerLink, LoopbackStream, PtyMeter, TcpMeter
@@ -28,7 +29,6 @@ from drivers.dlms.sim_objects import (
     LOAD_PROFILE_OBIS,
     SimObjects,
     date_time_data,
-    range_access,
 )
 from drivers.errors import ChecksumError, DeviceRejected, DeviceTimeout
 from drivers.transport.memory import MemoryStream
