@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ import serial
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.clock import SystemClock
 from core.schema import Problems, validate_table
 from drivers.errors import FrameError
 from drivers.mbus_wired.address import SecondaryAddress
@@ -25,7 +29,9 @@ from drivers.mbus_wired.meter_address import (
 from drivers.mbus_wired.plugin import PLUGIN
 from drivers.mbus_wired.sim import SimBus
 from drivers.mbus_wired.simpty import BusSim, load_frames, meters_from_frames
-from drivers.plugin import SerialParams
+from drivers.plugin import Context, SerialParams
+from drivers.readings import Sample
+from gateway.config.loader import ConfigError, load_config
 from tests.corpus import CORPUS
 
 FRAMES = load_frames(CORPUS / "mbus" / "frames.json")
@@ -125,3 +131,77 @@ def test_cli_scan_and_read_against_the_simulated_bus(capsys: pytest.CaptureFixtu
 def test_cli_read_of_a_bad_address_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["mbus", "read", "--port", "/dev/null", "--address", "nine"]) == 1
     assert "16 hex digits" in json.loads(capsys.readouterr().err)["error"]
+
+
+async def test_the_plugin_opens_reads_counts_and_scans_a_configured_bus(tmp_path: Path) -> None:
+    meters = meters_from_frames([[FRAMES["libmbus/abb_f95"]], [FRAMES["libmbus/tecson"]]], 4,
+                                seed=12, primaries=True)
+    with BusSim(SimBus(meters), paced=False) as sim:
+        config = tmp_path / "gateway.toml"
+        config.write_text(textwrap.dedent(f"""
+            gateway_id = "gw-test"
+            [storage]
+            path = "{tmp_path / 'gw.db'}"
+            [[bus]]
+            id = "riser"
+            port = "{sim.port_path}"
+            baudrate = 2400
+            attempts = 1
+            [[meter]]
+            id = "by-secondary"
+            bus = "riser"
+            protocol = "mbus"
+            address = "{secondary_hex(meters[0].secondary).lower()}"
+            [[meter]]
+            id = "by-primary"
+            bus = "riser"
+            protocol = "mbus"
+            address = 2
+        """))
+        loaded = load_config(config)
+        assert PLUGIN.open_polled is not None and PLUGIN.scan is not None
+        context = Context(open_serial=lambda p: serial.Serial(p.port, p.baudrate,
+                                                              parity=p.parity, timeout=0),
+                          events=lambda *_: None, clock=SystemClock(), data_dir=tmp_path)
+        opened = PLUGIN.open_polled(loaded.buses[0], context)
+        try:
+            first, second = loaded.meters
+            assert Sample("volume", Decimal("0.0742"), "m3") in await opened.read(first)
+            assert Sample("volume", Decimal("45.60"), "m3") in await opened.read(second)
+            found = await PLUGIN.scan.run(opened, loaded.meters, 60)
+        finally:
+            await opened.close()
+    assert PLUGIN.counters.typed(opened.counters("by-primary"))["ok"] == 1
+    assert sorted(f.address for f in found) == sorted(secondary_hex(m.secondary) for m in meters)
+    assert any(f"primary {m.primary}" in f.description for f in found for m in meters)
+
+
+def test_duplicate_addresses_however_written_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(textwrap.dedent(f"""
+        gateway_id = "gw-test"
+        [storage]
+        path = "{tmp_path / 'gw.db'}"
+        [[bus]]
+        id = "riser"
+        port = "/dev/ttyUSB0"
+        [[meter]]
+        id = "a"
+        bus = "riser"
+        protocol = "mbus"
+        address = "12345678A7320107"
+        [[meter]]
+        id = "b"
+        bus = "riser"
+        protocol = "mbus"
+        address = "12345678a7320107"
+        [[meter]]
+        id = "c"
+        bus = "riser"
+        protocol = "mbus"
+        address = 251
+    """))
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    text = str(info.value)
+    assert "12345678A7320107 is also meter 'a'" in text and "251 is not 0-250" in text
