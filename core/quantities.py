@@ -34,6 +34,10 @@ QUANTITIES: Final[dict[str, str]] = {
     "thermal_power": "W", "flow_temperature": "C", "return_temperature": "C",
     "temperature_difference": "K", "external_temperature": "C",
     "heat_cost_allocator": "HCA",
+    # the value at the last billing date (the meter's "target" value) and that date
+    "volume_billing": "m3", "heat_energy_billing": "kWh", "cooling_energy_billing": "kWh",
+    "heat_cost_allocator_billing": "HCA", "import_active_energy_billing": "kWh",
+    "billing_date": "",
     # meter housekeeping
     "meter_datetime": "", "serial_number": "", "error_flags": "", "operating_time": "s",
 }
@@ -46,6 +50,16 @@ CHARGEABLE: Final[dict[str, str]] = {
 }
 
 
+# Registers that only accumulate (energy, volume, heat): interval consumption is the difference
+# of two of their values, never an integral of power (gateway/analytics/intervals.py).
+CUMULATIVE: Final[frozenset[str]] = frozenset({
+    "import_active_energy", "export_active_energy", "import_reactive_energy",
+    "export_reactive_energy", "total_active_energy", "total_reactive_energy",
+    "reactive_energy_q1", "reactive_energy_q2", "reactive_energy_q3", "reactive_energy_q4",
+    "volume", "heat_energy", "cooling_energy", "heat_cost_allocator",
+})
+
+
 def base_name(quantity: str) -> str:
     """Strip a tariff suffix (`_t1`..`_t9`) so `import_active_energy_t2` maps to its base."""
     head, _, tail = quantity.rpartition("_")
@@ -56,3 +70,8 @@ def base_name(quantity: str) -> str:
 
 def is_known(quantity: str) -> bool:
     return base_name(quantity) in QUANTITIES
+
+
+def is_cumulative(quantity: str) -> bool:
+    """True for a cumulative register, a tariff register (`import_active_energy_t1`) included."""
+    return base_name(quantity) in CUMULATIVE

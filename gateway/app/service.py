@@ -106,6 +106,7 @@ class Service:
         self.push_sources: list[PushSource] = []
         self.prepay: Any = None  # gateway.wiring.prepay.PrepayWiring when [prepay] is configured
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
+        self.analytics: Any = None  # gateway.wiring.analytics.AnalyticsWiring with [analytics]
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_ms = self.clock.wall_ms()
         # Set by the console's `restart`: `gateway run` execs itself again after a clean stop.
@@ -152,6 +153,12 @@ class Service:
             self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
                                        self.key_file(), self.wall, events=self.record_event)
             self.writer.in_transaction_hooks.append(self.prepay.charge)
+        if cfg.analytics is not None:
+            from gateway.wiring.analytics import AnalyticsWiring
+
+            # before the uplink's hook: the batch built in this commit carries the intervals
+            self.analytics = AnalyticsWiring(cfg.analytics, self.store)
+            self.writer.in_transaction_hooks.append(self.analytics.on_readings)
         if cfg.uplink is not None:
             from gateway.wiring.uplink import build_uplink
 

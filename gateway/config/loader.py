@@ -28,6 +28,7 @@ from core.schema import (
     time_zone,
     validate_table,
 )
+from gateway.analytics.settings import analytics_section
 from gateway.config.sections import (
     console_section,
     prepay_section,
@@ -87,6 +88,7 @@ class GatewayConfig:
     uplink: Any = None  # uplink.settings.UplinkSettings when [uplink] is present
     prepay: Any = None  # prepay.settings.PrepaySettings when [prepay] is present
     console: Any = None  # gateway.console.accounts.ConsoleSettings when [console] is present
+    analytics: Any = None  # gateway.analytics.settings.AnalyticsSettings with [analytics]
     log_trace: tuple[str, ...] = ()  # protocols whose wire bytes are logged at TRACE
 
     def bus(self, bus_id: str) -> BusConfig:
@@ -107,6 +109,7 @@ TOP_FIELDS: dict[str, Field] = {
     "uplink": opt(dict, None),
     "prepay": opt(dict, None),
     "console": opt(dict, None),
+    "analytics": opt(dict, None),
 }
 
 STORAGE_FIELDS = {
@@ -158,6 +161,8 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     uplink = uplink_section(sections.get("uplink"), top["gateway_id"], problems)
     prepay = prepay_section(sections.get("prepay"), {m.id for m in meters}, problems)
     console = console_section(sections.get("console"), problems)
+    analytics = analytics_section(top["analytics"], top["timezone"] or "UTC",
+                                  {m.id for m in meters}, problems)
     if not isinstance(storage.get("path"), str):
         return None  # every default path hangs off the database directory
     base = source.parent
@@ -176,6 +181,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         uplink=resolved_uplink(uplink, base),
         prepay=resolved_prepay(prepay, base),
         console=console,
+        analytics=analytics,
     )
 
 

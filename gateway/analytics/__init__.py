@@ -1,0 +1,1 @@
+"""Analytics at the panel: intervals, snapshots, validation, balance, alarms (pure logic)."""

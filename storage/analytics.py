@@ -1,0 +1,148 @@
+"""Analytics tables: intervals, snapshots and reading flags, their outbox loaders and queries.
+
+Every write takes the caller's open transaction (`storage.store.Transaction`), the one that
+stores the readings they come from, so a reading and what it closes commit together. Values
+are exact decimal text (None where missing); the outbox bodies keep them as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+from storage.outbox import chunks
+
+INTERVAL_KIND: Final = "interval"
+INTERVAL_PRIORITY: Final = 3  # beside readings (docs/uplink.md)
+SNAPSHOT_KIND: Final = "snapshot"
+SNAPSHOT_PRIORITY: Final = 2  # billing values go before the bulk of readings and intervals
+
+
+class SqlTx(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRow:
+    meter_id: str
+    quantity: str
+    grid: str
+    start_ms: int
+    end_ms: int
+    value: Decimal | None
+    quality: str
+    gap_ms: int = 0
+    end_value: Decimal | None = None
+    carried: Decimal | None = None
+    flags: tuple[str, ...] = ()
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    meter_id: str
+    quantity: str
+    kind: str  # daily | billing
+    ts_ms: int
+    value: Decimal | None
+    quality: str
+    gap_ms: int = 0
+    id: int | None = None
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+_INTERVAL_COLS = ("id, meter_id, quantity, grid, start_ms, end_ms, value, quality, gap_ms, "
+                  "end_value, carried, flags")
+
+
+def insert_interval(tx: SqlTx, row: IntervalRow) -> int | None:
+    """Store one interval; its id, or None when that interval is stored already."""
+    cur = tx.execute(
+        "INSERT OR IGNORE INTO analytics_intervals (meter_id, quantity, grid, start_ms, end_ms, "
+        "value, quality, gap_ms, end_value, carried, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (row.meter_id, row.quantity, row.grid, row.start_ms, row.end_ms, _text(row.value),
+         row.quality, row.gap_ms, _text(row.end_value), _text(row.carried), ",".join(row.flags)))
+    return int(cur.lastrowid) if cur.rowcount else None
+
+
+def _interval(r: Sequence[Any]) -> IntervalRow:
+    return IntervalRow(r[1], r[2], r[3], r[4], r[5], _dec(r[6]), r[7], r[8], _dec(r[9]),
+                       _dec(r[10]), tuple(f for f in r[11].split(",") if f), r[0])
+
+
+def last_interval(tx: SqlTx, meter_id: str, quantity: str, grid: str) -> IntervalRow | None:
+    r = tx.execute(
+        f"SELECT {_INTERVAL_COLS} FROM analytics_intervals WHERE meter_id = ? AND quantity = ? "
+        "AND grid = ? ORDER BY end_ms DESC LIMIT 1", (meter_id, quantity, grid)).fetchone()
+    return None if r is None else _interval(r)
+
+
+def intervals_between(tx: SqlTx, meter_id: str | None, from_ms: int, to_ms: int
+                      ) -> list[IntervalRow]:
+    """Intervals with from_ms <= start_ms < to_ms (of one meter, or all), by meter and time."""
+    where = "start_ms >= ? AND start_ms < ?"
+    params: list[Any] = [from_ms, to_ms]
+    if meter_id is not None:
+        where, params = where + " AND meter_id = ?", [*params, meter_id]
+    rows = tx.execute(f"SELECT {_INTERVAL_COLS} FROM analytics_intervals WHERE {where} "
+                      "ORDER BY meter_id, quantity, start_ms", params).fetchall()
+    return [_interval(r) for r in rows]
+
+
+def interval_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Outbox loader for kind `interval`: {interval id: body}."""
+    bodies: dict[int, dict[str, Any]] = {}
+    for part in chunks(refs):
+        marks = ", ".join("?" * len(part))
+        for r in conn.execute(f"SELECT {_INTERVAL_COLS} FROM analytics_intervals "
+                              f"WHERE id IN ({marks})", list(part)).fetchall():
+            body = {"m": r[1], "q": r[2], "g": r[3], "from": r[4], "to": r[5], "v": r[6],
+                    "qual": r[7], "ts_ms": r[5]}
+            for key, value in (("gap_ms", r[8]), ("end", r[9]), ("carried", r[10]),
+                               ("flags", r[11])):
+                if value:
+                    body[key] = value
+            bodies[int(r[0])] = body
+    return bodies
+
+
+_SNAPSHOT_COLS = "id, meter_id, quantity, kind, ts_ms, value, quality, gap_ms"
+
+
+def insert_snapshot(tx: SqlTx, row: SnapshotRow) -> int | None:
+    cur = tx.execute(
+        "INSERT OR IGNORE INTO analytics_snapshots (meter_id, quantity, kind, ts_ms, value, "
+        "quality, gap_ms) VALUES (?,?,?,?,?,?,?)",
+        (row.meter_id, row.quantity, row.kind, row.ts_ms, _text(row.value), row.quality,
+         row.gap_ms))
+    return int(cur.lastrowid) if cur.rowcount else None
+
+
+def snapshots_of(tx: SqlTx, meter_id: str, limit: int) -> list[SnapshotRow]:
+    """The meter's `limit` newest snapshots, newest first."""
+    rows = tx.execute(f"SELECT {_SNAPSHOT_COLS} FROM analytics_snapshots WHERE meter_id = ? "
+                      "ORDER BY ts_ms DESC, quantity LIMIT ?", (meter_id, limit)).fetchall()
+    return [SnapshotRow(r[1], r[2], r[3], r[4], _dec(r[5]), r[6], r[7], r[0]) for r in rows]
+
+
+def snapshot_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Outbox loader for kind `snapshot`: {snapshot id: body}."""
+    bodies: dict[int, dict[str, Any]] = {}
+    for part in chunks(refs):
+        marks = ", ".join("?" * len(part))
+        for r in conn.execute(f"SELECT {_SNAPSHOT_COLS} FROM analytics_snapshots "
+                              f"WHERE id IN ({marks})", list(part)).fetchall():
+            body = {"m": r[1], "q": r[2], "kind": r[3], "ts_ms": r[4], "v": r[5], "qual": r[6]}
+            if r[7]:
+                body["gap_ms"] = r[7]
+            bodies[int(r[0])] = body
+    return bodies
