@@ -7,6 +7,7 @@ the next line, so one damaged line is reported with its byte offset and the rest
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,14 +53,24 @@ class LineProblem:
         return self.reason
 
 
-def _check_chars(
-    text: str, what: str, limit: int, offset: int, forbidden: frozenset[str] = _VALUE_FORBIDDEN
-) -> None:
+def _bad_char(forbidden: frozenset[str]) -> re.Pattern[str]:
+    """A character outside printable ASCII, or one of `forbidden` (searched in C: a DSMR
+    telegram has about a hundred values, and a loop per character was a fifth of its parse)."""
+    return re.compile("[^ -~]|[" + "".join(re.escape(c) for c in sorted(forbidden)) + "]")
+
+
+_BAD_IN_VALUE: Final = _bad_char(_VALUE_FORBIDDEN)
+_BAD_IN_ADDRESS: Final = _bad_char(_ADDRESS_FORBIDDEN)
+
+
+def _check_chars(text: str, what: str, limit: int, offset: int,
+                 bad: re.Pattern[str] = _BAD_IN_VALUE) -> None:
     if len(text) > limit:
         raise FrameError(f"{what} longer than {limit} characters", offset)
-    for i, char in enumerate(text):
-        if char in forbidden or not (" " <= char <= "~"):
-            raise FrameError(f"invalid character {char!r} in {what}", offset + i)
+    found = bad.search(text)
+    if found is not None:
+        raise FrameError(f"invalid character {found.group()!r} in {what}",
+                         offset + found.start())
 
 
 def _parse_value(text: str, offset: int) -> DataValue:
@@ -86,7 +97,7 @@ def _parse_line_into(line: str, offset: int, sets: list[DataSet]) -> None:
         if open_at < 0:
             raise FrameError(f"data set {line[pos:pos + 20]!r} has no '(' value", offset + pos)
         address = line[pos:open_at]
-        _check_chars(address, "address", ADDRESS_MAX, offset + pos, _ADDRESS_FORBIDDEN)
+        _check_chars(address, "address", ADDRESS_MAX, offset + pos, _BAD_IN_ADDRESS)
         values: list[DataValue] = []
         pos = open_at
         while pos < len(line) and line[pos] == "(":

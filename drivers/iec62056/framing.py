@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from drivers.checksums import crc16_a001
 from drivers.errors import ChecksumError, FrameError
 
 SOH: Final = 0x01
@@ -49,12 +50,7 @@ def bcc(data: bytes) -> int:
 
 def crc16_dsmr(data: bytes) -> int:
     """CRC16 of a DSMR telegram (polynomial 0xA001 reflected, initial 0), over '/' through '!'."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
+    return crc16_a001(data, 0)
 
 
 def build_request(address: str = "") -> bytes:

@@ -5,26 +5,14 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from drivers.checksums import crc16_a001
 
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE: Final[list[int]] = _crc_table()
 EXCEPTION_FRAME_LEN: Final[int] = 5  # address, function|0x80, code, CRC (2)
 
 
 def crc16(data: bytes) -> bytes:
     """Modbus CRC-16 (poly 0xA001, init 0xFFFF), low byte first as sent on the wire."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
+    crc = crc16_a001(data, 0xFFFF)
     return bytes((crc & 0xFF, crc >> 8))
 
 

@@ -8,6 +8,7 @@ like 255. `&` before F (a billing period reset by hand) parses like `*`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -47,6 +48,12 @@ class ObisCode:
         return f"{head}{self.c}.{self.d}.{self.e}{tail}"
 
 
+PARSED_CODES_KEPT: Final = 1024
+
+
+# A meter sends the same few dozen addresses in every telegram: parse each once (bounded, so
+# a stream of odd addresses cannot grow it; ObisCode is frozen, so sharing one is safe).
+@functools.lru_cache(maxsize=PARSED_CODES_KEPT)
 def parse_code(address: str) -> ObisCode | None:
     """`1-0:1.8.1*255`, `1-0:1.8.1.255`, `1.8.1`, `32.7`, `F.F`, `C.1.0` -> ObisCode; None if the
     address is not an OBIS code (a manufacturer's own data set, `0.0.0.0.0.0.0`)."""
