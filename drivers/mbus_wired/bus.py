@@ -90,6 +90,7 @@ class MbusBus:
         self._lock = asyncio.Lock()
         self._counts: dict[str, Counter[str]] = {}
         self._clock_set_at: dict[str, float] = {}
+        self._last_search: SearchResult | None = None
 
     # ---- the line ------------------------------------------------------------------------
     async def _line(self, baud: int) -> MbusMaster:
@@ -196,11 +197,16 @@ class MbusBus:
             raise
 
     # ---- finding meters ------------------------------------------------------------------
-    async def search(self, base: SelectPattern | None = None,
-                     seconds: float | None = None) -> SearchResult:
+    async def search(self, base: SelectPattern | None = None, seconds: float | None = None,
+                     *, resume: bool = False) -> SearchResult:
         """Every meter by secondary address (at the bus's baud); with `seconds`, what was
-        found when the time ran out."""
-        result = SearchResult()
+        found when the time ran out. `resume`: carry on with the last search if its time ran
+        out (250 meters at 2400 baud take longer than one console scan may)."""
+        last = self._last_search
+        resumed = resume and last is not None and not last.done and last.base == base
+        result = last if resumed and last is not None else SearchResult(base=base)
+        result.timed_out = False
+        self._last_search = result
         async with self._lock:
             master = await self._line(self.baud)
             try:

@@ -101,8 +101,8 @@ def _check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
 
 async def _scan(opened: Any, meters: Sequence[MeterView], seconds: float) -> list[Found]:
     """The secondary search over the whole bus (primary addresses of the meters it finds in
-    the description), or with `scan = "primary"` SND_NKE to 0..250. Bounded by `seconds`
-    (what was found by then)."""
+    the description), or with `scan = "primary"` SND_NKE to 0..250. Bounded by `seconds`:
+    what was found by then; the next scan carries an unfinished search on."""
     from drivers.mbus_wired.meter_address import secondary_hex
 
     if opened.scan_kind == "primary":
@@ -113,13 +113,14 @@ async def _scan(opened: Any, meters: Sequence[MeterView], seconds: float) -> lis
         if scan.timed_out:
             hits.append(Found("?", f"scan stopped after {seconds:g} s"))
         return hits
-    result = await opened.driver.search(seconds=seconds or None)
+    result = await opened.driver.search(seconds=seconds or None, resume=True)
     hits = [Found(secondary_hex(m.address), f"{m.address.text()} primary {m.primary}")
             for m in result.meters]
     hits += [Found(f"{p.id}?", "several meters share this id (search by manufacturer)")
              for p in result.unresolved]
     if result.timed_out:
-        hits.append(Found("?", f"search stopped after {seconds:g} s: scan longer for the rest"))
+        hits.append(Found("?", f"search paused after {seconds:g} s with {len(result.pending)} "
+                               "patterns to go: scan again to carry on"))
     return hits
 
 

@@ -45,6 +45,13 @@ class SearchResult:
     probes: int = 0
     collisions: int = 0
     timed_out: bool = False   # the caller's time ran out: what was found until then
+    pending: list[Pattern] = field(default_factory=list)   # still to probe, last one next
+    started: bool = False
+    base: Pattern | None = None   # what the search is over (None: every meter)
+
+    @property
+    def done(self) -> bool:
+        return self.started and not self.pending
 
     def addresses(self) -> list[SecondaryAddress]:
         return [meter.address for meter in self.meters]
@@ -87,14 +94,25 @@ async def search(master: MbusMaster, base: Pattern | None = None,
                  result: SearchResult | None = None) -> SearchResult:
     """Every meter matching `base` (default: all). Give `base` a manufacturer or medium to
     search only those ("secondary search by manufacturer / medium"). Meters go into `result`
-    as they are found, so a caller that bounds the time keeps those found so far."""
-    result = SearchResult() if result is None else result
-    await _explore(master, base or Pattern(), result)
+    as they are found, and the patterns still to probe stay in `result.pending`: a caller that
+    bounds the time keeps those found so far, and passing the same `result` again carries on
+    where it stopped (the pattern being probed when time ran out is probed again)."""
+    if result is None:
+        result = SearchResult()
+    if not result.started:
+        result.pending, result.started = [base or result.base or Pattern()], True
+    while result.pending:
+        pattern = result.pending[-1]
+        outcome, found = await probe(master, pattern)
+        result.pending.pop()
+        _record(result, pattern, outcome, found)
     return result
 
 
-async def _explore(master: MbusMaster, pattern: Pattern, result: SearchResult) -> None:
-    outcome, found = await probe(master, pattern)
+def _record(result: SearchResult, pattern: Pattern, outcome: ProbeResult,
+            found: FoundMeter | None) -> None:
+    """A probe's outcome into the result; a collision queues the next digit's ten patterns
+    (0 probed first)."""
     result.probes += 1
     if outcome is ProbeResult.SINGLE and found is not None:
         result.meters.append(found)
@@ -106,8 +124,7 @@ async def _explore(master: MbusMaster, pattern: Pattern, result: SearchResult) -
     if position < 0 or position >= ID_DIGITS:
         result.unresolved.append(pattern)   # same id: manufacturer / version / medium differ
         return
-    for digit in DIGITS:
-        await _explore(master, pattern.with_digit(position, digit), result)
+    result.pending.extend(pattern.with_digit(position, digit) for digit in reversed(DIGITS))
 
 
 @dataclass

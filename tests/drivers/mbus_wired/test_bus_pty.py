@@ -153,3 +153,18 @@ async def test_search_and_primary_scan_over_the_pty(line: Any) -> None:
         m.secondary.text() for m in meters)
     scan = await bus.scan_primary(range(0, 10))
     assert scan.answered == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_search_cut_short_carries_on_where_it_stopped(line: Any) -> None:
+    meters = meters_from_frames([ABB, TECSON], 5, seed=13)
+    bus = line(meters)
+    result = await bus.search(seconds=0.5)
+    assert result.timed_out and result.pending
+    for _ in range(200):   # each step probes at least the pattern it stopped in
+        if result.done:
+            break
+        result = await bus.search(seconds=1.0, resume=True)
+    found = [m.address.text() for m in result.meters]
+    assert sorted(found) == sorted(m.secondary.text() for m in meters)   # each once
+    fresh = await bus.search(resume=True)   # a finished search is not resumed: a new walk
+    assert len(fresh.meters) == len(meters) and fresh is not result
