@@ -28,7 +28,13 @@ MAX_EXP_S: Final = INT64_MAX // 1000  # exp * 1000 (exp_ms of the replay table) 
 
 
 class CommandRefused(UplinkError, Refused):
-    """Raised by a handler (or the checks) to refuse a command; `reason` goes upstream."""
+    """Raised by a handler (or the checks) to refuse a command; `reason` goes upstream, with
+    `fields` beside it in the result (e.g. every problem of a refused config)."""
+
+    def __init__(self, reason: str, detail: str = "", *,
+                 fields: dict[str, Any] | None = None) -> None:
+        super().__init__(reason, detail)
+        self.fields = dict(fields or {})
 
 
 @dataclass(frozen=True, slots=True)

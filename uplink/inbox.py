@@ -42,7 +42,7 @@ class CommandInbox:
         try:
             result = await self.commands.run(cmd, ctx)
         except CommandRefused as exc:
-            return False, {"reason": exc.reason}
+            return False, {**exc.fields, "reason": exc.reason}
         except Exception as exc:  # a handler's bug must not take the uplink down
             LOGGER.exception("command_failed", extra={"id": cmd.id, "op": cmd.op})
             return False, {"reason": f"handler_error: {type(exc).__name__}"}

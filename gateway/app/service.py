@@ -107,6 +107,7 @@ class Service:
         self.prepay: Any = None  # gateway.wiring.prepay.PrepayWiring when [prepay] is configured
         self.uplink: Any = None  # uplink.service.Uplink when [uplink] is configured
         self.analytics: Any = None  # gateway.wiring.analytics.AnalyticsWiring with [analytics]
+        self.remote: Any = None  # gateway.remote.push.RunningConfig once running
         self.reading_listeners: list[Callable[[ReadingSet], None]] = []
         self.started_ms = self.clock.wall_ms()
         # Set by the console's `restart`: `gateway run` execs itself again after a clean stop.
@@ -217,6 +218,9 @@ class Service:
         if self.uplink is not None:
             # a network down for weeks is normal and a restart would not bring it back
             sup.spawn("uplink", self.uplink.run, critical=False)
+        from gateway.wiring.remote import start_remote
+
+        self.remote = start_remote(self)  # config.push/get, a pushed config's probation
         sup.spawn("watchdog", sup.run, critical=False)
 
     async def _shutdown(self) -> None:

@@ -93,6 +93,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _settle_pushed_config(Path(args.config))
     config = load_checked(args.config)
     if config is None:
         return EXIT_CONFIG
@@ -117,6 +118,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if service.restart_requested:
         _exec_again()
     return 0
+
+
+def _settle_pushed_config(path: Path) -> None:
+    """A pushed config on trial that did not prove itself before this start (a crash, a
+    watchdog kill) is rolled back here, before it is loaded (gateway/remote/trial.py)."""
+    from gateway.remote.trial import TrialError, settle_at_start
+
+    try:
+        settle_at_start(path)
+    except TrialError as exc:  # run what is there; the service reports the marker
+        sys.stderr.write(f"error: {exc}\n")
 
 
 def _keep_recent_errors(board: Board, data_dir: Path) -> None:

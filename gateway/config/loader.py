@@ -52,6 +52,7 @@ from gateway.config.tables import (
     plugin_named,
     protocol_names,
 )
+from gateway.remote.settings import remote_section
 
 
 class ConfigError(MeterGatewayError):
@@ -90,6 +91,7 @@ class GatewayConfig:
     console: Any = None  # gateway.console.accounts.ConsoleSettings when [console] is present
     analytics: Any = None  # gateway.analytics.settings.AnalyticsSettings with [analytics]
     log_trace: tuple[str, ...] = ()  # protocols whose wire bytes are logged at TRACE
+    remote: Any = None  # gateway.remote.settings.RemoteSettings ([remote], defaults if absent)
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -110,6 +112,7 @@ TOP_FIELDS: dict[str, Field] = {
     "prepay": opt(dict, None),
     "console": opt(dict, None),
     "analytics": opt(dict, None),
+    "remote": opt(dict, None),
 }
 
 STORAGE_FIELDS = {
@@ -163,6 +166,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     console = console_section(sections.get("console"), problems)
     analytics = analytics_section(top["analytics"], top["timezone"] or "UTC",
                                   {m.id for m in meters}, problems)
+    remote = remote_section(top["remote"], problems)
     if not isinstance(storage.get("path"), str):
         return None  # every default path hangs off the database directory
     base = source.parent
@@ -182,6 +186,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         prepay=resolved_prepay(prepay, base),
         console=console,
         analytics=analytics,
+        remote=remote,
     )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from board.interface import Board
 from core.clock import Clock
+from gateway.app.supervision import Supervisor
 from gateway.config.loader import GatewayConfig
 from gateway.console.logring import LogRing
 from gateway.wiring.prepay import PrepayWiring
@@ -65,6 +66,8 @@ class ServiceView(Protocol):
     def log_ring(self) -> LogRing: ...
     @property
     def stop_event(self) -> asyncio.Event | None: ...
+    @property
+    def supervisor(self) -> Supervisor: ...
 
     async def read_now(self, meter_id: str) -> ReadingSet: ...
 

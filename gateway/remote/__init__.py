@@ -1,0 +1,1 @@
+"""Remote management from the head-end: configuration push with rollback, health telemetry."""
