@@ -35,7 +35,7 @@ from drivers.dlms.link import (
     decode_wrapper,
     wrapper_end,
 )
-from drivers.errors import ChecksumError, DeviceRejected, DeviceTimeout, FrameError
+from drivers.errors import DeviceRejected, DeviceTimeout, FrameError
 from drivers.transport.stream import ByteStream
 
 LOGGER = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ LOGGER = logging.getLogger(__name__)
 RESPONSE_TIMEOUT_S: Final = 3.0
 INTER_BYTE_TIMEOUT_S: Final = 0.5
 FRAME_RETRIES: Final = 2  # a lost or damaged frame is polled for again this often
-LINK_RETRYABLE: Final = (DeviceTimeout, ChecksumError)  # recovered by an RR poll
+# recovered by an RR poll: a frame that did not come, or came damaged (noise on the line)
+LINK_RETRYABLE: Final = (DeviceTimeout, FrameError)
 PUBLIC_CLIENT: Final = 16  # the client SAP of the public client (no authentication)
 DEFAULT_SERVER: Final = Address(1, 17, 2)  # management logical device, physical 17 (common)
 PROPOSED: Final = LinkParameters(max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1)
@@ -227,7 +228,11 @@ class HdlcLink:
         while True:
             raw = await self.stream.read_message(frame_end, self.timeouts.response_s,
                                                  self.timeouts.inter_byte_s, "HDLC frame")
-            frame, _ = decode_frame(raw)
+            try:
+                frame, _ = decode_frame(raw)
+            except FrameError:
+                self.stream.discard_input()  # what followed the damage is no frame start
+                raise
             if frame.destination == self.client and frame.source == self.server:
                 return frame
             LOGGER.debug("dlms_frame_not_ours", extra={"meter": self.stream.meter,

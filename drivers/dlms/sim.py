@@ -23,7 +23,7 @@ from drivers.dlms.hdlc import (
     FrameKind,
     HdlcFrame,
     build_frame,
-    decode_frame,
+    scan_frames,
 )
 from drivers.dlms.link import (
     LinkParameters,
@@ -44,6 +44,7 @@ SERVER_LIMITS = LinkParameters(max_info_tx=128, max_info_rx=128, window_tx=1, wi
 class LinkFaults:
     silent: bool = False
     spoil_fcs: int = 0  # the next N frames the meter sends have a wrong FCS
+    spoil_frame: int | None = None  # the frame numbered so (frames_sent before it) goes bad
     frames_sent: int = 0
     bad_frames_received: int = 0
 
@@ -74,28 +75,23 @@ class HdlcServerLink:
     def feed(self, data: bytes) -> bytes:
         if self.faults.silent:
             return b""  # a hung meter: nothing heard, nothing answered
-        self._buffer += data
+        scan = scan_frames(self._buffer + data)  # resynchronises past noise and false starts
+        self._buffer = scan.rest
+        self.faults.bad_frames_received += len(scan.errors)
         out = b""
-        while self._buffer:
-            try:
-                frame, used = decode_frame(self._buffer)
-            except NeedMore:
-                break
-            except FrameError:
-                self.faults.bad_frames_received += 1
-                nxt = self._buffer.find(b"\x7e", 1)
-                self._buffer = b"" if nxt < 0 else self._buffer[nxt:]
-                continue
-            self._buffer = self._buffer[used:]
+        for frame in scan.frames:
             if frame.destination == self.address:
                 out += b"".join(self._emit(f) for f in self._frame(frame))
         return out
 
     def _emit(self, frame: HdlcFrame) -> bytes:
         raw = build_frame(frame)
-        self.faults.frames_sent += 1
-        if self.faults.spoil_fcs > 0:
-            self.faults.spoil_fcs -= 1
+        faults = self.faults
+        spoil = faults.spoil_fcs > 0 or faults.spoil_frame == faults.frames_sent
+        faults.frames_sent += 1
+        if faults.spoil_fcs > 0:
+            faults.spoil_fcs -= 1
+        if spoil:
             raw = raw[:-3] + bytes([raw[-3] ^ 0xFF]) + raw[-2:]
         return raw
 
