@@ -16,11 +16,16 @@ from core.quantities import is_cumulative
 from gateway.analytics.grid import Grid
 from gateway.analytics.intervals import Anchors, Interval, RegisterTrack
 from gateway.analytics.settings import AnalyticsSettings
+from gateway.analytics.snapshots import Snapshot, SnapshotTrack
 from storage import analytics as tables
 from storage.records import ReadingSet
 from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
+
+# How many of a meter's newest readings a snapshot track looks through for the one before the
+# first it is given after a start (more than one commit's worth of one meter).
+RESUME_LOOKBACK = 64
 
 
 def interval_row(i: Interval, grid: str) -> tables.IntervalRow:
@@ -39,7 +44,9 @@ class AnalyticsWiring:
         self._store = store
         self._grid = Grid(settings.grid, settings.timezone)
         self._tracks: dict[tuple[str, str], RegisterTrack] = {}
+        self._snapshots: dict[tuple[str, str], SnapshotTrack] = {}
         self.intervals_stored = 0
+        self.snapshots_stored = 0
 
     def on_readings(self, tx: Any, stored: list[ReadingSet]) -> None:
         """The writer's in_transaction hook: every interval the readings close, stored."""
@@ -52,6 +59,33 @@ class AnalyticsWiring:
                 track = self._track(tx, reading.meter_id, value.quantity, reading.ts_ms)
                 for interval in track.add(reading.ts_ms, value.value):
                     self._store_interval(tx, interval)
+                snaps = self._snapshot_track(reading.meter_id, value.quantity, reading.ts_ms)
+                for snapshot in snaps.add(reading.ts_ms, value.value):
+                    self._store_snapshot(tx, snapshot)
+
+    def _store_snapshot(self, tx: Any, s: Snapshot) -> None:
+        ref = tables.insert_snapshot(tx, tables.SnapshotRow(
+            s.meter_id, s.quantity, s.kind, s.ts_ms, s.value, s.quality, s.gap_ms))
+        if ref is not None:
+            self._store.outbox_add(tx, tables.SNAPSHOT_KIND, ref, s.ts_ms)
+            self.snapshots_stored += 1
+
+    def _snapshot_track(self, meter_id: str, quantity: str, ts_ms: int) -> SnapshotTrack:
+        key = (meter_id, quantity)
+        track = self._snapshots.get(key)
+        if track is None:
+            s = self.settings
+            track = SnapshotTrack.daily_and_billing(
+                meter_id, quantity, s.timezone, s.billing_day, s.billing_hour,
+                s.max_interpolate_s * 1000)
+            # resumed from the newest reading before this one (the batch's own are stored)
+            for before in self._store.last_readings(meter_id, RESUME_LOOKBACK):
+                value = next((v.value for v in before.values if v.quantity == quantity), None)
+                if before.ts_ms < ts_ms and isinstance(value, Decimal):
+                    track.reading_ms, track.reading_value = before.ts_ms, value
+                    break
+            self._snapshots[key] = track
+        return track
 
     def _store_interval(self, tx: Any, interval: Interval) -> None:
         ref = tables.insert_interval(tx, interval_row(interval, self._grid.kind))
