@@ -68,6 +68,7 @@ def test_any_chunking_of_the_answers_reads_the_same(data: st.DataObject) -> None
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 @example(b"\x7e\xa0\x07\x03\x21\x93\x0f\x01\x7e")
+@example(b"\x7e\xa0")  # a false start once swallowed the SNRM after it
 def test_the_simulated_meter_takes_any_bytes(noise: bytes) -> None:
     far = HdlcServerLink(CosemServer(SimObjects(FakeClock().wall_ms)), METER)
     answer = far.feed(noise)
