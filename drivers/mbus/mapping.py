@@ -196,6 +196,57 @@ def _select(records: list[Record], device_type: int) -> list[tuple[int, str, str
     return chosen
 
 
+BILLING_SUFFIX: Final = "_billing"
+BILLING_DATE: Final = "billing_date"
+
+
+def billing_samples(records: list[Record], device_type: int, storage: int,
+                    layout: object = None) -> list[Sample]:
+    """The billing-period ("target") values: the records of `storage` (instantaneous,
+    subunit 0, no tariff) as `<quantity>_billing` samples, with `billing_date`, the date or
+    date-time record of that storage. Which storage is the billing one differs by make (the
+    wM-Bus quirk says it); the current values stay records_to_samples'. With `layout` (the
+    plan decode_plan returned), the selection is made once per layout."""
+    key = (id(layout), device_type, storage)
+    cached = _BILLING.get(key) if layout is not None else None
+    if cached is None or cached[0] is not layout:
+        cached = (layout, _billing_select(records, device_type, storage))
+        if layout is not None:
+            if len(_BILLING) >= _MEMO_LIMIT:
+                _BILLING.clear()
+            _BILLING[key] = cached
+    samples = []
+    for index, quantity, unit, convert in cached[1]:
+        value = _converted(records[index].value, convert)
+        if value is not None and not isinstance(value, FrameError):
+            samples.append(Sample(quantity, value, unit))
+    return samples
+
+
+_BILLING: dict[tuple[int, int, int], tuple[object, list[tuple[int, str, str, Convert | None]]]] \
+    = {}
+
+
+def _billing_select(records: list[Record], device_type: int, storage: int
+                    ) -> list[tuple[int, str, str, Convert | None]]:
+    chosen: list[tuple[int, str, str, Convert | None]] = []
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        if record.storage != storage or record.subunit or record.tariff:
+            continue
+        plan: tuple[str, str, Convert | None] | None = None
+        if record.kind in ("date", "datetime"):
+            plan = (BILLING_DATE, "", None)
+        elif record.function == "instantaneous" and not record.modifiers:
+            target = _target(record, device_type)
+            if target is not None:
+                plan = (target[0] + BILLING_SUFFIX, target[1], target[2])
+        if plan is not None and plan[0] not in seen:
+            seen.add(plan[0])
+            chosen.append((index, *plan))
+    return chosen
+
+
 def _plain(value: Decimal) -> Decimal:
     """Drop exponent notation (5.2E+3 -> 5200) without changing the value."""
     exponent = value.as_tuple().exponent

@@ -191,6 +191,8 @@ def _step_for(payload: bytes, pos: int) -> tuple[int, _Step | None]:
         size, convert = _variable_length(payload[pos], pos)
         if info.interpret in (V.DATE, V.DATETIME):
             convert = X.date_value   # a date in an LVAR is no text: one we cannot read is null
+        elif any(v & 0x7F in V.PROFILE_VIFES for v in vifes):   # kept as hex for profiles.py
+            convert, modifiers = X.raw_value, (*modifiers, f"exponent_{exponent}")
         pos += 1
     if data_field == 0x0F:
         raise FrameError(f"special DIF {dif:02X} not allowed here", head)

@@ -157,6 +157,9 @@ VIFE_NAMES: Final[dict[int, str]] = {
     0x24: "per_week", 0x25: "per_month", 0x26: "per_year", 0x27: "per_revolution",
     0x28: "per_input_pulse", 0x29: "per_output_pulse", 0x3A: "per_unit",
     0x3B: "forward", 0x3C: "backward", 0x3E: "value_at_phase", 0x7E: "future_value",
+    # compact profiles (EN 13757-3:2018): the record's data is a dated series (profiles.py)
+    0x13: "inverse_compact_profile", 0x1E: "compact_profile_registers", 0x1F: "compact_profile",
 }
+PROFILE_VIFES: Final = frozenset((0x13, 0x1E, 0x1F))
 # Multiplicative correction factor 10^(nnn-6) (0x70..0x77) and 10^3 (0x7D) shift the exponent.
 VIFE_EXPONENT_SHIFT: Final[dict[int, int]] = {0x70 + n: n - 6 for n in range(8)} | {0x7D: 3}

@@ -15,8 +15,9 @@ from typing import Any
 
 from core.cliargs import non_negative_int
 from drivers.errors import DriverError
-from drivers.mbus.mapping import records_to_samples
+from drivers.mbus.profiles import Series, series_of
 from drivers.plugin import PortOpener, SerialParams
+from drivers.wmbus.billing import telegram_samples_with_billing
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.receiver import DONGLE_BAUD, MeterConfig, WmbusReceiver
 from drivers.wmbus.telegram import Telegram, TelegramDecoder
@@ -87,9 +88,19 @@ def telegram_json(telegram: Telegram) -> dict[str, Any]:
     ]
     document["samples"] = [
         {"quantity": s.quantity, "value": str(s.value), "unit": s.unit}
-        for s in records_to_samples(telegram.records, telegram.device_type)
+        for s in telegram_samples_with_billing(telegram)
     ]
+    document["series"] = [series_json(s) for s in series_of(telegram.records)]
     return document
+
+
+def series_json(series: Series) -> dict[str, Any]:
+    """A compact profile as dated points (storage, time, exact value)."""
+    return {"quantity": series.kind, "unit": series.unit, "storage": series.storage,
+            "tariff": series.tariff, "subunit": series.subunit, "mode": series.mode,
+            "spacing": series.spacing, **({"problem": series.problem} if series.problem else {}),
+            "points": [{"storage": p.storage, "at": p.at, "value": _jsonable(p.value)}
+                       for p in series.points]}
 
 
 def decode_hex(telegram_hex: str, key_hex: str | None) -> dict[str, Any]:

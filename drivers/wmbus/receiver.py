@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.errors import DeviceTimeout, DriverError, PortUnavailable
-from drivers.mbus.mapping import telegram_readings
 from drivers.readings import Sample
 from drivers.transport.serial import SerialStream, take_descriptor
 from drivers.transport.stream import ByteStream, LineSettings
 from drivers.wmbus import dongles as D
 from drivers.wmbus import link
 from drivers.wmbus import security as sec
+from drivers.wmbus.billing import telegram_readings_with_billing
 from drivers.wmbus.keys import KeyStore
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder
 
@@ -308,8 +308,7 @@ class WmbusReceiver:
             LOGGER.debug("wmbus_decode_error", extra={"meter": meter, "error": str(exc)})
             return
         self._warned -= {(meter, "wrong_key"), (meter, "plaintext_from_keyed_meter")}
-        samples, errors = telegram_readings(telegram.records, telegram.device_type,
-                                            telegram.layout)
+        samples, errors = telegram_readings_with_billing(telegram)
         if errors:  # those records give no sample; the rest of the telegram is stored
             self._value_errors[meter] = self._value_errors.get(meter, 0) + len(errors)
             self._warn_once(meter, "wmbus_value_out_of_range", records=len(errors),

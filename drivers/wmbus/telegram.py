@@ -30,6 +30,18 @@ _AFL_MAC_SIZES = {4: 4, 5: 8, 6: 12, 7: 16}   # MCL authentication type -> MAC l
 _MAX_FORMATS = 512   # learnt compact-frame formats kept (a few per meter)
 
 
+_KNOWN: dict[int, tuple[tuple[bytes, int], ...]] = {}
+
+
+def _known_formats() -> dict[int, tuple[tuple[bytes, int], ...]]:
+    """Compact formats the quirks name (Kamstrup's), by signature: built once, shared."""
+    if not _KNOWN:
+        for quirk in QUIRKS.all():
+            for headers in quirk.compact_formats:
+                _KNOWN[crc_en13757(headers)] = quirks.format_layout(headers)
+    return _KNOWN
+
+
 class PlaintextRefused(DriverError):
     """A meter with a configured key sent an unencrypted telegram (possible spoofing)."""
 
@@ -95,9 +107,7 @@ class TelegramDecoder:
         # format signature (CRC of the DIF/VIF bytes) -> layout; the same for every meter
         self._formats: dict[int, tuple[tuple[bytes, int], ...]] = {}
         self._quirks = QUIRKS
-        for quirk in QUIRKS.all():   # compact formats the makes are known to send
-            for headers in quirk.compact_formats:
-                self._learn_format(quirks.format_layout(headers))
+        self._quirk_layouts: dict[tuple[int, tuple], tuple[object, tuple]] = {}
 
     def decode(self, frame: bytes, *, crcs_stripped: bool = False) -> Telegram:
         """Decode one frame (wireless from the L field, or a wired long frame)."""
@@ -158,19 +168,29 @@ class TelegramDecoder:
                                 t.meter_id)
         t.decrypted = bool(quirk.cipher)
         t.records = [*layout.decode(body), Record("manufacturer_data", "", body.hex())]
-        t.layout = (quirk.name, ci)   # a fresh layout: the sample selection is made anew
+        t.layout = self._quirk_layout(quirk.name, t.records)
         t.quirk, t.billing_storage = quirk.name, quirk.billing_storage
 
-    @staticmethod
-    def _apply_quirk(t: Telegram, quirk: Quirk | None) -> None:
+    def _quirk_layout(self, base: object, records: list[Record]) -> object:
+        """One layout object per record header sequence a quirk produced (what a layout finds
+        varies), so the sample selection is cached like a standard layout's."""
+        key = (id(base), tuple(r[:2] + r[3:8] for r in records))
+        found = self._quirk_layouts.get(key)
+        if found is None or found[0] is not base:
+            if len(self._quirk_layouts) >= _MAX_FORMATS:
+                self._quirk_layouts.clear()
+            found = self._quirk_layouts[key] = (base, key[1])
+        return found
+
+    def _apply_quirk(self, t: Telegram, quirk: Quirk | None) -> None:
         if quirk is None:
             return
         t.quirk, t.billing_storage = quirk.name, quirk.billing_storage
         if quirk.mfct_layout is not None:
             extra = quirks.manufacturer_records(quirk.mfct_layout, t.records)
-            if extra:   # how many a layout finds may vary: a fresh layout for the selection
+            if extra:
                 t.records = t.records + extra
-                t.layout = (t.layout, quirk.name, len(extra))
+                t.layout = self._quirk_layout(t.layout, extra)
 
     # ---- extended link layer -----------------------------------------------------------
     def _ell(self, s: _State, ci: int) -> None:
@@ -268,7 +288,7 @@ class TelegramDecoder:
         if quirk is not None and quirk.tpl_layout is not None:   # the bytes stay, named raw
             t.records = [*quirk.tpl_layout.decode(payload),
                          Record("manufacturer_data", "", payload.hex())]
-            t.layout = (quirk.name, ci)
+            t.layout = self._quirk_layout(quirk.name, t.records)
             return
         if ci in _COMPACT_CIS:
             payload = self._expand_compact(t.meter_id, payload, pos)
@@ -316,7 +336,7 @@ class TelegramDecoder:
         if len(payload) < 4:
             raise FrameError("compact frame truncated", offset)
         signature = int.from_bytes(payload[:2], "little")
-        layout = self._formats.get(signature)
+        layout = self._formats.get(signature) or _known_formats().get(signature)
         if layout is None:
             raise UnknownFormat(f"meter {meter}: compact format {signature:04X} not learnt yet")
         values = payload[4:]

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from core.quantities import is_known
 from drivers.errors import DriverError, FrameError
 from drivers.mbus.records import RecordDecoder, RecordSpec, encode_record
 from drivers.wmbus import security as sec
+from drivers.wmbus.billing import telegram_readings_with_billing, telegram_samples_with_billing
 from drivers.wmbus.builder import build_frame, build_payload
 from drivers.wmbus.ci_names import refusal
 from drivers.wmbus.quirks import apply
@@ -150,3 +152,30 @@ def test_quirk_layouts_raise_only_project_errors(data: bytes) -> None:
 def test_encoded_record_bytes_cover_a_compact_header() -> None:
     record = encode_record(RecordSpec(0x4, 0x13, 5, storage=1))
     assert apply.format_layout(record[:-4]) == ((record[:-4], 4),)
+
+
+QUNDIS_QHEAT = ("58449344798995673E377807797989956793443E040DFF5F3500827D0000810007C006FFFF5311000"
+                "03F3C490900005F318010000083003C0022000B0000000000000000000A002B00510083002F02FD17"
+                "0000046D16085832")
+
+
+def test_billing_value_and_date_are_samples_from_the_storage_the_quirk_names() -> None:
+    samples = {s.quantity: s.value for s in telegram_samples_with_billing(
+        TelegramDecoder().decode(bytes.fromhex(TECHEM_MKRADIO3)))}
+    assert samples["volume"] == Decimal("13.8")
+    assert samples["volume_billing"] == Decimal("8.9")
+    assert samples["billing_date"] == "2018-12-31"
+    assert all(is_known(name) for name in samples)
+
+
+def test_qundis_billing_is_the_month_end_value_in_both_units() -> None:
+    decoder = TelegramDecoder()
+    for _ in range(2):   # the second pass reuses the cached selections of both layouts
+        water = dict((s.quantity, s.value) for s in telegram_readings_with_billing(
+            decoder.decode(bytes.fromhex(QUNDIS_QWATER)))[0])
+        heat = dict((s.quantity, s.value) for s in telegram_readings_with_billing(
+            decoder.decode(bytes.fromhex(QUNDIS_QHEAT)))[0])
+        assert (water["volume"], water["billing_date"]) == (Decimal("39.729"), "2024-11-30")
+        assert water["volume_billing"] == Decimal("39.726")
+        assert (heat["heat_energy"], heat["heat_energy_billing"]) == (Decimal(1153), Decimal(1080))
+        assert heat["billing_date"] == "2026-01-31"
