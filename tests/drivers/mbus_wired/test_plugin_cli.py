@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.clock import SystemClock
+from core.quantities import QUANTITIES, base_name, is_known
 from core.schema import Problems, validate_table
-from drivers.errors import FrameError
+from drivers.errors import DriverError, FrameError
 from drivers.mbus_wired.address import SecondaryAddress
 from drivers.mbus_wired.cli import decode_hex, register
 from drivers.mbus_wired.meter_address import (
@@ -27,6 +28,8 @@ from drivers.mbus_wired.meter_address import (
     secondary_hex,
 )
 from drivers.mbus_wired.plugin import PLUGIN
+from drivers.mbus_wired.readout import readout_samples
+from drivers.mbus_wired.responses import decode_rsp_ud
 from drivers.mbus_wired.sim import SimBus
 from drivers.mbus_wired.simpty import BusSim, load_frames, meters_from_frames
 from drivers.plugin import Context, SerialParams
@@ -205,3 +208,16 @@ def test_duplicate_addresses_however_written_are_refused(tmp_path: Path) -> None
         load_config(config)
     text = str(info.value)
     assert "12345678A7320107 is also meter 'a'" in text and "251 is not 0-250" in text
+
+
+def test_every_corpus_sample_is_a_core_quantity_in_its_unit() -> None:
+    samples = []
+    for frame in FRAMES.values():
+        try:
+            samples += readout_samples([decode_rsp_ud(frame)])[0]
+        except DriverError:
+            continue   # refused frames: test_corpus.py lists them
+    assert len(samples) > 200
+    for sample in samples:
+        assert is_known(sample.quantity), sample
+        assert QUANTITIES[base_name(sample.quantity)] == sample.unit, sample
