@@ -159,3 +159,8 @@ class Board(abc.ABC):
         """Where recent errors are kept on disk because the journal is in RAM; None when the
         system keeps its own logs."""
         return None
+
+    def temperature_mc(self) -> int | None:
+        """The board's (SoC) temperature in milli-degrees Celsius for the health record; None
+        where the board has no sensor to offer (the simulated board)."""
+        return None

@@ -18,6 +18,7 @@ from board.gpio import GpioBoard, GpiodApi
 from board.interface import ClockNotSettable
 from board.modem import ModemManagerCli, ModemPolicy, ModemSupervisor, ModemWatch
 from board.profile import load_profile
+from board.thermal import read_millicelsius
 from board.watchdog import HardwareWatchdog, SystemdNotifier
 
 OUTPUT_STATE_FILE = "outputs.json"
@@ -46,6 +47,9 @@ class RpiBoard(GpioBoard):
 
     def error_ring_path(self, data_dir: Path) -> Path | None:
         return data_dir / ERROR_RING_FILE  # the journal is volatile: a reboot erases why
+
+    def temperature_mc(self) -> int | None:
+        return read_millicelsius()
 
 
 def build_rpi_board(*, profile: str, state_dir: str | Path,

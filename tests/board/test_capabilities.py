@@ -74,3 +74,18 @@ def test_setting_the_clock_without_the_capability_names_why(
     with pytest.raises(ClockNotSettable, match="CAP_SYS_TIME") as refused:
         board.set_clock(WHEN)
     assert refused.value.why == "not root" and not refused.value.expected
+
+
+def test_temperature_from_the_thermal_zone_and_none_on_the_simulated_board(
+        tmp_path: Path) -> None:
+    from board.thermal import read_millicelsius
+
+    assert SimulatedBoard(tmp_path / "board").temperature_mc() is None
+    zone = tmp_path / "temp"
+    zone.write_text("48312\n")  # as /sys/class/thermal/thermal_zone0/temp reads on a Pi 4
+    assert read_millicelsius(zone) == 48312
+    zone.write_text("garbage")
+    assert read_millicelsius(zone) is None
+    assert read_millicelsius(tmp_path / "absent") is None
+    reading = rpi(tmp_path).temperature_mc()  # this host's zone, where it has one
+    assert reading is None or isinstance(reading, int)
