@@ -91,6 +91,7 @@ class MbusBus:
         self._counts: dict[str, Counter[str]] = {}
         self._clock_set_at: dict[str, float] = {}
         self._last_search: SearchResult | None = None
+        self._failing: set[str] = set()
 
     # ---- the line ------------------------------------------------------------------------
     async def _line(self, baud: int) -> MbusMaster:
@@ -123,9 +124,14 @@ class MbusBus:
             try:
                 telegrams = await self._readout(meter_id, meter)
             except DriverError as exc:
-                LOGGER.warning("meter_read_failed", extra={"meter": meter_id, "bus": self.name,
-                                                           "error": str(exc)})
+                if meter_id not in self._failing:   # once per outage, not every poll
+                    self._failing.add(meter_id)
+                    LOGGER.warning("mbus_meter_failed", extra={
+                        "meter": meter_id, "bus": self.name, "error": str(exc)})
                 raise
+        if meter_id in self._failing:
+            self._failing.discard(meter_id)
+            LOGGER.info("mbus_meter_recovered", extra={"meter": meter_id, "bus": self.name})
         samples, errors = readout_samples(telegrams)
         self._count(meter_id, "reads_ok")
         self._count(meter_id, "telegrams", len(telegrams))
