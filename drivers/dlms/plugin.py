@@ -60,6 +60,7 @@ class DlmsMeterBus:
         size, window = options.get("hdlc_max_info", 128), options.get("hdlc_window", 1)
         proposed = LinkParameters(size, size, window, window)
         self.meter_keys: dict[str, str] = {}
+        self._context = context
         self.known_meters: dict[str, MeterView] = {}  # read at least once: commands find them
         if bus.kind == "tcp":
             self.driver = DlmsBus(counters, open_tcp=_tcp_opener(bus), proposed=proposed)
@@ -69,7 +70,27 @@ class DlmsMeterBus:
 
     async def read(self, meter: MeterView) -> list[Sample]:
         self.known_meters[meter.id] = meter
-        return await self.driver.read_meter(self.settings(meter))
+        got = await self.driver.read_meter(self.settings(meter))
+        self._check_clock(meter, got)
+        return got
+
+    def _check_clock(self, meter: MeterView, got: list[Sample]) -> None:
+        """An event when the meter's clock (with its deviation: an absolute time) is more
+        than `clock_drift_limit_s` off the gateway's synced clock."""
+        from datetime import datetime
+
+        limit = meter.options.get("clock_drift_limit_s", 30)
+        text = next((str(s.value) for s in got if s.quantity == "meter_datetime"), "")
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return  # no clock read, or one without a deviation: no absolute time to compare
+        if when.tzinfo is None:
+            return
+        drift_s = round(when.timestamp() - self._context.clock.wall_ms() / 1000)
+        if abs(drift_s) > limit:
+            self._context.events("meter_clock_drift", meter.id, {"drift_s": drift_s},
+                                 "warning")
 
     def settings(self, meter: MeterView) -> Any:
         from drivers.dlms.read_profiles import read_profile
@@ -192,6 +213,7 @@ PLUGIN = ProtocolPlugin(
         "system_title": opt(str, "", _system_title),
         "profile": opt(str, "generic"),
         "obis": opt(list, [], _obis_list),
+        "clock_drift_limit_s": opt(int, 30, in_range(1, 86400)),
     },
     counters=CounterSpec(
         ok="reads_ok",

@@ -215,3 +215,23 @@ def test_cli_read_and_profile_over_tcp(tmp_path: Path, capsys: pytest.CaptureFix
         rows = json.loads(capsys.readouterr().out)["rows"]
         assert len(rows) in (5, 6)  # 4 quarters before the start and the current one (+1 if a
         assert rows[-1]["values"][0]["unit"] == "Wh"  # quarter began during the test)
+
+
+async def test_a_meter_clock_off_by_more_than_the_limit_is_an_event(tmp_path: Path) -> None:
+    clock = FakeClock()
+    objects = SimObjects(clock.wall_ms)
+    objects.clock_offset_ms = 95_000  # the meter runs 95 s ahead of the gateway
+    meter = await TcpMeter(CosemServer(objects)).start()
+    events: list[tuple[Any, ...]] = []
+    context = Context(open_serial=lambda params: None, events=lambda *e: events.append(e),
+                      clock=clock, data_dir=tmp_path)
+    assert PLUGIN.open_polled is not None
+    opened = PLUGIN.open_polled(Bus(kind="tcp", tcp_port=meter.port), context)
+    try:
+        await opened.read(Meter(options={"clock_drift_limit_s": 120}))
+        assert events == []
+        await opened.read(Meter(options={"clock_drift_limit_s": 60}))
+        assert events == [("meter_clock_drift", "shop-1", {"drift_s": 95}, "warning")]
+    finally:
+        await opened.close()
+        await meter.stop()

@@ -307,3 +307,15 @@ async def test_get_with_list_in_blocks() -> None:
     assert isinstance(results[0], Data) and isinstance(results[0].value, tuple)
     assert len(results[0].value) == 35
     assert isinstance(results[1], Data) and results[1].value == 12_345_678 + 34 * 250
+
+
+async def test_hls_gmac_without_ciphering() -> None:
+    _, _, far = _meter(FakeClock(), ciphered_clients=frozenset())
+    link = HdlcLink(LoopbackStream(far), Address(1), METER, timeouts=FAST)
+    await link.open()
+    counters = Counters()
+    association = Association(link, Credentials(Authentication.HLS_GMAC, keys=KEYS),
+                              own_counter=counters.next, server_guard=counters.guard)
+    await association.associate()
+    assert (await association.get(3, VOLTAGE, 2)).value == 2301
+    assert counters.own == 1  # only f(StoC) used a counter: the APDUs went plain
