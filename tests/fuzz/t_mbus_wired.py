@@ -1,7 +1,9 @@
 """Wired M-Bus: bytes on the wire through the FT1.2 scanner, the answer and request parsers, the
 master's read (fed by a link that answers with the input, echo optional) and the simulated bus,
-then the records' samples. Flag byte: bit 0 recomputes L and the checksum of the leading long
-frame (so the records are reached), bit 1 prepends the echo of the request."""
+then the records' samples; `gateway mbus decode` (cli.decode_hex: a DriverError at most) and a
+config address (meter_address: a ValueError at most) from the same bytes. Flag byte: bit 0
+recomputes L and the checksum of the leading long frame (so the records are reached), bit 1
+prepends the echo of the request."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from collections.abc import Coroutine
 from typing import Any, Final
 
 from drivers import ft12
+from drivers.errors import DriverError
 from drivers.mbus.mapping import records_to_samples
 from drivers.mbus_wired import requests as rq
+from drivers.mbus_wired.cli import decode_hex
+from drivers.mbus_wired.meter_address import parse_meter_address
 from drivers.mbus_wired.responses import FixedHeader, RspUd, answer_of
 from drivers.mbus_wired.session import EndFinder, MbusMaster, classify
 from drivers.mbus_wired.sim import SimBus, SimMeter
@@ -106,6 +111,10 @@ def run(data: bytes) -> str:
     SimBus([_SIM_METER], echo=bool(data[:1] and data[0] & ECHO)).exchange(raw, 2400)
     with contextlib.suppress(ft12.FrameError):
         rq.parse_request(raw)
+    with contextlib.suppress(DriverError):
+        decode_hex(raw.hex())
+    with contextlib.suppress(ValueError):
+        parse_meter_address(raw.decode("latin-1"))
     telegrams = _run(MbusMaster(_Link(raw), attempts=1).read(request[2]))
     return f"read {len(telegrams)}"
 
