@@ -46,3 +46,33 @@ def breaker_command(connect: bool | None) -> Factory:
             return {"meter": meter_id, **state.to_json()}
         return command
     return factory
+
+
+def key_command(remove: bool) -> Factory:
+    """`dlms.key.set {key_id, kind, value}` / `dlms.key.remove {key_id}` on every opened bus's
+    key file (a bus reads its secrets at each read: a new key applies at the next one). The
+    result never carries the secret."""
+    def factory(sources: Callable[[], Sequence[Any]]) -> CommandHandler:
+        async def command(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+            from drivers.dlms.keys import DlmsKeyFileError
+
+            key_id = args.get("key_id")
+            if not isinstance(key_id, str):
+                raise Refused("bad_args", "`key_id` must be text (a meter id by default)")
+            files = {s.keys.path: s.keys for s in sources() if hasattr(s, "keys")}
+            if not files:
+                raise Refused("no_dlms_bus", "no DLMS bus is open on this gateway")
+            try:
+                if remove:
+                    removed = [f.remove(key_id) for f in files.values()]
+                    return {"key_id": key_id, "removed": any(removed)}
+                kind, value = args.get("kind"), args.get("value")
+                if not isinstance(kind, str) or not isinstance(value, str):
+                    raise Refused("bad_args", "`kind` and `value` must be text")
+                for keys in files.values():
+                    keys.add(key_id, kind, value)
+            except DlmsKeyFileError as error:
+                raise Refused("bad_key", str(error)) from None
+            return {"key_id": key_id, "kind": kind, "key_set": True}
+        return command
+    return factory

@@ -186,6 +186,12 @@ def _breaker(connect: bool | None) -> Any:
     return breaker_command(connect)
 
 
+def _key(remove: bool) -> Any:
+    from drivers.dlms.commands import key_command
+
+    return key_command(remove)
+
+
 def _register_cli(sub: Any, open_port: PortOpener) -> None:
     from drivers.dlms.cli import register
 
@@ -229,6 +235,7 @@ PLUGIN = ProtocolPlugin(
                 "physical address) and the meter's keys",
     keys=_keys,
     server_commands={"dlms.disconnect": _breaker(False), "dlms.reconnect": _breaker(True),
-                     "dlms.breaker": _breaker(None)},
+                     "dlms.breaker": _breaker(None), "dlms.key.set": _key(False),
+                     "dlms.key.remove": _key(True)},
     cli=_register_cli,
 )

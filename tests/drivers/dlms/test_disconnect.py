@@ -17,6 +17,7 @@ from drivers.dlms.plugin import PLUGIN
 from drivers.dlms.server import CosemServer
 from drivers.dlms.sim import HdlcServerLink, PtyMeter, TcpMeter
 from drivers.dlms.sim_objects import SimObjects
+from drivers.errors import DriverError
 from drivers.plugin import Context, SerialParams
 from tests.drivers.dlms.test_plugin import Bus, Meter
 
@@ -87,6 +88,38 @@ async def test_an_unreachable_meter_is_a_refusal_with_the_reason(tmp_path: Path)
         with pytest.raises(Refused, match="meter_unreachable"):
             await _handler("dlms.disconnect", opened)({"meter": "shop-1"}, None)
         assert objects.output_state is True
+    finally:
+        await opened.close()
+        await meter.stop()
+
+
+async def test_keys_set_by_command_apply_at_the_next_read_and_are_never_echoed(
+        tmp_path: Path) -> None:
+    from drivers.dlms.security import Keys
+    from drivers.dlms.server import ServerSettings
+
+    keys = Keys(bytes(range(16)), bytes(range(16, 32)))
+    objects = SimObjects(FakeClock().wall_ms)
+    far = HdlcServerLink(CosemServer(objects, ServerSettings(keys=keys)), Address(1, 17, 2))
+    meter = await PtyMeter(far).start()
+    assert PLUGIN.open_polled is not None
+    opened = PLUGIN.open_polled(Bus(port=meter.gateway_path), _context(tmp_path))
+    hls = Meter(options={"client": 1, "authentication": "hls_gmac"})
+    try:
+        with pytest.raises(DriverError, match=r"key id .shop-1."):
+            await opened.read(hls)  # no keys yet
+        for kind, value in (("encryption", keys.encryption), ("authentication",
+                                                               keys.authentication)):
+            result = await _handler("dlms.key.set", opened)(
+                {"key_id": "shop-1", "kind": kind, "value": value.hex()}, None)
+            assert value.hex() not in str(result).lower()
+        assert await opened.read(hls)
+        with pytest.raises(Refused, match="bad_key"):
+            await _handler("dlms.key.set", opened)(
+                {"key_id": "shop-1", "kind": "encryption", "value": "00"}, None)
+        removed = await _handler("dlms.key.remove", opened)({"key_id": "shop-1"}, None)
+        assert removed == {"key_id": "shop-1", "removed": True}
+        assert (tmp_path / "dlms-keys").stat().st_mode & 0o777 == 0o600
     finally:
         await opened.close()
         await meter.stop()
