@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.remote.health import (
+    HealthReporter,
+    HealthSampler,
+    HealthSources,
+    health_fields,
+)
 from gateway.remote.probation import Probation, report_rollback
 from gateway.remote.push import ConfigCommands, RunningConfig
 from gateway.remote.settings import RemoteSettings
 from gateway.remote.trial import ROLLED_BACK, TRIAL, TrialError, read_trial
+from gateway.wiring.bus_directory import OpenedBuses
 from gateway.wiring.host import ServiceView
+from storage import health
 
 
 def start_remote(service: ServiceView) -> RunningConfig | None:
@@ -24,6 +32,8 @@ def start_remote(service: ServiceView) -> RunningConfig | None:
     if service.uplink is not None:
         for op, handler in ConfigCommands(running, lambda: restart(service)).handlers().items():
             service.uplink.commands.register(op, handler)
+    if service.uplink is not None and settings.health_interval_s > 0:
+        start_health(service, running, settings.health_interval_s)
     try:
         trial = read_trial(config.source)
     except TrialError as exc:
@@ -65,3 +75,32 @@ def healthy_check(service: ServiceView) -> Any:
             else ["uplink"]
         return silent + stale + no_ack
     return missing
+
+
+def start_health(service: ServiceView, running: RunningConfig, interval_s: int) -> None:
+    """The `health` outbox kind, its wire encoder and the component that writes it."""
+    from uplink.records import register_record_encoder
+
+    store, uplink = service.store, service.uplink
+    assert store is not None and uplink is not None
+    store.register_outbox_kind(health.OUTBOX_KIND, health.OUTBOX_PRIORITY, health.by_ids)
+    register_record_encoder(health.OUTBOX_KIND, health_fields)
+    buses = OpenedBuses(service)
+    sources = HealthSources(
+        clock=service.clock, started_ms=service.started_ms,
+        data_dir=service.config.storage.path.parent, config_version=running.describe,
+        buses=lambda: {b.bus_id: {"protocol": b.protocol, "counters": dict(b.counters)}
+                       for b in buses.buses()},
+        outbox_depth=store.outbox_backlog, clock_synced=service.clock_synced,
+        components=lambda: component_errors(service),
+        temperature_mc=service.board.temperature_mc,
+        uplink=lambda: {k: v for k, v in uplink.state().items()
+                        if k in ("connected", "last_ack", "head", "last_error")})
+    reporter = HealthReporter(store, HealthSampler(sources), interval_s, uplink.wake)
+    service.supervisor.spawn("health", reporter.run, critical=False)
+
+
+def component_errors(service: ServiceView) -> dict[str, Any]:
+    """Each component that failed since start: failures, its last error, down right now."""
+    return {c.name: {"failures": c.failures, "last_error": c.last_error, "down": c.down}
+            for c in service.supervisor.components.values() if c.failures}
