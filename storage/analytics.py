@@ -18,6 +18,8 @@ INTERVAL_KIND: Final = "interval"
 INTERVAL_PRIORITY: Final = 3  # beside readings (docs/uplink.md)
 SNAPSHOT_KIND: Final = "snapshot"
 SNAPSHOT_PRIORITY: Final = 2  # billing values go before the bulk of readings and intervals
+FLAG_KIND: Final = "reading_flag"
+FLAG_PRIORITY: Final = 3
 
 
 class SqlTx(Protocol):
@@ -145,4 +147,46 @@ def snapshot_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any
             if r[7]:
                 body["gap_ms"] = r[7]
             bodies[int(r[0])] = body
+    return bodies
+
+
+def recent_values(tx: SqlTx, meter_id: str, quantity: str, grid: str, n: int
+                  ) -> list[Decimal]:
+    """The values of the `n` newest non-missing intervals of a register, oldest first."""
+    rows = tx.execute(
+        "SELECT value FROM analytics_intervals WHERE meter_id = ? AND quantity = ? AND grid = ? "
+        "AND value IS NOT NULL ORDER BY end_ms DESC LIMIT ?",
+        (meter_id, quantity, grid, n)).fetchall()
+    return [Decimal(r[0]) for r in reversed(rows)]
+
+
+def value_ending_at(tx: SqlTx, meter_id: str, quantity: str, grid: str, end_ms: int
+                    ) -> Decimal | None:
+    r = tx.execute("SELECT value FROM analytics_intervals WHERE meter_id = ? AND quantity = ? "
+                   "AND grid = ? AND end_ms = ?", (meter_id, quantity, grid, end_ms)).fetchone()
+    return None if r is None or r[0] is None else Decimal(r[0])
+
+
+def insert_reading_flag(tx: SqlTx, reading_id: int, meter_id: str, ts_ms: int, rule: str,
+                        detail: str) -> int:
+    cur = tx.execute("INSERT INTO analytics_reading_flags (reading_id, meter_id, ts_ms, rule, "
+                     "detail) VALUES (?,?,?,?,?)", (reading_id, meter_id, ts_ms, rule, detail))
+    return int(cur.lastrowid)
+
+
+def reading_flags(tx: SqlTx, reading_id: int) -> list[tuple[str, str]]:
+    rows = tx.execute("SELECT rule, detail FROM analytics_reading_flags WHERE reading_id = ? "
+                      "ORDER BY id", (reading_id,)).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def flag_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Outbox loader for kind `reading_flag`: {flag id: body}."""
+    bodies: dict[int, dict[str, Any]] = {}
+    for part in chunks(refs):
+        marks = ", ".join("?" * len(part))
+        for r in conn.execute("SELECT id, meter_id, ts_ms, rule, detail FROM "
+                              f"analytics_reading_flags WHERE id IN ({marks})",
+                              list(part)).fetchall():
+            bodies[int(r[0])] = {"m": r[1], "ts_ms": r[2], "rule": r[3], "d": r[4]}
     return bodies

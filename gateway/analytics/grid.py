@@ -70,3 +70,11 @@ def local_instant_ms(zone: ZoneInfo, day: dt.date, hour: int) -> int:
 
 def local_date(zone: ZoneInfo, t_ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(t_ms // 1000, zone).date()
+
+
+def week_before(zone: ZoneInfo, t_ms: int) -> int:
+    """The same local wall time seven days before `t_ms` (168 h, or 167/169 across a DST
+    change)."""
+    local = dt.datetime.fromtimestamp(t_ms // 1000, zone).replace(tzinfo=None)
+    earlier = (local - dt.timedelta(days=7)).replace(tzinfo=zone)
+    return int(earlier.timestamp()) * 1000 + t_ms % 1000

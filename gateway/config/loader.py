@@ -165,7 +165,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     prepay = prepay_section(sections.get("prepay"), {m.id for m in meters}, problems)
     console = console_section(sections.get("console"), problems)
     analytics = analytics_section(top["analytics"], top["timezone"] or "UTC",
-                                  {m.id for m in meters}, problems)
+                                  {m.id: m.commodity for m in meters}, problems)
     remote = remote_section(top["remote"], problems)
     if not isinstance(storage.get("path"), str):
         return None  # every default path hangs off the database directory

@@ -1,110 +1,192 @@
-"""Wires the analytics into the readings' transaction: intervals (and what builds on them)
-are computed from each committed group of readings and stored with them, outbox rows included.
+"""Wires the analytics into the readings' transaction: flags, intervals and snapshots are
+computed from each committed group of readings and stored with them, outbox rows included.
 
-Runs as one of the writer's in_transaction hooks (like prepay's charge), before the uplink's
-hook so the batch built in that commit can carry them. A track is resumed from its newest
-stored interval and the readings after it the first time a register is seen after a start.
+Runs as one of the writer's in_transaction hooks (like prepay's charge), after prepay's (the
+relay state it saves in that transaction is the one validation sees) and before the uplink's
+(the batch built in that commit carries the results). What a register's tracks need after a
+start (the boundary they stand on, the reading before, the recent history) is read from the
+store the first time the register is seen.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from core.quantities import is_cumulative
-from gateway.analytics.grid import Grid
+from gateway.analytics.grid import Grid, week_before
 from gateway.analytics.intervals import Anchors, Interval, RegisterTrack
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.analytics.snapshots import Snapshot, SnapshotTrack
+from gateway.analytics.validation import IntervalContext, RelayStates, check_interval, check_reading
 from storage import analytics as tables
-from storage.records import ReadingSet
+from storage import ledger
+from storage.records import FLAG_CLOCK_UNSYNCED, ReadingSet
 from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
 
-# How many of a meter's newest readings a snapshot track looks through for the one before the
-# first it is given after a start (more than one commit's worth of one meter).
+# How many of a meter's newest readings are looked through for the one before the first it is
+# given after a start (more than one commit's worth of one meter).
 RESUME_LOOKBACK = 64
 
 
-def interval_row(i: Interval, grid: str) -> tables.IntervalRow:
-    flags = (*i.flags, "clock_jump") if i.clock_jump else i.flags
+class StoredRelayStates:
+    """Prepay's relay state as validation's port: the state prepay persists (storage/ledger.py),
+    read in the same transaction, so no prepay internals are imported."""
+
+    def __init__(self, tx: Any) -> None:
+        self._tx = tx
+
+    def is_open(self, meter_id: str) -> bool | None:
+        state = ledger.relay_state(self._tx, meter_id)
+        closed = None if state is None else state.get("closed")
+        return None if closed is None else not closed
+
+
+@dataclass(slots=True)
+class Register:
+    """One register of one meter: its interval and snapshot tracks, history, clock bit."""
+
+    intervals: RegisterTrack
+    snapshots: SnapshotTrack
+    history: deque[Decimal]
+    unsynced: bool = False
+
+
+@dataclass(slots=True)
+class Counts:
+    intervals: int = 0
+    snapshots: int = 0
+    flags: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def interval_row(i: Interval, grid: str, flags: tuple[str, ...]) -> tables.IntervalRow:
+    flags = (*flags, "clock_jump") if i.clock_jump else flags
     return tables.IntervalRow(i.meter_id, i.quantity, grid, i.start_ms, i.end_ms, i.value,
                               i.quality, i.gap_ms, i.end_value, i.carried, flags)
 
 
 class AnalyticsWiring:
     def __init__(self, settings: AnalyticsSettings, store: Store) -> None:
-        store.register_outbox_kind(tables.INTERVAL_KIND, tables.INTERVAL_PRIORITY,
-                                   tables.interval_bodies)
-        store.register_outbox_kind(tables.SNAPSHOT_KIND, tables.SNAPSHOT_PRIORITY,
-                                   tables.snapshot_bodies)
+        for kind, priority, loader in (
+                (tables.INTERVAL_KIND, tables.INTERVAL_PRIORITY, tables.interval_bodies),
+                (tables.SNAPSHOT_KIND, tables.SNAPSHOT_PRIORITY, tables.snapshot_bodies),
+                (tables.FLAG_KIND, tables.FLAG_PRIORITY, tables.flag_bodies)):
+            store.register_outbox_kind(kind, priority, loader)
         self.settings = settings
         self._store = store
         self._grid = Grid(settings.grid, settings.timezone)
-        self._tracks: dict[tuple[str, str], RegisterTrack] = {}
-        self._snapshots: dict[tuple[str, str], SnapshotTrack] = {}
-        self.intervals_stored = 0
-        self.snapshots_stored = 0
+        self._commodities = settings.commodities
+        self._registers: dict[tuple[str, str], Register] = {}
+        self._previous: dict[str, dict[str, Decimal]] = {}
+        self.counts = Counts()
 
     def on_readings(self, tx: Any, stored: list[ReadingSet]) -> None:
-        """The writer's in_transaction hook: every interval the readings close, stored."""
+        """The writer's in_transaction hook: every flag, interval and snapshot of the readings."""
+        relays = StoredRelayStates(tx)
         for reading in stored:
-            if not self.settings.covers(reading.meter_id):
+            if self.settings.covers(reading.meter_id):
+                self._validate(tx, reading)
+                self._registers_of(tx, reading, relays)
+
+    def _validate(self, tx: Any, reading: ReadingSet) -> None:
+        previous = self._previous_of(reading)
+        values = [(v.quantity, v.value, v.unit) for v in reading.values]
+        flags = check_reading(self.settings.rules_of(reading.meter_id),
+                              self._commodities.get(reading.meter_id, ""), values, previous,
+                              bool(reading.flags & FLAG_CLOCK_UNSYNCED))
+        for rule, detail in flags:
+            assert reading.id is not None
+            ref = tables.insert_reading_flag(tx, reading.id, reading.meter_id, reading.ts_ms,
+                                             rule, detail)
+            self._store.outbox_add(tx, tables.FLAG_KIND, ref, reading.ts_ms)
+            self.counts.flags += 1
+            self.counts.by_rule[rule] = self.counts.by_rule.get(rule, 0) + 1
+        for v in reading.values:
+            if isinstance(v.value, Decimal) and is_cumulative(v.quantity):
+                previous[v.quantity] = v.value
+
+    def _previous_of(self, reading: ReadingSet) -> dict[str, Decimal]:
+        previous = self._previous.get(reading.meter_id)
+        if previous is None:
+            previous = {}
+            for before in self._store.last_readings(reading.meter_id, RESUME_LOOKBACK):
+                if before.ts_ms < reading.ts_ms:
+                    previous = {v.quantity: v.value for v in before.values
+                                if isinstance(v.value, Decimal)}
+                    break
+            self._previous[reading.meter_id] = previous
+        return previous
+
+    def _registers_of(self, tx: Any, reading: ReadingSet, relays: RelayStates) -> None:
+        unsynced = bool(reading.flags & FLAG_CLOCK_UNSYNCED)
+        for value in reading.values:
+            if not isinstance(value.value, Decimal) or not is_cumulative(value.quantity):
                 continue
-            for value in reading.values:
-                if not isinstance(value.value, Decimal) or not is_cumulative(value.quantity):
-                    continue
-                track = self._track(tx, reading.meter_id, value.quantity, reading.ts_ms)
-                for interval in track.add(reading.ts_ms, value.value):
-                    self._store_interval(tx, interval)
-                snaps = self._snapshot_track(reading.meter_id, value.quantity, reading.ts_ms)
-                for snapshot in snaps.add(reading.ts_ms, value.value):
-                    self._store_snapshot(tx, snapshot)
+            reg = self._register(tx, reading.meter_id, value.quantity, reading.ts_ms)
+            reg.unsynced = reg.unsynced or unsynced
+            for interval in reg.intervals.add(reading.ts_ms, value.value):
+                self._store_interval(tx, reg, interval, relays)
+            reg.unsynced = unsynced  # this reading also opens the next interval
+            for snapshot in reg.snapshots.add(reading.ts_ms, value.value):
+                self._store_snapshot(tx, snapshot)
+
+    def _store_interval(self, tx: Any, reg: Register, i: Interval, relays: RelayStates) -> None:
+        rules = self.settings.rules_of(i.meter_id)
+        last_week = None
+        if rules.week_ratio is not None:
+            last_week = tables.value_ending_at(tx, i.meter_id, i.quantity, self._grid.kind,
+                                               week_before(self._grid.zone, i.end_ms))
+        ctx = IntervalContext(reg.history, last_week, relays.is_open(i.meter_id), reg.unsynced)
+        flags = tuple(rule for rule, _ in check_interval(rules, i.value, ctx))
+        if i.value is not None:
+            reg.history.append(i.value)
+        ref = tables.insert_interval(tx, interval_row(i, self._grid.kind, flags))
+        if ref is not None:
+            self._store.outbox_add(tx, tables.INTERVAL_KIND, ref, i.end_ms)
+            self.counts.intervals += 1
 
     def _store_snapshot(self, tx: Any, s: Snapshot) -> None:
         ref = tables.insert_snapshot(tx, tables.SnapshotRow(
             s.meter_id, s.quantity, s.kind, s.ts_ms, s.value, s.quality, s.gap_ms))
         if ref is not None:
             self._store.outbox_add(tx, tables.SNAPSHOT_KIND, ref, s.ts_ms)
-            self.snapshots_stored += 1
+            self.counts.snapshots += 1
 
-    def _snapshot_track(self, meter_id: str, quantity: str, ts_ms: int) -> SnapshotTrack:
+    def _register(self, tx: Any, meter_id: str, quantity: str, ts_ms: int) -> Register:
         key = (meter_id, quantity)
-        track = self._snapshots.get(key)
-        if track is None:
-            s = self.settings
-            track = SnapshotTrack.daily_and_billing(
-                meter_id, quantity, s.timezone, s.billing_day, s.billing_hour,
-                s.max_interpolate_s * 1000)
-            # resumed from the newest reading before this one (the batch's own are stored)
-            for before in self._store.last_readings(meter_id, RESUME_LOOKBACK):
-                value = next((v.value for v in before.values if v.quantity == quantity), None)
-                if before.ts_ms < ts_ms and isinstance(value, Decimal):
-                    track.reading_ms, track.reading_value = before.ts_ms, value
-                    break
-            self._snapshots[key] = track
-        return track
-
-    def _store_interval(self, tx: Any, interval: Interval) -> None:
-        ref = tables.insert_interval(tx, interval_row(interval, self._grid.kind))
-        if ref is not None:
-            self._store.outbox_add(tx, tables.INTERVAL_KIND, ref, interval.end_ms)
-            self.intervals_stored += 1
-
-    def _track(self, tx: Any, meter_id: str, quantity: str, ts_ms: int) -> RegisterTrack:
-        key = (meter_id, quantity)
-        track = self._tracks.get(key)
-        if track is None:
+        reg = self._registers.get(key)
+        if reg is None:
             s = self.settings
             track = RegisterTrack(meter_id, quantity, self._grid, s.measured_gap_s * 1000,
                                   s.max_interpolate_s * 1000)
             anchors = self._resume(tx, meter_id, quantity, ts_ms)
             if anchors is not None:
                 track.resume(anchors)
-            self._tracks[key] = track
-        return track
+            snaps = SnapshotTrack.daily_and_billing(meter_id, quantity, s.timezone,
+                                                    s.billing_day, s.billing_hour,
+                                                    s.max_interpolate_s * 1000)
+            before = self._previous_reading(meter_id, quantity, ts_ms)
+            if before is not None:
+                snaps.reading_ms, snaps.reading_value = before
+            size = s.rules_of(meter_id).history
+            history = deque(tables.recent_values(tx, meter_id, quantity, self._grid.kind, size),
+                            maxlen=size)
+            reg = self._registers[key] = Register(track, snaps, history)
+        return reg
+
+    def _previous_reading(self, meter_id: str, quantity: str, ts_ms: int
+                          ) -> tuple[int, Decimal] | None:
+        for before in self._store.last_readings(meter_id, RESUME_LOOKBACK):
+            value = next((v.value for v in before.values if v.quantity == quantity), None)
+            if before.ts_ms < ts_ms and isinstance(value, Decimal):
+                return before.ts_ms, value
+        return None
 
     def _resume(self, tx: Any, meter_id: str, quantity: str, ts_ms: int) -> Anchors | None:
         last = tables.last_interval(tx, meter_id, quantity, self._grid.kind)

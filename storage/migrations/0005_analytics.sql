@@ -28,10 +28,14 @@ CREATE TABLE analytics_snapshots (
     UNIQUE (meter_id, quantity, kind, ts_ms)
 );
 
--- One row per reading and failed rule: the reading is kept, the flag travels with it.
+-- One row per reading and failed rule: the reading is kept, the flag travels with it (sent
+-- as its own record, naming the reading by meter and time as the head-end knows it).
 CREATE TABLE analytics_reading_flags (
+    id         INTEGER PRIMARY KEY,
     reading_id INTEGER NOT NULL,
+    meter_id   TEXT    NOT NULL,
+    ts_ms      INTEGER NOT NULL,
     rule       TEXT    NOT NULL,
-    detail     TEXT    NOT NULL DEFAULT '',
-    PRIMARY KEY (reading_id, rule)
-) WITHOUT ROWID;
+    detail     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX analytics_reading_flags_reading ON analytics_reading_flags (reading_id);
