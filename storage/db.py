@@ -156,3 +156,20 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ConnectionView:
+    """The store's connection as tools and tests read it: `conn`, `execute`, `table_names`.
+
+    A plain class rather than sqlite-utils' `Database`, whose import (click, dateutil, ...)
+    cost the running gateway about 4 MB of memory for these three names."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def table_names(self) -> list[str]:
+        return [name for (name,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]

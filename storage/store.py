@@ -11,8 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from storage import db, events, eviction, outbox, readings
 from storage.errors import (
     DATABASE_ERRORS,
@@ -64,7 +62,7 @@ class Store:
         self._interning = readings.Interning()
         self._registry = outbox.OutboxRegistry()
         self._full_reported = False
-        self._db: sqlite_utils.Database | None = None
+        self._db: db.ConnectionView | None = None
         self.register_outbox_kind(
             "reading", outbox.CONTRACT_PRIORITIES["reading"],
             lambda conn, refs: readings.by_ids(conn, self._interning, refs),
@@ -112,11 +110,11 @@ class Store:
         return self._owner
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view of the connection, for reads and schema inspection."""
+    def db(self) -> db.ConnectionView:
+        """The connection, for reads and schema inspection (tools and tests)."""
         self._check_owner()
         if self._db is None:
-            self._db = sqlite_utils.Database(self._conn)
+            self._db = db.ConnectionView(self._conn)
         return self._db
 
     @contextmanager
