@@ -66,10 +66,12 @@ def series_of(records: list[Record]) -> list[Series]:
 
 
 def _series(record: Record, records: list[Record]) -> Series:
-    data = bytes.fromhex(record.value) if isinstance(record.value, str) else b""
+    data = _profile_bytes(record)
     mode = _MODES[data[0] >> 6] if data else "absolute"
     empty = Series(record.kind, record.unit, record.storage, record.tariff, record.subunit,
                    mode, "none", ())
+    if data is None:
+        return _problem(empty, "profile VIFE on a record that is no variable-length field")
     if len(data) < 2:
         return _problem(empty, "profile shorter than its two header bytes")
     code, unit_bits, value = data[0] & 0x0F, (data[0] >> 4) & 0x03, data[1]
@@ -84,6 +86,18 @@ def _series(record: Record, records: list[Record]) -> Series:
     points = _points(record, records, elements, code, mode, step, backwards)
     return Series(record.kind, record.unit, record.storage, record.tariff, record.subunit,
                   mode, _spacing_text(value, unit_bits), points)
+
+
+def _profile_bytes(record: Record) -> bytes | None:
+    """The data of a profile record (records.py keeps an LVAR profile as hex and adds its
+    exponent); None for a profile VIFE on anything else (a fixed-size number, a date)."""
+    if not isinstance(record.value, str) or \
+            not any(m.startswith(EXPONENT_PREFIX) for m in record.modifiers):
+        return None
+    try:
+        return bytes.fromhex(record.value)
+    except ValueError:
+        return None
 
 
 def _problem(series: Series, why: str) -> Series:

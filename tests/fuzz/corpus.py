@@ -94,6 +94,16 @@ def wmbus_keys() -> dict[str, bytes]:
 
 
 @cache
+def wmbus_diehl_key() -> bytes | None:
+    """The Diehl / PRIOS default key the corpus names (implicit_default_key_hex), if any."""
+    for entry in _load("wmbus/telegrams.json"):
+        key = _unhex(entry.get("implicit_default_key_hex"))
+        if key:
+            return key
+    return None
+
+
+@cache
 def wmbus_sequences() -> tuple[tuple[bytes, ...], ...]:
     """Telegram sequences (compact frames learn their format from an earlier full frame)."""
     out = []

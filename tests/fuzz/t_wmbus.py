@@ -1,6 +1,9 @@
 """Wireless M-Bus telegrams (and wired long frames) through the receiver's decode path, with
 the link layer rebuilt after mutation: format A / B block CRCs, the L field, TPL mode 5
-re-encrypted with the corpus key, the wired checksum. The flag byte picks the fix-ups."""
+re-encrypted with the corpus key, the wired checksum. The flag byte picks the fix-ups.
+Decoded telegrams also go through the quirks' paths (manufacturer CI layouts, PRIOS
+descrambling with the corpus's Diehl default key, manufacturer data), their compact profiles
+(series_of) and the billing samples the receiver stores."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import contextlib
 from typing import Final
 
 from drivers.errors import DriverError
-from drivers.mbus.mapping import telegram_samples
+from drivers.mbus.profiles import series_of
 from drivers.wmbus import security as sec
+from drivers.wmbus.billing import telegram_readings_with_billing
 from drivers.wmbus.builder import add_format_a_crcs
 from drivers.wmbus.crc import crc_en13757
 from drivers.wmbus.receiver import frame_sender
@@ -29,7 +33,10 @@ TOKENS: Final = (
     b"\x2f\x2f", b"\x7a", b"\x72", b"\x78", b"\x79", b"\x7b", b"\x8c", b"\x8d", b"\x8f", b"\x90",
     b"\x0c\x13", b"\x04\x13", b"\x0d\xfd", b"\x0f", b"\x1f", b"\x04\x6d", b"\x02\x6c", b"\xfd",
     b"\xfb", b"\xff" * 11, b"\x05\x2b", b"\x0d\x78\x08", b"\x44\x2d\x2c", b"\x68\x10\x10\x68",
+    b"\x73", b"\xa0", b"\xa1", b"\xa2", b"\xb6", b"\x93\x1f", b"\x93\x13", b"\x93\x1e",
+    b"\x0d\xff\x5f\x35", b"\x4b", b"\x68\x50", b"\x01\x06",   # Techem, Apator makes
 )
+_PRIOS_MAKES: Final = (b"\x24\x23", b"\x30\x4c", b"\xa5\x11")   # HYD, SAP, DME
 
 
 def _mode5(frame: bytes, key_of: dict[str, bytes]) -> bytes:
@@ -148,14 +155,27 @@ MIN_RECEIVED: Final = 12  # WmbusReceiver._on_telegram drops shorter frames unde
 def decode_telegram(decoder: TelegramDecoder, frame: bytes, stripped: bool) -> int:
     telegram = decoder.decode(frame, crcs_stripped=stripped)
     telegram.header_json()
-    return check_samples(telegram_samples(telegram.records, telegram.device_type,
-                                          telegram.layout))
+    series_of(telegram.records)
+    samples, _errors = telegram_readings_with_billing(telegram)
+    return check_samples(samples)
+
+
+def _keys() -> dict[str, bytes]:
+    """The corpus keys, and the Diehl default key for the PRIOS meters' ids."""
+    keys = dict(corpus.wmbus_keys())
+    prios = corpus.wmbus_diehl_key()
+    if prios is not None:
+        for frame, key in corpus.wmbus_telegrams():
+            if key is None and len(frame) > 10 and frame[2:4] in _PRIOS_MAKES \
+                    and 0xA0 <= frame[10] <= 0xA3:
+                keys.setdefault(frame[4:8][::-1].hex().upper(), prios)
+    return keys
 
 
 def run_telegram(data: bytes) -> str:
     """Link 1: a dongle's frame (receiver path); else the `lines` dongle and the decode CLI."""
     flags, prefix, body = _split(data)
-    decoder = TelegramDecoder(corpus.wmbus_keys().get)
+    decoder = TelegramDecoder(_KEYS.get)
     if prefix is not None and len(prefix) >= MIN_RECEIVED:
         # the prefix teaches compact formats; a crash in it counts like any other
         with contextlib.suppress(DriverError):
@@ -203,6 +223,8 @@ def _seeds() -> list[bytes]:
         seeds.append(bytes([PREFIX | 1]) + sequence[0] + sequence[-1])
     return seeds
 
+
+_KEYS: Final = _keys()
 
 TARGETS: Final = (
     Target("wmbus_telegram", _seeds, run_telegram, tokens=TOKENS, protect=1, weight=1.5,
