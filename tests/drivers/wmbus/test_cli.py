@@ -106,3 +106,31 @@ def test_decode_shows_null_and_the_bytes_for_an_invalid_date_and_a_huge_value() 
     assert "out of range" in energy["error"]
     assert json.loads(json.dumps(document))["records"][2]["value"] is None
     assert document["samples"] == [{"quantity": "volume", "value": "12.345", "unit": "m3"}]
+
+
+# Real frames from /work/shared/corpus/wmbus/telegrams.json (wmbusmeters' test data).
+TECHEM_MKRADIO3 = ("2F446850313233347462A2069F255900B02931000000030606090603060907060605050905"
+                   "0505050407040605070500")
+CALTOSE = ("5E44496A12180880FC087A7040500584A63344B5AF071A23539C6020CBBA81FA6ADCFE738682A0924D4F"
+           "6F7D89D165C9144E4918CDC2D5F86BE7B5BD8143528273ACCC131A13D0B100F2540DC1F2C379DDE498"
+           "4236D3BCA424113CF0EE1BBD")
+CALTOSE_KEY = "DC7C9EF16126348CDFD52CE6567A9FFD"
+
+
+def test_decode_prints_the_quirk_and_the_billing_value_with_its_date() -> None:
+    done = run("decode", TECHEM_MKRADIO3)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert (document["quirk"], document["billing_storage"]) == ("techem_mkradio3", 1)
+    samples = {s["quantity"]: s["value"] for s in document["samples"]}
+    assert samples == {"volume": "13.8", "volume_billing": "8.9", "billing_date": "2018-12-31"}
+
+
+def test_decode_prints_a_compact_profile_as_a_dated_series() -> None:
+    document = cmd_wmbus.decode_hex(CALTOSE, CALTOSE_KEY)
+    [series] = document["series"]
+    assert (series["quantity"], series["spacing"], series["storage"]) == (
+        "heat_cost_allocation", "1 month", 8)
+    assert series["points"][0] == {"storage": 9, "at": "2026-01-01", "value": "627"}
+    assert not any(m.startswith("record_error") for r in document["records"]
+                   for m in r["modifiers"])
