@@ -65,8 +65,11 @@ class DlmsMeterBus:
         if bus.kind == "tcp":
             self.driver = DlmsBus(counters, open_tcp=_tcp_opener(bus), proposed=proposed)
         else:
+            from drivers.dlms.mode_e import sign_on
+
             self.driver = DlmsBus(counters, open_line=_line_opener(bus, context),
-                                  proposed=proposed)
+                                  proposed=proposed,
+                                  sign_on=sign_on if options.get("mode_e") else None)
 
     async def read(self, meter: MeterView) -> list[Sample]:
         self.known_meters[meter.id] = meter
@@ -142,6 +145,8 @@ def _check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
     from drivers.dlms.read_profiles import read_profiles
 
     known = read_profiles()
+    if bus.options.get("mode_e") and bus.kind == "tcp":
+        problems.add(f"{where}.mode_e", "mode E is an optical head's sign-on: a serial bus only")
     for meter_where, meter in meters:
         if (meter.profile or "generic") not in known:
             problems.add(f"{meter_where}.profile", f"unknown DLMS profile {meter.profile!r} "
@@ -207,6 +212,7 @@ PLUGIN = ProtocolPlugin(
         "dlms_counter_file": opt(str, ""),
         "hdlc_max_info": opt(int, 128, in_range(32, 2030)),
         "hdlc_window": opt(int, 1, in_range(1, 7)),
+        "mode_e": opt(bool, False),  # optical head: IEC 62056-21 sign-on, then HDLC
     },
     meter_fields={
         "address": opt(int, 17, in_range(0, 0x3FFF)),  # physical device (lower HDLC address)

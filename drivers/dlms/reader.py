@@ -80,18 +80,21 @@ class MeterSettings:
 
 OpenLine = Callable[[], ByteStream]
 OpenTcp = Callable[[float], Awaitable[ByteStream]]
+SignOn = Callable[[ByteStream], Awaitable[object]]
 
 
 class DlmsBus:
     """Either `open_line` (HDLC over one serial line) or `open_tcp` (wrapper)."""
 
     def __init__(self, counters: CounterFile, *, open_line: OpenLine | None = None,
-                 open_tcp: OpenTcp | None = None, proposed: LinkParameters = PROPOSED) -> None:
+                 open_tcp: OpenTcp | None = None, proposed: LinkParameters = PROPOSED,
+                 sign_on: SignOn | None = None) -> None:
         if (open_line is None) == (open_tcp is None):
             raise ValueError("a DLMS bus is either a serial line or a TCP host")
         self.counter_file = counters
         self._open_line, self._open_tcp = open_line, open_tcp
         self._proposed = proposed
+        self._sign_on = sign_on  # mode E: the optical head's text sign-on before each link
         self._line: ByteStream | None = None
         self._counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._scalers: dict[str, dict[str, ScalerUnit | None]] = defaultdict(dict)
@@ -162,6 +165,8 @@ class DlmsBus:
             own_counter=lambda: self.counter_file.next_client(meter.meter_id),
             server_guard=self.counter_file.server_guard(meter.meter_id))
         try:
+            if self._sign_on is not None:
+                await self._sign_on(stream)
             await link.open()
             await association.associate()
             yield association

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass, field
+from typing import Final, Protocol
 
 from drivers.dlms.errors import NeedMore
 from drivers.dlms.hdlc import (
@@ -34,8 +35,18 @@ from drivers.dlms.link import (
 )
 from drivers.dlms.server import CosemServer
 from drivers.errors import FrameError
+from drivers.iec62056.framing import ACK
 from drivers.transport.sim import PtyLink
 from drivers.transport.stream import ByteStream, LineSettings
+
+MAX_SIGN_ON_BYTES: Final = 128
+
+
+class Far(Protocol):
+    """A simulated meter's side of a link: bytes in, the bytes it answers."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
 
 SERVER_LIMITS = LinkParameters(max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1)
 
@@ -83,6 +94,10 @@ class HdlcServerLink:
             if frame.destination == self.address:
                 out += b"".join(self._emit(f) for f in self._frame(frame))
         return out
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._peers)
 
     def _emit(self, frame: HdlcFrame) -> bytes:
         raw = build_frame(frame)
@@ -204,10 +219,44 @@ class WrapperServer:
         self._clients.clear()
 
 
+class ModeEFront:
+    """The simulated optical meter: text sign-on, then its HDLC link; back to the sign-on
+    after the link is disconnected (a real meter drops to 300 baud)."""
+
+    def __init__(self, far: HdlcServerLink, ident: bytes = b"/MGW5\\2SIMDLMS\r\n") -> None:
+        self.far = far
+        self.ident = ident
+        self.hdlc = False
+        self.sign_ons = 0
+        self._linked = False
+        self._text = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self.hdlc:
+            answer = self.far.feed(data)
+            self._linked = self._linked or self.far.connected
+            if self._linked and not self.far.connected:
+                self.hdlc = self._linked = False  # DISC: back to 300 baud and the sign-on
+            return answer
+        self._text += data
+        out = b""
+        while b"\n" in self._text:
+            line, self._text = self._text.split(b"\n", 1)
+            if line.startswith(b"/?") and line.endswith(b"!\r"):
+                self.sign_ons += 1
+                out += self.ident
+            elif line[:1] == bytes([ACK]) and line[1:2] == b"2" and line[3:4] == b"2":
+                self.hdlc = True
+                rest, self._text = self._text, b""
+                return out + (self.far.feed(rest) if rest else b"")
+        self._text = self._text[-MAX_SIGN_ON_BYTES:]
+        return out
+
+
 class LoopbackStream(ByteStream):
     """A transport-kit stream whose far end is a simulated link, answered synchronously."""
 
-    def __init__(self, far: HdlcServerLink | WrapperServer, *, name: str = "loopback") -> None:
+    def __init__(self, far: Far, *, name: str = "loopback") -> None:
         super().__init__(name=name, protocol="dlms")
         self.far = far
         self._settings = LineSettings()
@@ -231,7 +280,7 @@ class LoopbackStream(ByteStream):
 class PtyMeter:
     """The HDLC side of a simulated meter on a pty (`gateway_path` is what the gateway opens)."""
 
-    def __init__(self, far: HdlcServerLink, link_name: str | None = None) -> None:
+    def __init__(self, far: Far, link_name: str | None = None) -> None:
         self.far = far
         self.link = PtyLink(link_name)
         self._fd: int | None = None
