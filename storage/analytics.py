@@ -1,4 +1,5 @@
-"""Analytics tables: intervals, snapshots and reading flags, their outbox loaders and queries.
+"""Analytics tables: intervals, snapshots, reading flags, balance results and active alarms,
+their outbox loaders and queries.
 
 Every write takes the caller's open transaction (`storage.store.Transaction`), the one that
 stores the readings they come from, so a reading and what it closes commit together. Values
@@ -7,7 +8,8 @@ are exact decimal text (None where missing); the outbox bodies keep them as text
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -190,3 +192,73 @@ def flag_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any]]:
                               list(part)).fetchall():
             bodies[int(r[0])] = {"m": r[1], "ts_ms": r[2], "rule": r[3], "d": r[4]}
     return bodies
+
+
+BALANCE_KIND: Final = "balance"
+BALANCE_PRIORITY: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRow:
+    node: str
+    start_ms: int
+    end_ms: int
+    status: str
+    parent: Decimal | None
+    children: Decimal | None
+    loss: Decimal | None
+    loss_percent: Decimal | None
+    missing: tuple[str, ...] = ()
+
+
+_BALANCE_COLS = "id, node, start_ms, end_ms, status, parent, children, loss, loss_percent, missing"
+
+
+def insert_balance(tx: SqlTx, row: BalanceRow) -> int | None:
+    cur = tx.execute(
+        "INSERT OR IGNORE INTO analytics_balance (node, start_ms, end_ms, status, parent, "
+        "children, loss, loss_percent, missing) VALUES (?,?,?,?,?,?,?,?,?)",
+        (row.node, row.start_ms, row.end_ms, row.status, _text(row.parent), _text(row.children),
+         _text(row.loss), _text(row.loss_percent), ",".join(row.missing)))
+    return int(cur.lastrowid) if cur.rowcount else None
+
+
+def balance_between(tx: SqlTx, from_ms: int, to_ms: int) -> list[BalanceRow]:
+    """Balance results with from_ms <= start_ms < to_ms, by node and time."""
+    rows = tx.execute(f"SELECT {_BALANCE_COLS} FROM analytics_balance WHERE start_ms >= ? AND "
+                      "start_ms < ? ORDER BY node, start_ms", (from_ms, to_ms)).fetchall()
+    return [BalanceRow(r[1], r[2], r[3], r[4], _dec(r[5]), _dec(r[6]), _dec(r[7]), _dec(r[8]),
+                       tuple(m for m in r[9].split(",") if m)) for r in rows]
+
+
+def balance_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Outbox loader for kind `balance`: {balance id: body}."""
+    bodies: dict[int, dict[str, Any]] = {}
+    for part in chunks(refs):
+        marks = ", ".join("?" * len(part))
+        for r in conn.execute(f"SELECT {_BALANCE_COLS} FROM analytics_balance "
+                              f"WHERE id IN ({marks})", list(part)).fetchall():
+            body = {"node": r[1], "from": r[2], "to": r[3], "ts_ms": r[3], "status": r[4],
+                    "parent": r[5], "children": r[6], "loss": r[7], "loss_pct": r[8]}
+            if r[9]:
+                body["missing"] = r[9].split(",")
+            bodies[int(r[0])] = body
+    return bodies
+
+
+def active_alarms(tx: SqlTx) -> list[dict[str, Any]]:
+    rows = tx.execute("SELECT key, alarm, subject, severity, raised_ms, data FROM "
+                      "analytics_alarms ORDER BY raised_ms").fetchall()
+    return [{"key": r[0], "alarm": r[1], "subject": r[2], "severity": r[3], "raised_ms": r[4],
+             "data": json.loads(r[5])} for r in rows]
+
+
+def set_alarm(tx: SqlTx, key: str, alarm: str, subject: str, severity: str, raised_ms: int,
+              data: Mapping[str, Any]) -> None:
+    tx.execute("INSERT OR REPLACE INTO analytics_alarms (key, alarm, subject, severity, "
+               "raised_ms, data) VALUES (?,?,?,?,?,?)",
+               (key, alarm, subject, severity, raised_ms, json.dumps(dict(data), default=str)))
+
+
+def clear_alarm(tx: SqlTx, key: str) -> None:
+    tx.execute("DELETE FROM analytics_alarms WHERE key = ?", (key,))
