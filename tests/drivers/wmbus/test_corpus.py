@@ -27,8 +27,9 @@ PRIOS_KEY = ("Diehl PRIOS scrambling with the other published default key: the c
              "only one (the descrambler reproduces these with that key as the meter's key)")
 COMPACT_CRC = ("compact frame whose data CRC does not verify over the expanded records (the "
                "reference reader does not check it); refused rather than guessed")
-HISTORY = ("billing value and date derived from the half-month history slots and the current "
-           "date (Techem mkradio3a); only the register is decoded")
+HISTORY = ("the reference's target is last month's consumption summed from the half-month "
+           "history slots, dated with the current date (Techem mkradio3a): no register value, "
+           "so not given as a billing value; the register is decoded")
 
 KNOWN_MISSES: dict[tuple[str, str], str] = {
     ('actislink', 'total_m3'): MFR_SECURITY,
