@@ -23,7 +23,7 @@ from drivers.mbus_wired.address import SELECTED, SecondaryAddress, SelectPattern
 from drivers.mbus_wired.meter_address import MeterAddress
 from drivers.mbus_wired.readout import readout_samples
 from drivers.mbus_wired.responses import RspUd
-from drivers.mbus_wired.search import PrimaryScan, SearchResult, scan_primary, search
+from drivers.mbus_wired.search import PrimaryScan, SearchResult, scan_primary, search_step
 from drivers.mbus_wired.session import GarbledAnswer, MbusMaster, MeterRefused, NoAnswer
 from drivers.mbus_wired.stream_link import ByteStreamLink, EchoMissing
 from drivers.plugin import SerialParams
@@ -110,6 +110,11 @@ class MbusBus:
         if self._stream is not None:
             self._stream.close()
         self._stream = self._master = None
+
+    @property
+    def last_search(self) -> SearchResult | None:
+        """The search under way or last run (the console shows its progress)."""
+        return self._last_search
 
     def counters(self, meter_id: str) -> dict[str, int]:
         return dict(self._counts.get(meter_id, Counter()))
@@ -205,33 +210,37 @@ class MbusBus:
     # ---- finding meters ------------------------------------------------------------------
     async def search(self, base: SelectPattern | None = None, seconds: float | None = None,
                      *, resume: bool = False) -> SearchResult:
-        """Every meter by secondary address (at the bus's baud); with `seconds`, what was
-        found when the time ran out. `resume`: carry on with the last search if its time ran
-        out (250 meters at 2400 baud take longer than one console scan may)."""
+        """Every meter by secondary address (at the bus's baud), one probe at a time between
+        the polls (a poll never waits for a whole search: the watchdog wants the schedulers
+        stepping); with `seconds`, what was found when the time ran out. `resume`: carry on
+        with the last search if its time ran out (250 meters at 2400 baud take longer than one
+        console scan may)."""
         last = self._last_search
         resumed = resume and last is not None and not last.done and last.base == base
         result = last if resumed and last is not None else SearchResult(base=base)
         result.timed_out = False
         self._last_search = result
-        async with self._lock:
-            master = await self._line(self.baud)
-            try:
-                async with asyncio.timeout(seconds):
-                    await search(master, base, result)
-            except TimeoutError:
-                result.timed_out = True
+        try:
+            async with asyncio.timeout(seconds):
+                while not result.done:
+                    async with self._lock:
+                        await search_step(await self._line(self.baud), result)
+        except TimeoutError:
+            result.timed_out = True
         return result
 
     async def scan_primary(self, addresses: range = range(0, 251),
                            seconds: float | None = None) -> PrimaryScan:
+        """SND_NKE to each address, one at a time between the polls."""
         scan = PrimaryScan()
-        async with self._lock:
-            master = await self._line(self.baud)
-            try:
-                async with asyncio.timeout(seconds):
-                    await scan_primary(master, addresses, scan)
-            except TimeoutError:
-                scan.timed_out = True
+        try:
+            async with asyncio.timeout(seconds):
+                for address in addresses:
+                    async with self._lock:
+                        await scan_primary(await self._line(self.baud),
+                                           range(address, address + 1), scan)
+        except TimeoutError:
+            scan.timed_out = True
         return scan
 
     async def read_address(self, address: MeterAddress) -> list[RspUd]:

@@ -98,15 +98,23 @@ async def search(master: MbusMaster, base: Pattern | None = None,
     bounds the time keeps those found so far, and passing the same `result` again carries on
     where it stopped (the pattern being probed when time ran out is probed again)."""
     if result is None:
-        result = SearchResult()
-    if not result.started:
-        result.pending, result.started = [base or result.base or Pattern()], True
-    while result.pending:
-        pattern = result.pending[-1]
-        outcome, found = await probe(master, pattern)
-        result.pending.pop()
-        _record(result, pattern, outcome, found)
+        result = SearchResult(base=base)
+    while not result.done:
+        await search_step(master, result)
     return result
+
+
+async def search_step(master: MbusMaster, result: SearchResult) -> None:
+    """Probe the next pattern of the walk (the first: the search's base); a caller that shares
+    the bus with polls takes its lock for one step at a time."""
+    if not result.started:
+        result.pending, result.started = [result.base or Pattern()], True
+    if not result.pending:
+        return
+    pattern = result.pending[-1]
+    outcome, found = await probe(master, pattern)
+    result.pending.pop()
+    _record(result, pattern, outcome, found)
 
 
 def _record(result: SearchResult, pattern: Pattern, outcome: ProbeResult,

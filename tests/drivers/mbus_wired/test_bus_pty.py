@@ -4,6 +4,7 @@ converter, counters per meter (timeouts, e5_missing, collisions), and the search
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -22,12 +23,14 @@ from drivers.readings import Sample
 from drivers.transport.serial import SerialStream
 from drivers.transport.stream import LineSettings
 from tests.corpus import CORPUS
+from tests.harness.eventually import eventually_async
 
 FRAMES = load_frames(CORPUS / "mbus" / "frames.json")
 ABB = [FRAMES["libmbus/abb_f95"]]
 TECSON = [FRAMES["libmbus/tecson"]]
 MULTI = [FRAMES["libmbus/ELV-Elvaco-CMa10"], FRAMES["libmbus/LGB_G350"]]
 WALL_S = 1_700_000_000.0   # 2023-11-14T22:13:20Z
+SEARCH_START_DEADLINE_S = 30.0   # bounds a broken wait, no speed requirement
 
 
 def _opener(path: str) -> Callable[[int], Any]:
@@ -168,3 +171,16 @@ async def test_a_search_cut_short_carries_on_where_it_stopped(line: Any) -> None
     assert sorted(found) == sorted(m.secondary.text() for m in meters)   # each once
     fresh = await bus.search(resume=True)   # a finished search is not resumed: a new walk
     assert len(fresh.meters) == len(meters) and fresh is not result
+
+
+async def test_a_poll_waits_for_one_probe_of_a_search_not_the_whole_search(line: Any) -> None:
+    meters = meters_from_frames([ABB, TECSON], 6, seed=15, primaries=True)
+    bus = line(meters)
+    searching = asyncio.create_task(bus.search())
+    await eventually_async(lambda: bus.last_search is not None and bus.last_search.probes,
+                           SEARCH_START_DEADLINE_S, "the search under way")
+    samples = await bus.read_meter("abb", MeterSettings(1))
+    assert not searching.done()   # the poll went between two probes
+    result = await searching
+    assert Sample("volume", Decimal("0.0742"), "m3") in samples
+    assert len(result.meters) == 6
