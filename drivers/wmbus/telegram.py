@@ -147,8 +147,7 @@ class TelegramDecoder:
             elif ci == CI_AFL:
                 self._afl(s)
             elif ci in _TPL_CIS:
-                self._transport(s, ci)
-                self._apply_quirk(s.telegram, self._quirk_of(s.telegram))
+                self._apply_quirk(s.telegram, self._transport(s, ci))
                 return
             else:
                 self._manufacturer_ci(s, ci)
@@ -259,7 +258,8 @@ class TelegramDecoder:
             raise sec.WrongKey(f"wrong key or corrupt telegram (meter {s.telegram.meter_id})")
 
     # ---- transport layer and payload ---------------------------------------------------
-    def _transport(self, s: _State, ci: int) -> None:
+    def _transport(self, s: _State, ci: int) -> Quirk | None:
+        """The TPL header, security and records; returns the telegram's quirk (or None)."""
         t, frame = s.telegram, s.frame
         s.tpl_start = s.pos
         pos = s.pos + 1
@@ -289,7 +289,8 @@ class TelegramDecoder:
             t.records = [*quirk.tpl_layout.decode(payload),
                          Record("manufacturer_data", "", payload.hex())]
             t.layout = self._quirk_layout(quirk.name, t.records)
-            return
+            t.quirk, t.billing_storage = quirk.name, quirk.billing_storage
+            return None   # nothing else of the quirk applies to a payload it decoded whole
         if ci in _COMPACT_CIS:
             payload = self._expand_compact(t.meter_id, payload, pos)
             t.records, t.layout, _fresh = self._records.decode_plan(payload)
@@ -297,6 +298,7 @@ class TelegramDecoder:
             t.records, t.layout, fresh = self._records.decode_plan(payload)
             if fresh or not self._formats:
                 self._learn_format(self._records.layout_of(t.layout, payload))
+        return quirk
 
     def _unsecure(self, s: _State, mode: int, blocks: int) -> bytes:
         payload = s.frame[s.pos:]
