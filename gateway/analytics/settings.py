@@ -5,7 +5,9 @@ Every problem is reported at once with the other sections' (the CLI exits 2); a 
 here must be a configured `[[meter]]`. Rules: `[analytics.rules.default]` for every meter,
 `[analytics.rules.<group>]` for the meters of `[analytics.groups] <group> = [ids]`,
 `[analytics.rules.<meter id>]` for one meter; a meter's rules are the default's, overridden by
-its groups' (in the order the groups are declared), overridden by its own.
+its groups' (in the order the groups are declared), overridden by its own. Alarm thresholds
+layer the same way under `[analytics.alarms.*]`. The balance tree: `[analytics.balance.<meter>]`
+with `children` (meter ids), `threshold_percent` and `alarm_after` (intervals in a row).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from core.quantities import is_known
 from core.schema import Field, Problems, in_range, one_of, opt, positive, validate_table
+from gateway.analytics.alarms import AlarmLimits
+from gateway.analytics.balance import Node
 from gateway.analytics.grid import GRIDS
 from gateway.analytics.validation import Rules
 
@@ -31,6 +35,9 @@ ANALYTICS_FIELDS: dict[str, Field] = {
     "billing_hour": opt(int, 0, in_range(0, 23)),
     "groups": opt(dict, {}),
     "rules": opt(dict, {}),
+    "alarms": opt(dict, {}),
+    "balance": opt(dict, {}),
+    "balance_quantity": opt(str, "import_active_energy"),
 }
 
 
@@ -74,6 +81,23 @@ RULE_FIELDS: dict[str, Field] = {
     "relay_open_tolerance": _dec(),
 }
 
+ALARM_FIELDS: dict[str, Field] = {
+    "contracted_power_w": _dec(_positive_decimal_check),
+    "demand": opt(str, None, one_of("block", "sliding")),
+    "cos_phi_min": _dec(_positive_decimal_check),
+    "voltage_low": _dec(),
+    "voltage_high": _dec(),
+    "voltage_for_s": opt(int, None, positive),
+    "phase_loss_v": _dec(_positive_decimal_check),
+    "imbalance_percent": _dec(_positive_decimal_check),
+}
+
+NODE_FIELDS: dict[str, Field] = {
+    "children": opt(list, None),
+    "threshold_percent": opt((int, str), "5", _positive_decimal_check, _decimal),
+    "alarm_after": opt(int, 4, in_range(1, 10_000)),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class AnalyticsSettings:
@@ -87,6 +111,12 @@ class AnalyticsSettings:
     rules: Mapping[str, Rules] = field(default_factory=dict)  # meter id -> its rules
     default_rules: Rules = field(default_factory=Rules)
     commodities: Mapping[str, str] = field(default_factory=dict)  # meter id -> commodity
+    alarms: Mapping[str, AlarmLimits] = field(default_factory=dict)  # meter id -> thresholds
+    balance: tuple[Node, ...] = ()
+    balance_quantity: str = "import_active_energy"
+
+    def alarms_of(self, meter_id: str) -> AlarmLimits:
+        return self.alarms.get(meter_id) or AlarmLimits()
 
     def covers(self, meter_id: str) -> bool:
         return not self.meters or meter_id in self.meters
@@ -108,22 +138,54 @@ def analytics_section(section: Any, timezone: str, meter_ids: Mapping[str, str],
         if not isinstance(meter, str) or meter not in meter_ids:
             problems.add(f"analytics.meters[{i}]", f"{meter!r} is not a configured [[meter]] id")
     groups = _groups(values.get("groups") or {}, meter_ids, problems)
-    tables = _rule_tables(values.get("rules") or {}, groups, meter_ids, problems)
+    tables = _rule_tables(values.get("rules") or {}, RULE_FIELDS, "analytics.rules", groups,
+                          meter_ids, problems)
+    alarm_tables = _rule_tables(values.get("alarms") or {}, ALARM_FIELDS, "analytics.alarms",
+                                groups, meter_ids, problems)
+    nodes = _nodes(values.get("balance") or {}, meter_ids, problems)
     if len(problems.lines) > before:
         return None
     default = _apply(Rules(), tables.get("default", {}))
-    per_meter = {}
-    for meter in meter_ids:
-        rules = default
-        for name, members in groups.items():
-            if meter in members and name in tables:
-                rules = _apply(rules, tables[name])
-        per_meter[meter] = _apply(rules, tables.get(meter, {}))
+    per_meter = {m: _layers(default, tables, groups, m) for m in meter_ids}
+    alarm_default = _apply(AlarmLimits(), alarm_tables.get("default", {}))
+    alarms = {m: _layers(alarm_default, alarm_tables, groups, m) for m in meter_ids}
     return AnalyticsSettings(
         timezone=timezone, grid=values["grid"], measured_gap_s=values["measured_gap_s"],
         max_interpolate_s=values["max_interpolate_s"], meters=frozenset(meters),
         billing_day=values["billing_day"], billing_hour=values["billing_hour"],
-        rules=per_meter, default_rules=default, commodities=dict(meter_ids))
+        rules=per_meter, default_rules=default, commodities=dict(meter_ids), alarms=alarms,
+        balance=nodes, balance_quantity=values["balance_quantity"])
+
+
+def _layers(base: Any, tables: Mapping[str, Mapping[str, Any]],
+            groups: Mapping[str, frozenset[str]], meter: str) -> Any:
+    """The default, overridden by the meter's groups in order, overridden by its own table."""
+    for name, members in groups.items():
+        if meter in members and name in tables:
+            base = _apply(base, tables[name])
+    return _apply(base, tables.get(meter, {}))
+
+
+def _nodes(raw: dict[str, Any], commodities: Mapping[str, str], problems: Problems
+           ) -> tuple[Node, ...]:
+    nodes = []
+    for meter, table in raw.items():
+        where = f"analytics.balance.{meter}"
+        if meter not in commodities:
+            problems.add(where, "is not a configured [[meter]] id")
+        values = validate_table(table, NODE_FIELDS, where, problems)
+        children = values.get("children")
+        if not isinstance(children, list) or not children:
+            problems.add(f"{where}.children", "must be a non-empty array of meter ids")
+            continue
+        for i, child in enumerate(children):
+            if child not in commodities or child == meter:
+                problems.add(f"{where}.children[{i}]",
+                             f"{child!r} is not another configured [[meter]] id")
+        mixed = any(commodities.get(c) != commodities.get(meter) for c in children)
+        nodes.append(Node(meter, tuple(children), values["threshold_percent"],
+                          values["alarm_after"], mixed))
+    return tuple(nodes)
 
 
 def _groups(raw: dict[str, Any], meter_ids: Collection[str], problems: Problems
@@ -143,15 +205,16 @@ def _groups(raw: dict[str, Any], meter_ids: Collection[str], problems: Problems
     return groups
 
 
-def _rule_tables(raw: dict[str, Any], groups: Mapping[str, Any], meter_ids: Collection[str],
+def _rule_tables(raw: dict[str, Any], fields: Mapping[str, Field], path: str,
+                 groups: Mapping[str, Any], meter_ids: Collection[str],
                  problems: Problems) -> dict[str, dict[str, Any]]:
     tables: dict[str, dict[str, Any]] = {}
     for name, table in raw.items():
-        where = f"analytics.rules.{name}"
+        where = f"{path}.{name}"
         if name != "default" and name not in groups and name not in meter_ids:
             problems.add(where, "names neither 'default', a group of [analytics.groups] nor "
                                 "a configured [[meter]] id")
-        given = {k: v for k, v in validate_table(table, RULE_FIELDS, where, problems).items()
+        given = {k: v for k, v in validate_table(table, fields, where, problems).items()
                  if v is not None}
         if "limits" in given:
             given["limits"] = _limits(given["limits"], f"{where}.limits", problems)
@@ -182,7 +245,7 @@ def _limits(raw: dict[str, Any], where: str, problems: Problems
     return out
 
 
-def _apply(rules: Rules, given: Mapping[str, Any]) -> Rules:
+def _apply(rules: Any, given: Mapping[str, Any]) -> Any:
     if "limits" in given:
         given = {**given, "limits": {**rules.limits, **given["limits"]}}
     return replace(rules, **given)

@@ -22,6 +22,7 @@ from gateway.analytics.intervals import Anchors, Interval, RegisterTrack
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.analytics.snapshots import Snapshot, SnapshotTrack
 from gateway.analytics.validation import IntervalContext, RelayStates, check_interval, check_reading
+from gateway.wiring.analytics_alarms import AnalyticsAlarms
 from storage import analytics as tables
 from storage import ledger
 from storage.records import FLAG_CLOCK_UNSYNCED, ReadingSet
@@ -85,6 +86,7 @@ class AnalyticsWiring:
         self._registers: dict[tuple[str, str], Register] = {}
         self._previous: dict[str, dict[str, Decimal]] = {}
         self.counts = Counts()
+        self.alarms = AnalyticsAlarms(settings, store, self._grid)
 
     def on_readings(self, tx: Any, stored: list[ReadingSet]) -> None:
         """The writer's in_transaction hook: every flag, interval and snapshot of the readings."""
@@ -93,6 +95,7 @@ class AnalyticsWiring:
             if self.settings.covers(reading.meter_id):
                 self._validate(tx, reading)
                 self._registers_of(tx, reading, relays)
+                self.alarms.on_reading(tx, reading)
 
     def _validate(self, tx: Any, reading: ReadingSet) -> None:
         previous = self._previous_of(reading)
@@ -150,6 +153,7 @@ class AnalyticsWiring:
         if ref is not None:
             self._store.outbox_add(tx, tables.INTERVAL_KIND, ref, i.end_ms)
             self.counts.intervals += 1
+            self.alarms.on_interval(tx, i)
 
     def _store_snapshot(self, tx: Any, s: Snapshot) -> None:
         ref = tables.insert_snapshot(tx, tables.SnapshotRow(
