@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from drivers.modbus.site import RunningSim, SimBus, SimMeter, site_config, start_simulators
+from gateway.remote.trial import TRIAL, read_trial
 from tests.harness.eventually import eventually
 from tests.harness.gateway_process import GatewayProcess, stored_counts
+from uplink.headend.remote_records import RemoteRecords
 from uplink.keys import create_private_key, public_pem
 from uplink.localbroker import Mosquitto
 
@@ -196,3 +198,36 @@ def test_refusals_list_every_problem_and_a_good_push_reports_health(
         assert health["version"]["gateway"]
         sys.stderr.write(f"\nhealth record: {json.dumps(health)}\n")
         assert gw.stop() == 0
+
+
+def test_a_gateway_killed_while_on_trial_starts_again_on_the_previous_config(
+        sim: RunningSim, broker: Mosquitto, serve: Path, tmp_path: Path) -> None:
+    config = write_config(sim, tmp_path, broker)
+    original = config.read_text()
+    broken = tmp_path / "broken.toml"
+    broken.write_text(original.replace(sim.ports["rs485-1"]["path"], "/dev/ttyNOPE-remote"))
+    sha = hashlib.sha256(broken.read_bytes()).hexdigest()
+    log = tmp_path / "gateway.log"
+    with GatewayProcess(config, log) as gw:
+        started(gw, tmp_path)
+        records = RemoteRecords(tmp_path / "headend.db")
+        after = records.mark()
+        code, lines, err = headend(tmp_path, broker, "config", "push", GW, str(broken),
+                                   "--no-wait")
+        assert code == 0 and lines[0]["r"]["accepted"], (err, lines)
+
+        def on_trial() -> bool:
+            trial = read_trial(config)
+            return trial is not None and trial.state == TRIAL
+        eventually(on_trial, DEADLINE_S, "the new config on trial")
+        gw.kill()  # a crash (or the systemd watchdog) before it proved itself
+    assert config.read_text() == broken.read_text()
+    with GatewayProcess(config, log) as again:  # systemd: Restart=always
+        outcome = eventually(lambda: records.config_outcome(GW, sha, after), DEADLINE_S,
+                             "config_rolled_back at the head-end")
+        assert outcome is not None and outcome["event"] == "config_rolled_back"
+        assert outcome["data"]["reason"] == "restarted_during_trial"
+        assert config.read_text() == original and read_trial(config) is None
+        more_readings(again, tmp_path, stored_counts(tmp_path / "gateway.db")["shop-01"])
+        assert again.stop() == 0
+    records.close()
