@@ -36,6 +36,14 @@ from uplink.keys import public_pem
 
 T0 = 1_767_225_600_000
 RED = tuple(int(CHART_COLOUR[i:i + 2], 16) for i in (1, 3, 5))
+# A health record as the gateway sends it (docs/remote.md), fields as on the wire
+HEALTH = {"uptime_s": 3600, "version": {"gateway": "0.1.0", "python": "3.11.7"},
+          "config": {"version": 7, "sha256": "dc5996c5e3c5" + "0" * 52}, "cpu_ms": 1400,
+          "rss_bytes": 52_019_200, "disk_free_bytes": 8_000_000_000, "temperature_mc": 48312,
+          "written_bytes": 540_672, "written_bytes_per_h": 2_000_000, "outbox": 1,
+          "clock_synced": True, "components": {"poll-rs485-1": {
+              "failures": 2, "last_error": "OSError: [Errno 5] EIO", "down": False}},
+          "buses": {"rs485-1": {"protocol": "modbus", "counters": {"ok": 4, "timeouts": 1}}}}
 
 
 def shop_batch(key: Ed25519PrivateKey) -> bytes:
@@ -46,6 +54,7 @@ def shop_batch(key: Ed25519PrivateKey) -> bytes:
                                                     "balance_after": 123_450}}))
     recs.append(WireRecord("event", 32, T0, {"e": "relay_opened", "s": "warning", "m": "pp1",
                                              "d": {"reason": "no_credit"}}))
+    recs.append(WireRecord("health", 33, T0, HEALTH))
     payload = encode_batch_payload("shop", 1, ZERO_HASH, T0 // 1000,
                                    [record_item(r, T0) for r in recs], compress=True)
     return sign1(payload, key, b"shop")
@@ -122,6 +131,10 @@ def test_gateway_meters_and_chart_in_chromium(site: str, browser: Browser,
     browser.go(site + "/gw/shop")
     page = browser.source()
     assert "12.34" in page and ">open<" in page  # credit 12.3450 in cents half-even, relay open
+    assert "7 (dc5996c5e3c5)" in page and "48.3 °C" in page and "EIO" in page  # health
+    shot = browser.screenshot()
+    (tmp_path / "shop.png").write_bytes(shot)
+    assert distinct_colours(decode_png(shot)) > 3
 
     browser.go(site + "/gw/sim-00000/meter/m0001?q=voltage_l1")
     assert "voltage_l1: 90 values" in browser.source()
@@ -155,6 +168,10 @@ def test_pages_on_the_sqlite_store(tmp_path: Path) -> None:
         with opener.open(base + "/gw/shop") as resp:
             page = resp.read().decode()
         assert "pp1" in page and "12.34" in page and ">open<" in page
+        assert 'id="health"' in page and "Config version" in page and "52.0 MB" in page
+        assert "ok 4, timeouts 1" in page
+        with opener.open(base + "/gw/sim-00000") as resp:
+            assert "No health record yet." in resp.read().decode()
         with opener.open(base + "/gw/sim-00000/meter/m0002?q=current_l1") as resp:
             page = resp.read().decode()
         assert "current_l1: 90 values" in page and f'stroke="{CHART_COLOUR}"' in page

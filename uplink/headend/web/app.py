@@ -142,7 +142,8 @@ def _gateway(store: Any, account: Account, parts: list[str],
     if not account.may_see(gw):
         return _forbidden(account)
     meters = [m for m in data.meters(store, gw) if account.may_see(gw, m[0])]
-    return HTTPStatus.OK, pages.gateway(gw, meters, data.prepaid(store, gw), account)
+    return HTTPStatus.OK, pages.gateway(gw, meters, data.prepaid(store, gw), account,
+                                        data.latest_health(store, gw))
 
 
 def _meter(store: Any, account: Account, parts: list[str], q: dict[str, str]) -> tuple[int, str]:

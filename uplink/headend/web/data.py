@@ -116,3 +116,10 @@ def last_reading_ms(store: Any, gw: str, meter: str) -> int | None:
     row = execute(store, f"SELECT max(ts_ms) FROM records WHERE gw = %s AND kind = 'reading' "
                   f"AND {_meter(store)} = %s", (gw, meter)).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def latest_health(store: Any, gw: str) -> tuple[int, dict[str, Any]] | None:
+    """The newest `health` record of `gw` (docs/remote.md): its time and fields."""
+    row = execute(store, "SELECT ts_ms, body FROM records WHERE gw = %s AND kind = 'health' "
+                  "ORDER BY id DESC LIMIT 1", (gw,)).fetchone()
+    return None if row is None else (int(row[0]), _body(row[1]))

@@ -5,7 +5,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 from uplink.headend.web.auth import Account
@@ -67,7 +67,8 @@ def fleet(rows: list[GatewayRow], account: Account) -> str:
 
 
 def gateway(gw: str, meters: list[tuple[str, int, dict[str, str]]],
-            prepaid: dict[str, dict[str, str]], account: Account) -> str:
+            prepaid: dict[str, dict[str, str]], account: Account,
+            health: tuple[int, dict[str, Any]] | None = None) -> str:
     rows = []
     for meter, ts, values in meters:
         pre = prepaid.get(meter, {})
@@ -78,7 +79,38 @@ def gateway(gw: str, meters: list[tuple[str, int, dict[str, str]]],
                     f"<td>{escape(pre.get('relay', ''))}</td></tr>")
     table = ("<table><tr><th>Meter</th><th>Last reading</th><th>Last values</th>"
              "<th>Credit</th><th>Relay</th></tr>" + "".join(rows) + "</table>")
-    return page(f"Gateway {gw}: {len(meters)} meters", table, account)
+    return page(f"Gateway {gw}: {len(meters)} meters", table + health_table(health), account)
+
+
+def health_table(health: tuple[int, dict[str, Any]] | None) -> str:
+    """The gateway's last health record (docs/remote.md), or a line saying there is none."""
+    if health is None:
+        return "<h2>Health</h2><p>No health record yet.</p>"
+    ts_ms, h = health
+    config = h.get("config") or {}
+    failed = ", ".join(f"{name}: {c.get('last_error')}" for name, c in
+                       (h.get("components") or {}).items()) or "none"
+    rows = [("Reported", when(ts_ms)),
+            ("Config version", f"{config.get('version')} ({str(config.get('sha256'))[:12]})"),
+            ("Software", " ".join(f"{k} {v}" for k, v in (h.get("version") or {}).items())),
+            ("Uptime", f"{h.get('uptime_s')} s"), ("CPU", f"{h.get('cpu_ms')} ms"),
+            ("Memory (RSS)", _bytes(h.get("rss_bytes"))),
+            ("Disk free", _bytes(h.get("disk_free_bytes"))),
+            ("Written per hour", _bytes(h.get("written_bytes_per_h"))),
+            ("Temperature", "none offered" if h.get("temperature_mc") is None
+             else f"{h['temperature_mc'] / 1000:.1f} °C"),
+            ("Outbox", str(h.get("outbox"))), ("Clock synced", str(h.get("clock_synced"))),
+            ("Failed components", failed)]
+    for bus, info in sorted((h.get("buses") or {}).items()):
+        counters = info.get("counters") or {}
+        shown = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
+        rows.append((f"Bus {bus} ({info.get('protocol')})", shown or "no counts"))
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f'<h2>Health</h2><table id="health">{cells}</table>'
+
+
+def _bytes(value: Any) -> str:
+    return "unknown" if not isinstance(value, int) else f"{value / 1_000_000:.1f} MB"
 
 
 def _thin(points: list[tuple[int, Decimal]]) -> list[tuple[int, Decimal]]:
