@@ -174,3 +174,32 @@ def test_copy_keeps_tabs_backslashes_and_newlines(pg_url: str) -> None:
             "SELECT sha256 FROM batches").fetchone()[0])
     finally:
         store.close()
+
+
+def test_two_workers_same_batches_at_once_store_each_once(pg_url: str) -> None:
+    """A re-send delivered to both workers while the first delivery is being stored: the
+    records are copied before the chain row is locked, so the second COPY meets the first's
+    ids; each batch is stored once and is a `duplicate` once, with no duplicate_record."""
+    key = Ed25519PrivateKey.generate()
+    enrolled = {"d": key.public_key()}
+    batches = chain(30, key=key, gw="d")
+    stores = [PgStore(pg_url), PgStore(pg_url)]
+    statuses: list[str] = []
+
+    def work(store: PgStore) -> None:
+        for raw in batches:
+            statuses.append(store.ingest(verify_batch(raw, enrolled)).status)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert sorted(statuses) == ["duplicate"] * 30 + ["stored"] * 30
+        assert stores[0].record_ids("d") == list(range(1, 31))
+        assert stores[0].contiguous("d") == 30
+        assert {a[2] for a in stores[0].anomalies("d")} <= {"gap"}
+    finally:
+        for s in stores:
+            s.close()

@@ -1,9 +1,11 @@
 """The head-end store on PostgreSQL: several workers on several machines share one database.
 
 Everything that costs CPU (signature, inflate, CBOR, JSON of the records) is done before the
-transaction; inside it, the gateway's chain row is locked (`SELECT ... FOR UPDATE`), so two
-workers given batches of one gateway out of order serialise on that row only: no lost update
-of `contiguous`, no false gap. Batches of different gateways commit in parallel.
+transaction. Inside it the records are copied first, then the gateway's chain row is locked
+(`SELECT ... FOR UPDATE`) for the chain check, the batch row and `contiguous`, so two workers
+given batches of one gateway out of order serialise on that row only, and only for those few
+statements and the commit, not for the COPY: no lost update of `contiguous`, no false gap.
+Batches of different gateways commit in parallel.
 """
 
 import logging
@@ -25,6 +27,7 @@ from uplink.headend.verify import VerifiedBatch
 LOGGER = logging.getLogger(__name__)
 # A lock wait longer than this means a stuck worker, not load: fail the batch (it is re-sent).
 LOCK_TIMEOUT: Final = "30s"
+COPY_RECORDS: Final = "COPY records (gw, id, seq, kind, ts_ms, meter, body) FROM STDIN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,44 +142,88 @@ class PgStore:
     def ingest(self, batch: VerifiedBatch | PreparedBatch) -> IngestResult:
         """Chain-check and store one batch in one transaction under the gateway's row lock."""
         prep = batch if isinstance(batch, PreparedBatch) else prepare(batch)
-        p = prep.batch.payload
         self._reconnect_if_broken()
+        result = self._ingest_new(prep)
+        return result if result is not None else self._ingest_locked(prep)
+
+    def _ingest_new(self, prep: PreparedBatch) -> IngestResult | None:
+        """A batch the chain takes as new, the common case. Its records are copied before the
+        chain row is locked, so that lock, which a worker holding another batch of this
+        gateway waits for, covers only the chain check, the batch row and the commit, not the
+        COPY. None, with nothing written, when a record id is already held (a COPY of the
+        same ids by another worker is waited for, then fails) or the chain does not take the
+        batch as new: the caller then takes the locked path."""
+        p = prep.batch.payload
+        try:
+            with self.conn.transaction() as tx, self.conn.cursor() as cur:
+                with cur.copy(COPY_RECORDS) as copy:
+                    copy.write(prep.copy_text)
+                contiguous, gaps, near = self._lock(p.gw, p.seq)
+                if self._chain_status(cur, prep.batch, gaps, near)[0] != "stored":
+                    raise psycopg.Rollback(tx)
+                with self.conn.pipeline():  # the batch row and the rows above the head: 1 trip
+                    self._insert_batch(cur, prep)
+                    above = self._held_above(p.gw, contiguous)
+                return self._advance_result(cur, p.gw, p.seq, "stored", contiguous, gaps,
+                                            above.fetchall())
+        except psycopg.errors.UniqueViolation:
+            pass  # a record id is held: re-enrolled gateway, restored store, a re-send
+        return None
+
+    def _ingest_locked(self, prep: PreparedBatch) -> IngestResult:
+        """Lock, then check and store (records with ON CONFLICT): duplicates, forks and
+        record ids already held."""
+        p = prep.batch.payload
         with self.conn.transaction(), self.conn.cursor() as cur:
-            contiguous, gaps = self._lock(cur, p.gw)
-            status = self._check_chain(cur, prep.batch, gaps)
+            contiguous, gaps, near = self._lock(p.gw, p.seq)
+            status, detail = self._chain_status(cur, prep.batch, gaps, near)
+            if detail is not None:
+                self._anomaly(cur, p.gw, p.seq, status, detail)
             if status == "stored":
-                self._store(cur, prep)
-            before = contiguous
-            contiguous, gap = self._advance(cur, p.gw, contiguous, gaps)
-            if gap and status == "stored" and p.seq > before + 1:
-                self._anomaly(cur, p.gw, p.seq, "gap", f"seq {contiguous + 1} missing")
+                self._insert_batch(cur, prep)
+                self._insert_records(cur, prep)
+            rows = self._held_above(p.gw, contiguous).fetchall()
+            return self._advance_result(cur, p.gw, p.seq, status, contiguous, gaps, rows)
+
+    def _advance_result(self, cur: psycopg.Cursor[Any], gw: str, seq: int, status: str,
+                        contiguous: int, gaps: bool, above: list[Any]) -> IngestResult:
+        before = contiguous
+        contiguous, gap = self._advance(cur, gw, contiguous, gaps, above)
+        if gap and status == "stored" and seq > before + 1:
+            self._anomaly(cur, gw, seq, "gap", f"seq {contiguous + 1} missing")
         return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
 
-    def _lock(self, cur: psycopg.Cursor[Any], gw: str) -> tuple[int, bool]:
-        cur.execute("INSERT INTO gateways (gw) VALUES (%s) ON CONFLICT DO NOTHING", (gw,))
-        row = cur.execute(
-            "SELECT g.contiguous, g.has_known_gaps, e.revoked_ms FROM gateways g "
-            "LEFT JOIN enrolment e ON e.gw = g.gw WHERE g.gw = %s FOR UPDATE OF g",
-            (gw,)).fetchone()
+    def _lock(self, gw: str, seq: int) -> tuple[int, bool, dict[int, tuple[bytes, bytes]]]:
+        """Lock the gateway's chain row (made at its first batch) and read the batches next
+        to `seq` once the lock is held: three statements in one round trip (pipeline)."""
+        with self.conn.pipeline():
+            self.conn.execute("INSERT INTO gateways (gw) VALUES (%s) ON CONFLICT DO NOTHING",
+                              (gw,))
+            locked = self.conn.execute(
+                "SELECT g.contiguous, g.has_known_gaps, e.revoked_ms FROM gateways g "
+                "LEFT JOIN enrolment e ON e.gw = g.gw WHERE g.gw = %s FOR UPDATE OF g", (gw,))
+            near = self.conn.execute("SELECT seq, sha256, prev FROM batches WHERE gw = %s "
+                                     "AND seq BETWEEN %s AND %s", (gw, seq - 1, seq + 1))
+        row = locked.fetchone()
         assert row is not None
         if row[2] is not None:
             raise GatewayRevoked(f"gateway {gw!r} is revoked")
-        return int(row[0]), bool(row[1])
+        return int(row[0]), bool(row[1]), {
+            int(s): (bytes(sha), bytes(prev)) for s, sha, prev in near.fetchall()}
 
     def _gap_end(self, cur: psycopg.Cursor[Any], gw: str, seq: int) -> tuple[int, bytes] | None:
         row = cur.execute("SELECT last, sha256 FROM known_gaps WHERE gw = %s AND first <= %s "
                           "AND last >= %s ORDER BY last DESC LIMIT 1", (gw, seq, seq)).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
-    def _check_chain(self, cur: psycopg.Cursor[Any], batch: VerifiedBatch, gaps: bool) -> str:
+    def _chain_status(self, cur: psycopg.Cursor[Any], batch: VerifiedBatch, gaps: bool,
+                      near: dict[int, tuple[bytes, bytes]]) -> tuple[str, str | None]:
+        """stored / duplicate / fork (with the fork's detail), read only."""
         p = batch.payload
-        near = {int(s): (bytes(sha), bytes(prev)) for s, sha, prev in cur.execute(
-            "SELECT seq, sha256, prev FROM batches WHERE gw = %s AND seq BETWEEN %s AND %s",
-            (p.gw, p.seq - 1, p.seq + 1))}
         if p.seq in near:
             if near[p.seq][0] == batch.sha256:
-                return "duplicate"
-            return self._anomaly(cur, p.gw, p.seq, "fork", "a different batch holds this seq")
+                return "duplicate", None
+            return "fork", "a different batch holds this seq"
         before: bytes | None = bytes(32) if p.seq == 1 else None
         if p.seq - 1 in near:
             before = near[p.seq - 1][0]
@@ -184,21 +231,21 @@ class PgStore:
                 and end[0] == p.seq - 1:
             before = end[1]
         if before is not None and before != p.prev:
-            return self._anomaly(cur, p.gw, p.seq, "fork", "prev differs from the stored seq-1")
+            return "fork", "prev differs from the stored seq-1"
         if p.seq + 1 in near and near[p.seq + 1][1] != batch.sha256:
-            return self._anomaly(cur, p.gw, p.seq, "fork", "stored seq+1 does not chain to it")
-        return "stored"
+            return "fork", "stored seq+1 does not chain to it"
+        return "stored", None
 
-    def _store(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> None:
+    def _insert_batch(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> None:
         p = prep.batch.payload
-        now_ms = int(time.time() * 1000)
         cur.execute("INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (p.gw, p.seq, prep.batch.sha256, p.prev, prep.batch.raw, now_ms,
-                     len(prep.ids)))
-        if self._copy_records(cur, prep):
-            return
-        # Some record id is already held (re-enrolled gateway, restored store): one statement
-        # with ON CONFLICT stores the others and counts those.
+                    (p.gw, p.seq, prep.batch.sha256, p.prev, prep.batch.raw,
+                     int(time.time() * 1000), len(prep.ids)))
+
+    def _insert_records(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> None:
+        """Some record id is already held (re-enrolled gateway, restored store): one statement
+        with ON CONFLICT stores the others and counts those."""
+        p = prep.batch.payload
         cur.execute(
             "INSERT INTO records (gw, id, seq, kind, ts_ms, meter, body) "
             "SELECT %s, i, %s, k, t, m, b::json FROM unnest(%s::bigint[], %s::text[], "
@@ -208,21 +255,14 @@ class PgStore:
         if dupes:
             self._anomaly(cur, p.gw, p.seq, "duplicate_record", f"{dupes} record ids already held")
 
-    def _copy_records(self, cur: psycopg.Cursor[Any], prep: PreparedBatch) -> bool:
-        """COPY the records (the fast path); False, with nothing stored, if an id is held."""
-        try:
-            with self.conn.transaction(), cur.copy(
-                    "COPY records (gw, id, seq, kind, ts_ms, meter, body) FROM STDIN") as copy:
-                copy.write(prep.copy_text)
-        except psycopg.errors.UniqueViolation:
-            return False
-        return True
+    def _held_above(self, gw: str, contiguous: int) -> psycopg.Cursor[Any]:
+        return self.conn.execute("SELECT seq, received_ms FROM batches WHERE gw = %s "
+                                 "AND seq > %s", (gw, contiguous))
 
-    def _advance(self, cur: psycopg.Cursor[Any], gw: str, contiguous: int,
-                 gaps: bool) -> tuple[int, bool]:
-        """Move `contiguous` over held batches (and declared gaps); (new value, any above)."""
-        rows = cur.execute("SELECT seq, received_ms FROM batches WHERE gw = %s AND seq > %s",
-                           (gw, contiguous)).fetchall()
+    def _advance(self, cur: psycopg.Cursor[Any], gw: str, contiguous: int, gaps: bool,
+                 rows: list[Any]) -> tuple[int, bool]:
+        """Move `contiguous` over held batches (`rows`: seq, received_ms of those above it)
+        and declared gaps; (new value, any held above it past the grace)."""
         held = {int(r[0]) for r in rows}
         start = contiguous
         while True:
@@ -251,9 +291,10 @@ class PgStore:
         """A declared gap, recorded once; the chain moves on past it (as the SQLite store)."""
         self._reconnect_if_broken()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            contiguous, _gaps = self._lock(cur, gone.gw)
+            contiguous, _gaps, _near = self._lock(gone.gw, gone.last + 1)
             status = self._check_gap(cur, gone, contiguous)
-            contiguous, gap = self._advance(cur, gone.gw, contiguous, True)
+            rows = self._held_above(gone.gw, contiguous).fetchall()
+            contiguous, gap = self._advance(cur, gone.gw, contiguous, True, rows)
         return IngestResult(status, contiguous, contiguous + 1 if gap else None, gap)
 
     def _check_gap(self, cur: psycopg.Cursor[Any], gone: Unavailable, contiguous: int) -> str:
