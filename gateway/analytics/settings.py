@@ -94,7 +94,7 @@ ALARM_FIELDS: dict[str, Field] = {
 
 NODE_FIELDS: dict[str, Field] = {
     "children": opt(list, None),
-    "threshold_percent": opt((int, str), "5", _positive_decimal_check, _decimal),
+    "threshold_percent": opt((int, str), Decimal(5), _positive_decimal_check, _decimal),
     "alarm_after": opt(int, 4, in_range(1, 10_000)),
 }
 

@@ -1,4 +1,6 @@
-"""Sub-commands `snapshots`, `intervals`: a meter's billing snapshots and interval energy."""
+"""Sub-commands `snapshots`, `intervals`, `balance`: a meter's billing snapshots and interval
+energy, the energy balance of the configured tree (read from the store, service running or not).
+"""
 
 from __future__ import annotations
 
@@ -27,10 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     intervals.add_argument("--date", type=dt.date.fromisoformat, default=None,
                            help="YYYY-MM-DD, local to the site (default: today)")
     intervals.set_defaults(func=cmd_intervals)
-    for parser in (snaps, intervals):
+    balance = sub.add_parser("balance", help="energy balance per node on one local day")
+    balance.add_argument("--date", type=dt.date.fromisoformat, default=None,
+                         help="YYYY-MM-DD, local to the site (default: today)")
+    balance.add_argument("--intervals", action="store_true", help="every interval, not only "
+                         "the day total")
+    balance.set_defaults(func=cmd_balance)
+    for parser in (snaps, intervals, balance):
         parser.add_argument("--config", default=DEFAULT_CONFIG)
-        parser.add_argument("--meter", required=True)
         parser.add_argument("--json", action="store_true", help="JSON lines output")
+    for parser in (snaps, intervals):
+        parser.add_argument("--meter", required=True)
 
 
 class _CannotOpen(Exception):
@@ -54,7 +63,9 @@ def _open(args: argparse.Namespace) -> tuple[Store, str]:
     except StorageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise _CannotOpen(EXIT_FAILURE) from None
-    if store.db.conn.execute("SELECT 1 FROM meters WHERE id = ?", (args.meter,)).fetchone() is None:
+    meter = getattr(args, "meter", None)
+    known = store.db.conn.execute("SELECT 1 FROM meters WHERE id = ?", (meter,)).fetchone()
+    if meter is not None and known is None:
         store.close()
         sys.stderr.write(f"error: no meter {args.meter!r} in {db}\n")
         raise _CannotOpen(EXIT_FAILURE)
@@ -119,3 +130,44 @@ def cmd_intervals(args: argparse.Namespace) -> int:
     _emit(rows, args.json, [("from", 11), ("quantity", 22), ("value", 12),
                             ("quality", 12), ("gap_s", 6), ("flags", 12)])
     return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    from gateway.analytics.balance import BalanceResult, day_totals
+    from gateway.analytics.grid import local_instant_ms
+    from storage import analytics
+
+    try:
+        store, zone = _open(args)
+    except _CannotOpen as exc:
+        return exc.status
+    tz = ZoneInfo(zone)
+    day = args.date or dt.datetime.now(tz).date()
+    try:
+        found = analytics.balance_between(store.db.conn, local_instant_ms(tz, day, 0),
+                                          local_instant_ms(tz, day + dt.timedelta(days=1), 0))
+    finally:
+        store.close()
+    by_node: dict[str, list[BalanceResult]] = {}
+    for r in found:
+        by_node.setdefault(r.node, []).append(BalanceResult(
+            r.node, r.start_ms, r.end_ms, r.status, r.parent, r.children, r.loss,
+            r.loss_percent, r.missing))
+    rows = []
+    for node, results in by_node.items():
+        shown = [("day", day_totals(results))]
+        if args.intervals:
+            shown += [(_local(x.start_ms, zone)[11:16], x) for x in results]
+        for period, x in shown:
+            if x is not None:
+                rows.append({"node": node, "period": period, "status": x.status,
+                             "parent": _text(x.parent), "children": _text(x.children),
+                             "loss": _text(x.loss), "loss_pct": _text(x.loss_percent),
+                             "missing": ",".join(x.missing)})
+    _emit(rows, args.json, [("node", 14), ("period", 6), ("status", 10), ("parent", 11),
+                            ("children", 11), ("loss", 10), ("loss_pct", 8), ("missing", 0)])
+    return 0
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

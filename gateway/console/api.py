@@ -143,6 +143,45 @@ class ExportResult:
     ledger_rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class IntervalLine:
+    """One interval of one register (docs/analytics.md)."""
+
+    start: datetime
+    quantity: str
+    value: Decimal | None  # None: missing
+    quality: str  # measured | interpolated | missing
+    gap_s: int
+    flags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceLine:
+    """A node's balance over one interval, or over the day (`period` "day")."""
+
+    node: str
+    period: str  # interval | day
+    start: datetime
+    status: str  # complete | incomplete
+    parent: Decimal | None
+    children: Decimal | None
+    loss: Decimal | None
+    loss_percent: Decimal | None
+    missing: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmLine:
+    """An alarm: active now, or a recent raise or clear."""
+
+    alarm: str
+    subject: str
+    severity: str
+    at: datetime
+    active: bool
+    detail: str
+
+
 SCAN_MARGIN_S = 30.0  # a scan takes its own duration plus bus set-up time
 # the service stops a protocol's command at its own timeout; the answer then still has to come
 PROTOCOL_COMMAND_TIMEOUT_S = CONSOLE_COMMAND_MAX_S + 10.0
@@ -235,6 +274,15 @@ class ControlApi(Protocol):
     async def export(self, directory: str, start: date, end: date) -> ExportResult:
         """Readings, events and ledger of [start, end] as CSV files in `directory`."""
         ...
+
+    @operation(Role.VIEWER, "a meter's interval energy on one local day, quality and flags")
+    async def intervals(self, meter_id: str, day: date | None) -> list[IntervalLine]: ...
+
+    @operation(Role.VIEWER, "energy balance per node: a day's total and its last intervals")
+    async def balance(self, day: date | None) -> list[BalanceLine]: ...
+
+    @operation(Role.VIEWER, "active alarms, then the recent raises and clears")
+    async def alarms(self) -> list[AlarmLine]: ...
 
     # a viewer's changes are refused before they run, but the refusal is audited too
     @operation(Role.VIEWER, "store an audit event", caller="user")

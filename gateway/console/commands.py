@@ -16,6 +16,7 @@ from core.errors import Refused
 from core.money import NO_CURRENCY, Money
 from gateway.console import format as fmt
 from gateway.console.api import OPERATIONS, CreditInfo, LogLine, Role
+from gateway.console.commands_analytics import cmd_alarms, cmd_balance, cmd_intervals
 from gateway.console.context import Context, UsageError
 from gateway.wiring.protocols import plugins
 
@@ -366,6 +367,15 @@ COMMANDS: dict[str, Command] = {
         _op("export", "export --to DIR [--from DATE] [--until DATE]", "export", "DIR is usually"
             " the USB stick (e.g. /media/usb0). The period defaults to this month. Audited.",
             cmd_export, ("--to",)),
+        _op("intervals", "intervals METER [YYYY-MM-DD]", "intervals", "The day is the site's"
+            " local day, today by default. Quality: measured, interpolated (Gap s: the gap the"
+            " value was drawn across) or missing. Flags name the validation rules that failed.",
+            cmd_intervals, ("meter",)),
+        _op("balance", "balance [YYYY-MM-DD]", "balance", "Loss = parent - sum(children) per"
+            " node of [analytics.balance]; incomplete when a member misses an interval.",
+            cmd_balance),
+        _op("alarms", "alarms", "alarms", "ACTIVE ones first, then the recent raises and clears,"
+            " meter-silent and tamper events included.", cmd_alarms),
         Command("whoami", "whoami", "show your account and role", "", Role.VIEWER,
                 cmd_whoami),
     ]

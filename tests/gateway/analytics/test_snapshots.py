@@ -113,3 +113,37 @@ def test_gateway_snapshots_and_intervals_commands(tmp_path: Path,
     assert len(lines) == 1 + 4 and all(len(line) <= 80 for line in lines)
     assert "0.750000" in lines[1] and "measured" in lines[1]
     assert main(["snapshots", "--config", config, "--meter", "nobody"]) == 1
+
+
+def test_gateway_balance_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.config.loader import load_config
+
+    text = SITE.replace("[analytics]\n", "") + """
+[[meter]]
+id = "shop-2"
+bus = "tcp-1"
+protocol = "modbus"
+address = 8
+profile = "eastron_sdm630"
+[analytics]
+[analytics.balance.shop-1]
+children = ["shop-2"]
+"""
+    (tmp_path / "site.toml").write_text(text)
+    config = load_config(tmp_path / "site.toml")
+    store = Store.open(tmp_path / "gw.db")
+    wiring = AnalyticsWiring(config.analytics, store)
+    start = local_ms(2026, 3, 1, 10)
+    for n in range(0, 13):  # an hour, every 5 minutes; shop-2 takes 96% of shop-1
+        store.add_readings([ReadingSet(m, start + n * 300_000, (
+            StoredValue("import_active_energy", Decimal(n) * k, "kWh"),))
+            for m, k in (("shop-1", Decimal(1)), ("shop-2", Decimal("0.96")))],
+            in_transaction=wiring.on_readings)
+    store.close()
+    assert main(["balance", "--config", str(tmp_path / "site.toml"), "--date", "2026-03-01",
+                 "--json", "--intervals"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == {"node": "shop-1", "period": "day", "status": "complete",
+                       "parent": "12.000000", "children": "11.520000", "loss": "0.480000",
+                       "loss_pct": "4.00", "missing": ""}
+    assert [r["period"] for r in rows[1:]] == ["10:00", "10:15", "10:30", "10:45"]

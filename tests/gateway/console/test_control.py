@@ -89,9 +89,11 @@ async def test_each_operation_is_refused_below_its_declared_role(harness: Harnes
     login = b'{"id": 0, "method": "login", "params": {"user": "vic", "password": "vic-pass-1"}}\n'
     calls = [json.dumps({"id": 1, "method": name, "params": {p: None for p in op.params}}
                         ).encode() + b"\n" for name, op in OPERATIONS.items()]
-    replies = await harness.raw(login, *calls)
+    # one connection each: a viewer's None for a required parameter is a protocol error, and
+    # the server hangs up after MAX_PROTOCOL_ERRORS of them on one connection
+    replies = [(await harness.raw(login, call))[1] for call in calls]
     refused = {name: reply.get("error", {}).get("kind") == "role"
-               for name, reply in zip(OPERATIONS, replies[1:], strict=True)}
+               for name, reply in zip(OPERATIONS, replies, strict=True)}
     assert refused == {name: op.role > Role.VIEWER for name, op in OPERATIONS.items()}
 
 
