@@ -47,6 +47,8 @@ class FleetSpec:
     minutes: int
     start_ms: int = 1_767_225_600_000  # 2026-01-01T00:00Z
     prefix: str = "sim"
+    # bytes per batch: the gateway default; a small cap gives a small fleet longer chains
+    batch_cap: int = BATCH_CAP
 
     def gw_id(self, n: int) -> str:
         return f"{self.prefix}-{n:05d}"
@@ -84,7 +86,7 @@ def build_gateway(spec: FleetSpec, n: int, workdir: Path) -> SimGateway:
         store.add_readings(sets)
         batcher = Batcher(store, gw, key, compress=True, clock=time.time)
         batches = []
-        while (built := batcher.build(BATCH_CAP)) is not None:
+        while (built := batcher.build(spec.batch_cap)) is not None:
             batches.append(built.batch.data)
     finally:
         store.close()

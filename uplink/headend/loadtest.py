@@ -3,8 +3,8 @@ then the check that every record of every gateway is stored exactly once and ack
 
 Without `--broker` a local Mosquitto is started, without `--db` a local PostgreSQL (both in
 a temp dir, gone afterwards); `--workers N` starts N `gateway-headend serve` processes on the
-shared subscription (0: workers already serve `--broker` and `--db`, with `--server-pub`).
-Prints one JSON object: counts, seconds, values/s (total and per worker), loss, duplicates.
+shared subscription. Every simulated gateway has its own MQTT connection, client id, key and
+chain (`loadpub.py`), as a real fleet. Prints one JSON object: counts, seconds, values/s (total and per worker), loss, duplicates.
 """
 
 import contextlib
@@ -20,7 +20,7 @@ from typing import Any, Final
 from uplink.headend import enrol
 from uplink.headend.cpu import cpu_seconds, tree_cpu_seconds
 from uplink.headend.db import execute, open_store
-from uplink.headend.fleet import FleetSpec, SimGateway, build_fleet
+from uplink.headend.fleet import BATCH_CAP, FleetSpec, SimGateway, build_fleet
 from uplink.headend.loadpub import FleetPublisher
 from uplink.keys import create_private_key
 
@@ -56,8 +56,8 @@ def _services(opts: LoadOptions, tmp: Path) -> Iterator[Services]:
     with contextlib.ExitStack() as stack:
         found = Services(opts.broker_url or "", opts.db or "", {})
         if opts.broker_url is None:
-            from uplink.localbroker import Mosquitto
-            mosq = Mosquitto(tmp).start()
+            from uplink.localbroker import FLEET_CONF, FLEET_OPEN_FILES, Mosquitto
+            mosq = Mosquitto(tmp, extra_conf=FLEET_CONF, open_files=FLEET_OPEN_FILES).start()
             stack.callback(mosq.stop)
             found.broker = mosq.url
             assert mosq.proc is not None
@@ -175,14 +175,16 @@ def _report(opts: LoadOptions, fleet: list[SimGateway], pub: FleetPublisher, com
             "build_s": round(built_s, 1), "seconds": round(seconds, 2),
             "values_per_s": round(values / seconds),
             "values_per_s_per_worker": round(values / seconds / max(1, opts.workers)),
+            "connections": pub.stats.connections, "connect_s": pub.stats.connect_s,
+            "reconnects": pub.stats.reconnects, "bad_acks": pub.stats.bad_acks,
             "published": pub.stats.published, "resent": pub.stats.resent,
             "all_acked": complete, **check}
 
 
 def cmd_loadtest(args: Any) -> int:
     import json
-    opts = LoadOptions(FleetSpec(args.gateways, args.meters, args.minutes), args.broker,
-                       args.db, args.workers, args.prefix, args.timeout)
+    spec = FleetSpec(args.gateways, args.meters, args.minutes, batch_cap=args.batch_bytes)
+    opts = LoadOptions(spec, args.broker, args.db, args.workers, args.prefix, args.timeout)
     result = run(opts)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0 if result["ok"] else 1
@@ -197,5 +199,7 @@ def register(sub: Any) -> None:
     p.add_argument("--broker", help="broker URL (default: a local Mosquitto)")
     p.add_argument("--db", help="database URL or file (default: a local PostgreSQL)")
     p.add_argument("--prefix", default="mtr")
+    p.add_argument("--batch-bytes", type=int, default=BATCH_CAP,
+                   help="batch size cap (default: the gateway's); smaller: longer chains")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for all acks")
     p.set_defaults(func=cmd_loadtest)
