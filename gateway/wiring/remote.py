@@ -69,11 +69,11 @@ def healthy_check(service: ServiceView) -> Any:
         ok = health.last_ok_ms if health is not None else {}
         silent = [f"bus-{bus}" for bus, meters in sorted(by_bus.items())
                   if not any(ok.get(m, 0) >= started for m in meters)]
-        stale = [name for name in service.supervisor.stale() if not name.startswith("bus-")]
+        stale = service.supervisor.stale()  # a bus here: its scheduler stopped stepping
         uplink = service.uplink
         no_ack = [] if uplink is None or uplink.state()["last_ack"] > acked_at_start \
             else ["uplink"]
-        return silent + stale + no_ack
+        return sorted(set(silent) | set(stale)) + no_ack
     return missing
 
 
