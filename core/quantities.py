@@ -5,6 +5,7 @@ prepay and the head-end never need to know which protocol a value came from. A n
 suffix for a tariff (`_t1`, `_t2` ...) or phase (`_l1`, `_l2`, `_l3`). Values are exact (Decimal).
 """
 
+from functools import cache
 from typing import Final
 
 # name -> canonical unit
@@ -72,6 +73,7 @@ def is_known(quantity: str) -> bool:
     return base_name(quantity) in QUANTITIES
 
 
+@cache  # asked for every value of every reading by the analytics; the names are few
 def is_cumulative(quantity: str) -> bool:
     """True for a cumulative register, a tariff register (`import_active_energy_t1`) included."""
     return base_name(quantity) in CUMULATIVE

@@ -9,7 +9,7 @@ are exact decimal text (None where missing); the outbox bodies keep them as text
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -68,14 +68,14 @@ _INTERVAL_COLS = ("id, meter_id, quantity, grid, start_ms, end_ms, value, qualit
                   "end_value, carried, flags")
 
 
-def insert_interval(tx: SqlTx, row: IntervalRow) -> int | None:
-    """Store one interval; its id, or None when that interval is stored already."""
+def insert_interval(tx: SqlTx, row: IntervalRow) -> int:
+    """Store one interval; its id (the outbox ref)."""
     cur = tx.execute(
-        "INSERT OR IGNORE INTO analytics_intervals (meter_id, quantity, grid, start_ms, end_ms, "
+        "INSERT INTO analytics_intervals (meter_id, quantity, grid, start_ms, end_ms, "
         "value, quality, gap_ms, end_value, carried, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (row.meter_id, row.quantity, row.grid, row.start_ms, row.end_ms, _text(row.value),
          row.quality, row.gap_ms, _text(row.end_value), _text(row.carried), ",".join(row.flags)))
-    return int(cur.lastrowid) if cur.rowcount else None
+    return int(cur.lastrowid)
 
 
 def _interval(r: Sequence[Any]) -> IntervalRow:
@@ -83,18 +83,44 @@ def _interval(r: Sequence[Any]) -> IntervalRow:
                        _dec(r[10]), tuple(f for f in r[11].split(",") if f), r[0])
 
 
-def last_interval(tx: SqlTx, meter_id: str, quantity: str, grid: str) -> IntervalRow | None:
+def last_interval(tx: SqlTx, meter_id: str, quantity: str, grid: str, since_ms: int = 0
+                  ) -> IntervalRow | None:
+    """The register's newest interval ending at or after `since_ms` (the index is by end)."""
     r = tx.execute(
-        f"SELECT {_INTERVAL_COLS} FROM analytics_intervals WHERE meter_id = ? AND quantity = ? "
-        "AND grid = ? ORDER BY end_ms DESC LIMIT 1", (meter_id, quantity, grid)).fetchone()
+        f"SELECT {_INTERVAL_COLS} FROM analytics_intervals WHERE end_ms >= ? AND meter_id = ? "
+        "AND quantity = ? AND grid = ? ORDER BY end_ms DESC LIMIT 1",
+        (since_ms, meter_id, quantity, grid)).fetchone()
     return None if r is None else _interval(r)
+
+
+def recent_intervals(tx: SqlTx, grid: str, since_ms: int
+                     ) -> Iterator[tuple[str, str, int, Decimal | None, Decimal | None]]:
+    """(meter, quantity, end_ms, value, end_value) of every interval ending at or after
+    `since_ms`, oldest first, streamed (what the tracks resume from after a start)."""
+    cur = tx.execute("SELECT meter_id, quantity, end_ms, value, end_value FROM "
+                     "analytics_intervals WHERE end_ms >= ? AND grid = ? ORDER BY end_ms, id",
+                     (since_ms, grid))
+    for meter, quantity, end_ms, value, end_value in cur:
+        yield meter, quantity, end_ms, _dec(value), _dec(end_value)
+
+
+def values_ending_at(tx: SqlTx, grid: str, end_ms: int) -> dict[tuple[str, str], Decimal]:
+    """{(meter, quantity): value} of the intervals ending at `end_ms` (last week's, for one
+    boundary of every meter in one query)."""
+    rows = tx.execute("SELECT meter_id, quantity, value FROM analytics_intervals WHERE "
+                      "end_ms = ? AND grid = ? AND value IS NOT NULL", (end_ms, grid))
+    return {(m, q): Decimal(v) for m, q, v in rows}
+
+
+# intervals are indexed by their end; one starting in a span ends at most a day after it
+_LONGEST_MS = 86_400_000 + 3_600_000
 
 
 def intervals_between(tx: SqlTx, meter_id: str | None, from_ms: int, to_ms: int
                       ) -> list[IntervalRow]:
     """Intervals with from_ms <= start_ms < to_ms (of one meter, or all), by meter and time."""
-    where = "start_ms >= ? AND start_ms < ?"
-    params: list[Any] = [from_ms, to_ms]
+    where = "end_ms > ? AND end_ms <= ? AND start_ms >= ? AND start_ms < ?"
+    params: list[Any] = [from_ms, to_ms + _LONGEST_MS, from_ms, to_ms]
     if meter_id is not None:
         where, params = where + " AND meter_id = ?", [*params, meter_id]
     rows = tx.execute(f"SELECT {_INTERVAL_COLS} FROM analytics_intervals WHERE {where} "
@@ -150,23 +176,6 @@ def snapshot_bodies(conn: SqlTx, refs: Sequence[int]) -> dict[int, dict[str, Any
                 body["gap_ms"] = r[7]
             bodies[int(r[0])] = body
     return bodies
-
-
-def recent_values(tx: SqlTx, meter_id: str, quantity: str, grid: str, n: int
-                  ) -> list[Decimal]:
-    """The values of the `n` newest non-missing intervals of a register, oldest first."""
-    rows = tx.execute(
-        "SELECT value FROM analytics_intervals WHERE meter_id = ? AND quantity = ? AND grid = ? "
-        "AND value IS NOT NULL ORDER BY end_ms DESC LIMIT ?",
-        (meter_id, quantity, grid, n)).fetchall()
-    return [Decimal(r[0]) for r in reversed(rows)]
-
-
-def value_ending_at(tx: SqlTx, meter_id: str, quantity: str, grid: str, end_ms: int
-                    ) -> Decimal | None:
-    r = tx.execute("SELECT value FROM analytics_intervals WHERE meter_id = ? AND quantity = ? "
-                   "AND grid = ? AND end_ms = ?", (meter_id, quantity, grid, end_ms)).fetchone()
-    return None if r is None or r[0] is None else Decimal(r[0])
 
 
 def insert_reading_flag(tx: SqlTx, reading_id: int, meter_id: str, ts_ms: int, rule: str,

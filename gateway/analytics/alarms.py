@@ -71,6 +71,12 @@ class AlarmLimits:
     phase_loss_v: Decimal | None = None
     imbalance_percent: Decimal | None = None
 
+    @property
+    def on_readings(self) -> bool:
+        """Whether any alarm judged on each reading (voltage, phases, currents) is on."""
+        return any(x is not None for x in (self.voltage_low, self.voltage_high,
+                                            self.phase_loss_v, self.imbalance_percent))
+
 
 def demand_w(energy_kwh: Decimal, seconds: int) -> Decimal:
     """The mean power over `seconds` of `energy_kwh`, in W."""

@@ -78,6 +78,7 @@ class Anchors:
     known_value: Decimal | None = None  # the last known boundary value (a missing run's start)
     span_gap_ms: int = 0  # longest reading gap since boundary_ms
     jumped: bool = False
+    next_ms: int | None = None  # the first boundary after reading_ms, once computed
 
 
 @dataclass(slots=True)
@@ -97,9 +98,9 @@ class RegisterTrack:
 
     def add(self, ts_ms: int, value: Decimal) -> list[Interval]:
         """Take one reading; returns the intervals it closes (oldest first)."""
-        value = quantize(value)
         at = self.at
         if at is None:
+            value = quantize(value)
             on = self.grid.is_boundary(ts_ms)
             self.at = Anchors(ts_ms, value, ts_ms if on else None, value if on else None,
                               value if on else None)
@@ -108,6 +109,13 @@ class RegisterTrack:
             at.reading_value, at.jumped = value, True
             return []
         gap = ts_ms - at.reading_ms
+        if at.next_ms is None:
+            at.next_ms = self.grid.next_after(at.reading_ms)
+        if ts_ms < at.next_ms:  # no boundary crossed: most readings, no grid arithmetic
+            at.span_gap_ms = max(at.span_gap_ms, gap)
+            at.reading_ms, at.reading_value = ts_ms, value
+            return []
+        at.next_ms = None
         before = at.boundary_ms
         out = [self._close(b) for b in self._boundaries(at, ts_ms, value)]
         if at.boundary_ms == before:  # no boundary passed: the gap belongs to the open interval

@@ -9,7 +9,7 @@ longer than `max_interpolate_ms` the snapshot is `missing` (no value). Decimal o
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -60,6 +60,8 @@ class SnapshotTrack:
     max_interpolate_ms: int
     reading_ms: int | None = None
     reading_value: Decimal = Decimal(0)
+    _next: dict[str, int] = field(default_factory=dict)  # kind -> first instant > reading_ms
+    _soonest: int = -1  # the nearest of them (-1: not known yet)
 
     @classmethod
     def daily_and_billing(cls, meter_id: str, quantity: str, zone: str, day: int, hour: int,
@@ -70,6 +72,9 @@ class SnapshotTrack:
 
     def add(self, ts_ms: int, value: Decimal) -> list[Snapshot]:
         """Take one reading; returns the snapshots whose instant it passes (by time)."""
+        if self.reading_ms is not None and self.reading_ms < ts_ms < self._soonest:
+            self.reading_ms, self.reading_value = ts_ms, value  # most readings: nothing due
+            return []
         value = quantize(value)
         out: list[Snapshot] = []
         if self.reading_ms is None:
@@ -79,14 +84,20 @@ class SnapshotTrack:
                                         "measured"))
         elif ts_ms > self.reading_ms:
             for kind, instants in self.instants.items():
-                at = instants.next_after(self.reading_ms)
+                at = self._next.get(kind)
+                if at is None:
+                    at = instants.next_after(self.reading_ms)
                 while at <= ts_ms:
                     out.append(self._at(kind, at, ts_ms, value))
                     at = instants.next_after(at)
+                self._next[kind] = at  # computed once per instant, not once per reading
+            self._soonest = min(self._next.values())
         if self.reading_ms is None or ts_ms > self.reading_ms:
             self.reading_ms = ts_ms
         self.reading_value = value  # a clock that went back moves the register, not the time
-        return sorted(out, key=lambda s: (s.ts_ms, s.kind))
+        if len(out) > 1:
+            out.sort(key=lambda s: (s.ts_ms, s.kind))
+        return out
 
     def _at(self, kind: str, at: int, ts_ms: int, value: Decimal) -> Snapshot:
         assert self.reading_ms is not None

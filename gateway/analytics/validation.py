@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from functools import cache
 from typing import Final, Protocol
 
 from core.quantities import QUANTITIES, base_name, is_cumulative
@@ -35,6 +36,17 @@ COMMODITY_QUANTITIES: Final[dict[str, frozenset[str]]] = {
     "heat": frozenset(_HEAT | _HOUSEKEEPING),
     "electricity": frozenset(set(QUANTITIES) - _HEAT - _WATER | _HOUSEKEEPING),
 }
+
+
+class Value(Protocol):
+    """One value of a reading (storage.records.StoredValue has these)."""
+
+    @property
+    def quantity(self) -> str: ...
+    @property
+    def value(self) -> Decimal | str: ...
+    @property
+    def unit(self) -> str: ...
 
 
 class RelayStates(Protocol):
@@ -64,12 +76,12 @@ class Rules:
 Flag = tuple[str, str]  # rule, detail
 
 
-def check_reading(rules: Rules, commodity: str, values: Sequence[tuple[str, object, str]],
+def check_reading(rules: Rules, commodity: str, values: Sequence[Value],
                   previous: Mapping[str, Decimal], unsynced: bool) -> list[Flag]:
-    """Flags of one reading: `values` are (quantity, value, unit), `previous` the registers'
-    previous values."""
+    """Flags of one reading; `previous` holds the registers' previous values."""
     flags: list[Flag] = []
-    for quantity, value, unit in values:
+    for v in values:
+        quantity, value, unit = v.quantity, v.value, v.unit
         if not isinstance(value, Decimal):
             continue
         band = rules.limits.get(quantity)
@@ -82,7 +94,7 @@ def check_reading(rules: Rules, commodity: str, values: Sequence[tuple[str, obje
             flags.append(("unit", f"{quantity} in {unit!r} on a {commodity} meter"))
     if rules.clock_unsynced and unsynced:
         flags.append(("clock_unsynced", ""))
-    return _first_per_rule(flags)
+    return _first_per_rule(flags) if flags else flags
 
 
 def within(value: Decimal, band: tuple[Decimal | None, Decimal | None]) -> bool:
@@ -90,6 +102,7 @@ def within(value: Decimal, band: tuple[Decimal | None, Decimal | None]) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
+@cache  # every value of every reading: the combinations are few
 def unit_fits(commodity: str, quantity: str, unit: str) -> bool:
     base = base_name(quantity)
     canonical = QUANTITIES.get(base)

@@ -42,33 +42,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--meter", required=True)
 
 
-class _CannotOpen(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
-def _open(args: argparse.Namespace) -> tuple[Store, str]:
-    """The store and the site's zone; _CannotOpen after one line on stderr."""
+def _open(args: argparse.Namespace) -> tuple[Store, str] | int:
+    """The store and the site's zone, or the exit status after one line on stderr."""
     from storage.store import Store
 
     config = load_or_report(args.config)
     if config is None:
-        raise _CannotOpen(EXIT_CONFIG)
+        return EXIT_CONFIG
     db: Path = config.storage.path
     if not db.exists():
         sys.stderr.write(f"error: database {db} does not exist\n")
-        raise _CannotOpen(EXIT_FAILURE)
+        return EXIT_FAILURE
     try:
         store = Store.open(db, create=False)
     except StorageError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        raise _CannotOpen(EXIT_FAILURE) from None
+        return EXIT_FAILURE
     meter = getattr(args, "meter", None)
     known = store.db.conn.execute("SELECT 1 FROM meters WHERE id = ?", (meter,)).fetchone()
     if meter is not None and known is None:
         store.close()
         sys.stderr.write(f"error: no meter {args.meter!r} in {db}\n")
-        raise _CannotOpen(EXIT_FAILURE)
+        return EXIT_FAILURE
     return store, config.timezone
 
 
@@ -91,10 +86,10 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[tuple[str, in
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from storage import analytics
 
-    try:
-        store, zone = _open(args)
-    except _CannotOpen as exc:
-        return exc.status
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    store, zone = opened
     try:
         snaps = analytics.snapshots_of(store.db.conn, args.meter, args.last)
     finally:
@@ -111,10 +106,10 @@ def cmd_intervals(args: argparse.Namespace) -> int:
     from gateway.analytics.grid import local_instant_ms
     from storage import analytics
 
-    try:
-        store, zone = _open(args)
-    except _CannotOpen as exc:
-        return exc.status
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    store, zone = opened
     tz = ZoneInfo(zone)
     day = args.date or dt.datetime.now(tz).date()
     start = local_instant_ms(tz, day, 0)
@@ -137,10 +132,10 @@ def cmd_balance(args: argparse.Namespace) -> int:
     from gateway.analytics.grid import local_instant_ms
     from storage import analytics
 
-    try:
-        store, zone = _open(args)
-    except _CannotOpen as exc:
-        return exc.status
+    opened = _open(args)
+    if isinstance(opened, int):
+        return opened
+    store, zone = opened
     tz = ZoneInfo(zone)
     day = args.date or dt.datetime.now(tz).date()
     try:

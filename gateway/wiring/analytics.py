@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.quantities import is_cumulative
-from gateway.analytics.grid import Grid, week_before
+from gateway.analytics.grid import STEPS_MS, Grid, week_before
 from gateway.analytics.intervals import Anchors, Interval, RegisterTrack
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.analytics.snapshots import Snapshot, SnapshotTrack
@@ -41,11 +41,14 @@ class StoredRelayStates:
 
     def __init__(self, tx: Any) -> None:
         self._tx = tx
+        self._seen: dict[str, bool | None] = {}  # one look-up per meter and transaction
 
     def is_open(self, meter_id: str) -> bool | None:
-        state = ledger.relay_state(self._tx, meter_id)
-        closed = None if state is None else state.get("closed")
-        return None if closed is None else not closed
+        if meter_id not in self._seen:
+            state = ledger.relay_state(self._tx, meter_id)
+            closed = None if state is None else state.get("closed")
+            self._seen[meter_id] = None if closed is None else not closed
+        return self._seen[meter_id]
 
 
 @dataclass(slots=True)
@@ -85,12 +88,18 @@ class AnalyticsWiring:
         self._commodities = settings.commodities
         self._registers: dict[tuple[str, str], Register] = {}
         self._previous: dict[str, dict[str, Decimal]] = {}
+        # filled once from the recent stored intervals, taken by each register when first seen
+        self._resumable: dict[tuple[str, str], tuple[int, Decimal | None, deque[Decimal]]] | None
+        self._resumable = None
+        self._last_week: tuple[int, dict[tuple[str, str], Decimal]] = (-1, {})
         self.counts = Counts()
         self.alarms = AnalyticsAlarms(settings, store, self._grid)
 
     def on_readings(self, tx: Any, stored: list[ReadingSet]) -> None:
         """The writer's in_transaction hook: every flag, interval and snapshot of the readings."""
         relays = StoredRelayStates(tx)
+        if self._resumable is None and stored:
+            self._resumable = self._load_recent(tx, min(r.ts_ms for r in stored))
         for reading in stored:
             if self.settings.covers(reading.meter_id):
                 self._validate(tx, reading)
@@ -98,11 +107,9 @@ class AnalyticsWiring:
                 self.alarms.on_reading(tx, reading)
 
     def _validate(self, tx: Any, reading: ReadingSet) -> None:
-        previous = self._previous_of(reading)
-        values = [(v.quantity, v.value, v.unit) for v in reading.values]
         flags = check_reading(self.settings.rules_of(reading.meter_id),
-                              self._commodities.get(reading.meter_id, ""), values, previous,
-                              bool(reading.flags & FLAG_CLOCK_UNSYNCED))
+                              self._commodities.get(reading.meter_id, ""), reading.values,
+                              self._previous_of(reading), bool(reading.flags & FLAG_CLOCK_UNSYNCED))
         for rule, detail in flags:
             assert reading.id is not None
             ref = tables.insert_reading_flag(tx, reading.id, reading.meter_id, reading.ts_ms,
@@ -110,9 +117,6 @@ class AnalyticsWiring:
             self._store.outbox_add(tx, tables.FLAG_KIND, ref, reading.ts_ms)
             self.counts.flags += 1
             self.counts.by_rule[rule] = self.counts.by_rule.get(rule, 0) + 1
-        for v in reading.values:
-            if isinstance(v.value, Decimal) and is_cumulative(v.quantity):
-                previous[v.quantity] = v.value
 
     def _previous_of(self, reading: ReadingSet) -> dict[str, Decimal]:
         previous = self._previous.get(reading.meter_id)
@@ -128,9 +132,11 @@ class AnalyticsWiring:
 
     def _registers_of(self, tx: Any, reading: ReadingSet, relays: RelayStates) -> None:
         unsynced = bool(reading.flags & FLAG_CLOCK_UNSYNCED)
+        previous = self._previous_of(reading)
         for value in reading.values:
             if not isinstance(value.value, Decimal) or not is_cumulative(value.quantity):
                 continue
+            previous[value.quantity] = value.value  # what the next reading is checked against
             reg = self._register(tx, reading.meter_id, value.quantity, reading.ts_ms)
             reg.unsynced = reg.unsynced or unsynced
             for interval in reg.intervals.add(reading.ts_ms, value.value):
@@ -143,17 +149,42 @@ class AnalyticsWiring:
         rules = self.settings.rules_of(i.meter_id)
         last_week = None
         if rules.week_ratio is not None:
-            last_week = tables.value_ending_at(tx, i.meter_id, i.quantity, self._grid.kind,
-                                               week_before(self._grid.zone, i.end_ms))
+            last_week = self._week_before(tx, i.end_ms).get((i.meter_id, i.quantity))
         ctx = IntervalContext(reg.history, last_week, relays.is_open(i.meter_id), reg.unsynced)
         flags = tuple(rule for rule, _ in check_interval(rules, i.value, ctx))
         if i.value is not None:
             reg.history.append(i.value)
         ref = tables.insert_interval(tx, interval_row(i, self._grid.kind, flags))
-        if ref is not None:
-            self._store.outbox_add(tx, tables.INTERVAL_KIND, ref, i.end_ms)
-            self.counts.intervals += 1
-            self.alarms.on_interval(tx, i)
+        self._store.outbox_add(tx, tables.INTERVAL_KIND, ref, i.end_ms)
+        self.counts.intervals += 1
+        self.alarms.on_interval(tx, i)
+
+    def _week_before(self, tx: Any, end_ms: int) -> dict[tuple[str, str], Decimal]:
+        """Last week's intervals of the boundary a week before `end_ms`: one query for every
+        meter's interval of that boundary."""
+        then = week_before(self._grid.zone, end_ms)
+        if self._last_week[0] != then:
+            self._last_week = (then, tables.values_ending_at(tx, self._grid.kind, then))
+        return self._last_week[1]
+
+    def _load_recent(self, tx: Any, ts_ms: int
+                     ) -> dict[tuple[str, str], tuple[int, Decimal | None, deque[Decimal]]]:
+        """Each register's newest interval end and value, and its recent history, from one range
+        of the stored intervals (streamed: only `history` values per register are kept)."""
+        s = self.settings
+        step = STEPS_MS[self._grid.kind]
+        longest = max(r.history for r in (s.default_rules, *s.rules.values()))
+        since = ts_ms - max(s.max_interpolate_s * 1000, longest * step)
+        found: dict[tuple[str, str], tuple[int, Decimal | None, deque[Decimal]]] = {}
+        for meter, quantity, end_ms, value, end_value in tables.recent_intervals(
+                tx, self._grid.kind, since):
+            key = (meter, quantity)
+            history = found[key][2] if key in found else deque(
+                maxlen=s.rules_of(meter).history)
+            if value is not None:
+                history.append(value)
+            found[key] = (end_ms, end_value, history)
+        return found
 
     def _store_snapshot(self, tx: Any, s: Snapshot) -> None:
         ref = tables.insert_snapshot(tx, tables.SnapshotRow(
@@ -169,7 +200,7 @@ class AnalyticsWiring:
             s = self.settings
             track = RegisterTrack(meter_id, quantity, self._grid, s.measured_gap_s * 1000,
                                   s.max_interpolate_s * 1000)
-            anchors = self._resume(tx, meter_id, quantity, ts_ms)
+            anchors = self._resume(meter_id, quantity, ts_ms)
             if anchors is not None:
                 track.resume(anchors)
             snaps = SnapshotTrack.daily_and_billing(meter_id, quantity, s.timezone,
@@ -178,9 +209,8 @@ class AnalyticsWiring:
             before = self._previous_reading(meter_id, quantity, ts_ms)
             if before is not None:
                 snaps.reading_ms, snaps.reading_value = before
-            size = s.rules_of(meter_id).history
-            history = deque(tables.recent_values(tx, meter_id, quantity, self._grid.kind, size),
-                            maxlen=size)
+            resumable = (self._resumable or {}).pop(key, None)
+            history = resumable[2] if resumable else deque(maxlen=s.rules_of(meter_id).history)
             reg = self._registers[key] = Register(track, snaps, history)
         return reg
 
@@ -192,17 +222,19 @@ class AnalyticsWiring:
                 return before.ts_ms, value
         return None
 
-    def _resume(self, tx: Any, meter_id: str, quantity: str, ts_ms: int) -> Anchors | None:
-        last = tables.last_interval(tx, meter_id, quantity, self._grid.kind)
-        if last is None or last.end_value is None or last.end_ms > ts_ms:
+    def _resume(self, meter_id: str, quantity: str, ts_ms: int) -> Anchors | None:
+        last = (self._resumable or {}).get((meter_id, quantity))
+        if last is None:
             return None
-        anchors = Anchors(last.end_ms, last.end_value, last.end_ms, last.end_value,
-                          last.end_value)
-        for reading in self._store.readings_between(meter_id, last.end_ms + 1, ts_ms):
+        end_ms, end_value, _ = last
+        if end_value is None or end_ms > ts_ms:
+            return None
+        anchors = Anchors(end_ms, end_value, end_ms, end_value, end_value)
+        for reading in self._store.readings_between(meter_id, end_ms + 1, ts_ms):
             value = next((v.value for v in reading.values if v.quantity == quantity), None)
             if isinstance(value, Decimal):
                 anchors.span_gap_ms = max(anchors.span_gap_ms, reading.ts_ms - anchors.reading_ms)
                 anchors.reading_ms, anchors.reading_value = reading.ts_ms, value
         LOGGER.debug("analytics_track_resumed", extra={"meter": meter_id, "quantity": quantity,
-                                                       "from_ms": last.end_ms})
+                                                       "from_ms": end_ms})
         return anchors

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +30,8 @@ from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
 ACTIVE, REACTIVE = "import_active_energy", "import_reactive_energy"
+_VOLTAGES = {f"voltage_{p}": p for p in PHASES}
+_CURRENTS = {f"current_{p}": p for p in PHASES}
 
 
 class AnalyticsAlarms:
@@ -109,8 +110,16 @@ class AnalyticsAlarms:
 
     def on_reading(self, tx: Any, reading: ReadingSet) -> None:
         limits = self.settings.alarms_of(reading.meter_id)
-        values = {v.quantity: v.value for v in reading.values if isinstance(v.value, Decimal)}
-        voltages = _phases(values, "voltage")
+        if not limits.on_readings:
+            return
+        voltages: dict[str, Decimal] = {}
+        currents: dict[str, Decimal] = {}
+        for v in reading.values:
+            if isinstance(v.value, Decimal):
+                if v.quantity in _VOLTAGES:
+                    voltages[_VOLTAGES[v.quantity]] = v.value
+                elif v.quantity in _CURRENTS:
+                    currents[_CURRENTS[v.quantity]] = v.value
         meter, ts = reading.meter_id, reading.ts_ms
         if voltages and (limits.voltage_low is not None or limits.voltage_high is not None):
             outside = voltage_outside(limits, voltages)
@@ -123,7 +132,6 @@ class AnalyticsAlarms:
             lost = phases_lost(limits, voltages)
             self._change(tx, self.book.update("phase_loss", meter, bool(lost), ts,
                                               {"phases": lost}))
-        currents = _phases(values, "current")
         if len(currents) >= 2 and limits.imbalance_percent is not None:
             percent = imbalance_percent(list(currents.values()))
             if percent is not None:
@@ -149,6 +157,3 @@ class AnalyticsAlarms:
                               data=data, ts_ms=change.ts_ms, severity=severity, tx=tx)
         LOGGER.info(kind, extra={"meter": change.subject, "alarm": change.alarm})
 
-
-def _phases(values: Mapping[str, Decimal], prefix: str) -> dict[str, Decimal]:
-    return {p: values[f"{prefix}_{p}"] for p in PHASES if f"{prefix}_{p}" in values}

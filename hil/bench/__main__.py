@@ -26,6 +26,10 @@ HEADLINE: dict[str, tuple[str, tuple[str, ...]]] = {
     "rss_steady_mb": ("spine", ("uplink_n100", "rss_mb")),
     "rss_drain_mb": ("uplink_drain", ("rss_drain_mb",)),
     "dsmr_vs_dsmr_parser_ratio": ("dsmr_compare", ("dsmr_vs_dsmr_parser_ratio",)),
+    "analytics_cpu_s_per_1000_readings_extra": ("analytics", (
+        "cpu_s_per_1000_readings_extra",)),
+    "analytics_bytes_written_per_reading_extra": ("analytics", (
+        "bytes_written_per_reading_extra",)),
 }
 
 

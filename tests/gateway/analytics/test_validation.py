@@ -24,7 +24,8 @@ def rules_failed(rules: Rules, value: D | None, **ctx: object) -> list[str]:
 def reading_failed(rules: Rules, values: list[tuple[str, object, str]],
                    previous: dict[str, D] | None = None, commodity: str = "electricity",
                    unsynced: bool = False) -> list[str]:
-    return [rule for rule, _ in check_reading(rules, commodity, values, previous or {}, unsynced)]
+    stored = [StoredValue(q, v, u) for q, v, u in values]  # type: ignore[arg-type]
+    return [rule for rule, _ in check_reading(rules, commodity, stored, previous or {}, unsynced)]
 
 
 def test_limits_on_a_reading() -> None:
