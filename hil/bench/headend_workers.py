@@ -1,18 +1,23 @@
 """Head-end workers into PostgreSQL: values/s with 1 and with 2 `serve` processes on one
 shared subscription (verify + chain check + store + ack), and the scaling ratio.
 
-A simulated fleet (100 gateways x 200 meters x 8 minutes of 15 values, built by the real
-batcher, 2.4 M values) is published through a local Mosquitto into a local PostgreSQL (both
-started here, fsync on). The fleet publisher, broker and database share the machine with the
-workers, so on a 2-core machine the ratio is bounded by the cores, not by the head-end.
-Prints JSON: per run values_per_s, values_per_s_per_worker, the CPU seconds of every process
-(workers, database, broker, fleet), values per worker CPU-second and the cores kept busy, and
-scaling_2_over_1.
+A simulated fleet (100 gateways x 200 meters x 8 minutes of 15 values, built once by the real
+batcher, 2.4 M values, each gateway on its own MQTT connection) is published through a local
+Mosquitto into a local PostgreSQL (both started per run, fsync on). The fleet publisher,
+broker and database share the machine with the workers, so on a 2-core machine the ratio is
+bounded by the cores, not by the head-end. `HEADEND_BENCH_ROUNDS` rounds (default 5) of one
+1-worker and one 2-worker run, alternated so that both see the same drift of the machine's
+load. Prints JSON: per round and worker count values/s, CPU seconds of every process, values
+per worker CPU-second, the cores kept busy by the test and by the rest of the machine
+(`other_cores_busy`), the load average; then medians with min and max.
 """
 
 import json
+import os
+import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -20,28 +25,49 @@ from uplink.headend.fleet import FleetSpec, build_fleet
 from uplink.headend.loadtest import LoadOptions, run
 
 SPEC = FleetSpec(gateways=100, meters=200, minutes=8)
-KEYS = ("ok", "batches", "values", "seconds", "values_per_s", "values_per_s_per_worker",
-        "resent", "missing_records", "duplicate_records", "cpu_s")
+ROUNDS = int(os.environ.get("HEADEND_BENCH_ROUNDS", "5"))
+KEYS = ("values_per_s", "values_per_s_per_worker", "seconds", "resent", "cpu_s",
+        "other_cores_busy")
+
+
+def one_run(fleet: list[Any], workers: int) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    result = run(LoadOptions(SPEC, None, None, workers), fleet)
+    assert result["ok"], result
+    figures = {k: result[k] for k in KEYS}
+    cpu = result["cpu_s"]
+    worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker_"))
+    # values per CPU-second of the workers: what one worker does with a core of its own
+    figures["values_per_worker_cpu_s"] = round(result["values"] / max(worker_cpu, 1e-6))
+    # cores busy during the run, all processes of the test together (the machine's limit)
+    figures["cores_busy"] = round(sum(cpu.values()) / result["seconds"], 2)
+    figures["loadavg_1min_before"] = round(load, 2)
+    return figures
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
+            "max": round(max(values), 2)}
 
 
 def main() -> None:
     fleet = build_fleet(SPEC)
-    runs = {}
-    for workers in (1, 2):
-        result = run(LoadOptions(SPEC, None, None, workers), fleet)
-        assert result["ok"], result
-        run_figures = {k: result[k] for k in KEYS}
-        cpu = result["cpu_s"]
-        worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker_"))
-        # values per CPU-second of the workers: what one worker does with a core of its own
-        run_figures["values_per_worker_cpu_s"] = round(result["values"] / max(worker_cpu, 1e-6))
-        # cores busy during the run, all processes of the test together (the machine's limit)
-        run_figures["cores_busy"] = round(sum(cpu.values()) / result["seconds"], 2)
-        runs[f"workers_{workers}"] = run_figures
-    ratio = runs["workers_2"]["values_per_s"] / runs["workers_1"]["values_per_s"]
-    sys.stdout.write(json.dumps({**runs, "scaling_2_over_1": round(ratio, 2),
-                                 "target_values_per_s_1_worker": 500_000,
-                                 "target_scaling": 1.7}) + "\n")
+    machine_load = os.getloadavg()
+    rounds = []
+    for _ in range(ROUNDS):
+        one, two = one_run(fleet, 1), one_run(fleet, 2)
+        rounds.append({"workers_1": one, "workers_2": two,
+                       "scaling_2_over_1": round(two["values_per_s"] / one["values_per_s"], 2)})
+    summary: dict[str, Any] = {}
+    for w in ("workers_1", "workers_2"):
+        for key in ("values_per_s", "values_per_worker_cpu_s", "cores_busy",
+                    "other_cores_busy"):
+            summary[f"{w}_{key}"] = spread([r[w][key] for r in rounds])
+    summary["scaling_2_over_1"] = spread([r["scaling_2_over_1"] for r in rounds])
+    sys.stdout.write(json.dumps({
+        "rounds": rounds, "loadavg_before_bench": [round(x, 2) for x in machine_load],
+        "cores": os.cpu_count(), **summary, "target_values_per_s_1_worker": 500_000,
+        "target_scaling": 1.7}) + "\n")
 
 
 if __name__ == "__main__":

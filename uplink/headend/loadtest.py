@@ -4,7 +4,9 @@ then the check that every record of every gateway is stored exactly once and ack
 Without `--broker` a local Mosquitto is started, without `--db` a local PostgreSQL (both in
 a temp dir, gone afterwards); `--workers N` starts N `gateway-headend serve` processes on the
 shared subscription. Every simulated gateway has its own MQTT connection, client id, key and
-chain (`loadpub.py`), as a real fleet. Prints one JSON object: counts, seconds, values/s (total and per worker), loss, duplicates.
+chain (`loadpub.py`), as a real fleet. Prints one JSON object: counts, seconds, values/s
+(total and per worker), loss, duplicates, the CPU of each process and of the rest of the
+machine.
 """
 
 import contextlib
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from uplink.headend import enrol
-from uplink.headend.cpu import cpu_seconds, tree_cpu_seconds
+from uplink.headend.cpu import cpu_seconds, machine_busy_seconds, tree_cpu_seconds
 from uplink.headend.db import execute, open_store
 from uplink.headend.fleet import BATCH_CAP, FleetSpec, SimGateway, build_fleet
 from uplink.headend.loadpub import FleetPublisher
@@ -153,13 +155,18 @@ def run(opts: LoadOptions, fleet: list[SimGateway] | None = None) -> dict[str, A
             try:
                 pub = FleetPublisher(svc.broker, opts.topic_prefix, fleet, key.public_key())
                 before = {**svc.cpu(), "fleet": time.process_time()}
+                machine0, t_run = machine_busy_seconds(), time.monotonic()
                 complete = pub.run(opts.timeout_s)
+                machine1, t_run = machine_busy_seconds(), time.monotonic() - t_run
                 after = {**svc.cpu(), "fleet": time.process_time()}
             finally:
                 stop_workers(procs)
             result = check_stored(svc.db, fleet)
     cpu = {k: round(after[k] - before[k], 2) for k in after}
-    return {**_report(opts, fleet, pub, complete, built_s, result), "cpu_s": cpu}
+    # what the rest of the machine used meanwhile (other work sharing the cores)
+    others = (machine1 - machine0 - sum(cpu.values())) / max(t_run, 1e-6)
+    return {**_report(opts, fleet, pub, complete, built_s, result), "cpu_s": cpu,
+            "other_cores_busy": round(max(0.0, others), 2)}
 
 
 def _report(opts: LoadOptions, fleet: list[SimGateway], pub: FleetPublisher, complete: bool,
