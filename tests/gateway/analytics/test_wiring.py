@@ -52,3 +52,38 @@ def test_intervals_commit_with_the_readings_and_resume_after_a_restart(tmp_path:
     body = next(rec.body for rec in store.pending_outbox(100) if rec.kind == "interval")
     assert body["m"] == "shop-1" and body["v"] == "0.300000" and body["qual"] == "measured"
     store.close()
+
+
+def test_history_and_last_week_survive_a_restart(tmp_path: Path) -> None:
+    """The spike rule's history and the week-ratio's last week come back from the store."""
+    from gateway.analytics.validation import Rules
+
+    rules = Rules(spike_factor=Decimal(3), week_ratio=Decimal(2), min_history=4)
+    settings = AnalyticsSettings(timezone="UTC", default_rules=rules,
+                                 rules={"shop-1": rules})
+    week = 7 * 24 * 60
+    kwh = Decimal(100)
+
+    def run(store: Store, wiring: AnalyticsWiring, minutes: range, per_15: Decimal,
+            read: range) -> None:
+        nonlocal kwh
+        for minute in minutes:
+            if minute % 5 == 0 and minute in read:
+                store.add_readings([reading(START_MS + minute * MINUTE, str(kwh))],
+                                   in_transaction=wiring.on_readings)
+            kwh += per_15 / 15
+
+    store = Store.open(tmp_path / "g.db")
+    store.upsert_meter("shop-1")
+    # two hours read, then nothing for a week while the load goes on (interpolated across)
+    run(store, AnalyticsWiring(settings, store), range(0, week), Decimal(1), range(0, 120))
+    store.close()
+    store = Store.open(tmp_path / "g.db")  # a restart: the load is now 3.5 times
+    wiring = AnalyticsWiring(settings, store)
+    run(store, wiring, range(week, week + 31), Decimal("3.5"), range(week, week + 31))
+    with store.transaction() as tx:
+        late = analytics.intervals_between(tx, "shop-1", START_MS + week * MINUTE, 2**62)
+    # the history (median 1) and last week's interval (1) were read back after the restart:
+    # without them neither rule could judge the first intervals after it
+    assert [set(i.flags) for i in late] == [{"spike", "week_ratio"}] * 2
+    store.close()
