@@ -27,6 +27,7 @@ from gateway.analytics.settings import AnalyticsSettings
 from storage import analytics as tables
 from storage.records import ReadingSet
 from storage.store import Store
+from uplink.records import register_record_encoder
 
 LOGGER = logging.getLogger(__name__)
 ACTIVE, REACTIVE = "import_active_energy", "import_reactive_energy"
@@ -38,6 +39,8 @@ class AnalyticsAlarms:
     def __init__(self, settings: AnalyticsSettings, store: Store, grid: Grid) -> None:
         store.register_outbox_kind(tables.BALANCE_KIND, tables.BALANCE_PRIORITY,
                                    tables.balance_bodies)
+        register_record_encoder(tables.BALANCE_KIND, lambda body: {
+            k: v for k, v in dict(body).items() if k != "ts_ms"})
         self.settings = settings
         self._store = store
         self._grid = grid
