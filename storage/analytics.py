@@ -271,3 +271,23 @@ def set_alarm(tx: SqlTx, key: str, alarm: str, subject: str, severity: str, rais
 
 def clear_alarm(tx: SqlTx, key: str) -> None:
     tx.execute("DELETE FROM analytics_alarms WHERE key = ?", (key,))
+
+
+# table, its time column, its outbox kind: what `prune` deletes once it is old and delivered
+_PRUNED: Final = (("analytics_intervals", "end_ms", INTERVAL_KIND),
+                  ("analytics_snapshots", "ts_ms", SNAPSHOT_KIND),
+                  ("analytics_reading_flags", "ts_ms", FLAG_KIND),
+                  ("analytics_balance", "end_ms", BALANCE_KIND))
+
+
+def prune(tx: SqlTx, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` rows per table older than `before_ms` whose record was delivered
+    (no outbox row left); returns how many. Active alarms are never pruned."""
+    deleted = 0
+    for table, column, kind in _PRUNED:
+        cur = tx.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} t WHERE t.{column} < ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = ? AND o.ref = t.id) "
+            "LIMIT ?)", (before_ms, kind, limit))
+        deleted += max(cur.rowcount, 0)
+    return deleted

@@ -85,10 +85,13 @@ def demand_w(energy_kwh: Decimal, seconds: int) -> Decimal:
 
 @dataclass(slots=True)
 class DemandWindow:
-    """The demand of the last 15 minutes from intervals (each `seconds` long), block or
-    sliding: with 15-minute intervals both are the interval's own mean power."""
+    """The mean power of a 15-minute window of intervals (each `seconds` long): `block`
+    windows follow each other (a figure every 15 minutes), `sliding` ones move by one interval
+    (a figure every interval). On the 15-minute grid both are each interval's own mean power;
+    on a coarser grid the window is one interval."""
 
     window_s: int = 900
+    sliding: bool = False
     parts: deque[tuple[int, Decimal]] = field(default_factory=deque)  # (seconds, kWh)
 
     def add(self, seconds: int, kwh: Decimal) -> Decimal | None:
@@ -98,7 +101,10 @@ class DemandWindow:
         covered = sum(s for s, _ in self.parts)
         if covered < self.window_s:
             return None
-        return demand_w(sum((k for _, k in self.parts), Decimal(0)), covered)
+        demand = demand_w(sum((k for _, k in self.parts), Decimal(0)), covered)
+        if not self.sliding:
+            self.parts.clear()  # the next block starts empty
+        return demand
 
 
 def cos_phi(active_kwh: Decimal, reactive_kvarh: Decimal) -> Decimal | None:

@@ -38,6 +38,8 @@ ANALYTICS_FIELDS: dict[str, Field] = {
     "alarms": opt(dict, {}),
     "balance": opt(dict, {}),
     "balance_quantity": opt(str, "import_active_energy"),
+    # intervals, snapshots, flags and balance results older than this go once delivered
+    "keep_days": opt(int, 400, in_range(1, 3660)),
 }
 
 
@@ -114,6 +116,7 @@ class AnalyticsSettings:
     alarms: Mapping[str, AlarmLimits] = field(default_factory=dict)  # meter id -> thresholds
     balance: tuple[Node, ...] = ()
     balance_quantity: str = "import_active_energy"
+    keep_days: int = 400
 
     def alarms_of(self, meter_id: str) -> AlarmLimits:
         return self.alarms.get(meter_id) or AlarmLimits()
@@ -154,7 +157,8 @@ def analytics_section(section: Any, timezone: str, meter_ids: Mapping[str, str],
         max_interpolate_s=values["max_interpolate_s"], meters=frozenset(meters),
         billing_day=values["billing_day"], billing_hour=values["billing_hour"],
         rules=per_meter, default_rules=default, commodities=dict(meter_ids), alarms=alarms,
-        balance=nodes, balance_quantity=values["balance_quantity"])
+        balance=nodes, balance_quantity=values["balance_quantity"],
+        keep_days=values["keep_days"])
 
 
 def _layers(base: Any, tables: Mapping[str, Mapping[str, Any]],

@@ -34,6 +34,10 @@ LOGGER = logging.getLogger(__name__)
 # How many of a meter's newest readings are looked through for the one before the first it is
 # given after a start (more than one commit's worth of one meter).
 RESUME_LOOKBACK = 64
+# Old delivered analytics rows are pruned at most this often (in reading time), a bounded
+# number per table each time: a grid step's worth of rows, never a day's in one commit.
+PRUNE_EVERY_MS = 900_000
+PRUNE_ROWS = 5000
 
 
 class StoredRelayStates:
@@ -100,6 +104,7 @@ class AnalyticsWiring:
         self._resumable: dict[tuple[str, str], tuple[int, Decimal | None, deque[Decimal]]] | None
         self._resumable = None
         self._last_week: tuple[int, dict[tuple[str, str], Decimal]] = (-1, {})
+        self._pruned_ms = 0
         self.counts = Counts()
         self.alarms = AnalyticsAlarms(settings, store, self._grid)
 
@@ -108,6 +113,12 @@ class AnalyticsWiring:
         relays = StoredRelayStates(tx)
         if self._resumable is None and stored:
             self._resumable = self._load_recent(tx, min(r.ts_ms for r in stored))
+        newest = max((r.ts_ms for r in stored), default=0)
+        self._pruned_ms = min(self._pruned_ms, newest)  # the clock went back: start over
+        synced = not any(r.flags & FLAG_CLOCK_UNSYNCED for r in stored)  # never by a wild clock
+        if synced and newest - self._pruned_ms >= PRUNE_EVERY_MS:
+            self._pruned_ms = newest
+            tables.prune(tx, newest - self.settings.keep_days * 86_400_000, PRUNE_ROWS)
         for reading in stored:
             if self.settings.covers(reading.meter_id):
                 self._validate(tx, reading)

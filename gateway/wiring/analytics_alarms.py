@@ -66,7 +66,8 @@ class AnalyticsAlarms:
         limits = self.settings.alarms_of(i.meter_id)
         if i.quantity == ACTIVE and limits.contracted_power_w is not None:
             window = self._demand.setdefault(
-                i.meter_id, DemandWindow(max(900, (i.end_ms - i.start_ms) // 1000)))
+                i.meter_id, DemandWindow(max(900, (i.end_ms - i.start_ms) // 1000),
+                                         limits.demand == "sliding"))
             demand = window.add((i.end_ms - i.start_ms) // 1000, i.value)
             if demand is not None:
                 self._change(tx, self.book.update(

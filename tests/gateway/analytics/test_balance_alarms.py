@@ -76,10 +76,11 @@ def test_alarms_are_raised_once_and_cleared_once() -> None:
 def test_alarm_conditions_on_both_sides() -> None:
     window = DemandWindow()
     assert window.add(900, D("2.5")) == D(10_000)  # 2.5 kWh in 15 min: 10 kW
-    sliding = DemandWindow()
-    assert sliding.add(300, D(1)) is None
-    assert sliding.add(300, D(1)) is None
-    assert sliding.add(300, D(1)) == D(12_000)
+    block, sliding = DemandWindow(), DemandWindow(sliding=True)
+    assert [block.add(300, D(n)) for n in (1, 1, 1, 2, 2, 2)] == [
+        None, None, D(12_000), None, None, D(24_000)]  # 5-minute parts, one figure a block
+    assert [sliding.add(300, D(n)) for n in (1, 1, 1, 2)] == [
+        None, None, D(12_000), D(16_000)]  # one figure an interval once 15 min are covered
     assert cos_phi(D(3), D(4)) == D("0.6")
     assert cos_phi(D(0), D(0)) is None
     limits = AlarmLimits(voltage_low=D(207), voltage_high=D(253), phase_loss_v=D(50))
