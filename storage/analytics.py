@@ -280,11 +280,13 @@ _PRUNED: Final = (("analytics_intervals", "end_ms", INTERVAL_KIND),
                   ("analytics_balance", "end_ms", BALANCE_KIND))
 
 
-def prune(tx: SqlTx, before_ms: int, limit: int) -> int:
+def prune(tx: SqlTx, before_ms: int, limit: int, *, intervals_only: bool = False) -> int:
     """Delete up to `limit` rows per table older than `before_ms` whose record was delivered
-    (no outbox row left); returns how many. Active alarms are never pruned."""
+    (no outbox row left); returns how many. Active alarms are never pruned. Only the intervals
+    are indexed by time: the other tables are scanned, so `intervals_only` between the runs
+    that do them too."""
     deleted = 0
-    for table, column, kind in _PRUNED:
+    for table, column, kind in _PRUNED[:1] if intervals_only else _PRUNED:
         cur = tx.execute(
             f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} t WHERE t.{column} < ? "
             "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = ? AND o.ref = t.id) "

@@ -38,6 +38,7 @@ RESUME_LOOKBACK = 64
 # number per table each time: a grid step's worth of rows, never a day's in one commit.
 PRUNE_EVERY_MS = 900_000
 PRUNE_ROWS = 5000
+DAY_MS = 86_400_000
 
 
 class StoredRelayStates:
@@ -117,8 +118,10 @@ class AnalyticsWiring:
         self._pruned_ms = min(self._pruned_ms, newest)  # the clock went back: start over
         synced = not any(r.flags & FLAG_CLOCK_UNSYNCED for r in stored)  # never by a wild clock
         if synced and newest - self._pruned_ms >= PRUNE_EVERY_MS:
+            new_day = newest // DAY_MS != self._pruned_ms // DAY_MS
             self._pruned_ms = newest
-            tables.prune(tx, newest - self.settings.keep_days * 86_400_000, PRUNE_ROWS)
+            tables.prune(tx, newest - self.settings.keep_days * DAY_MS, PRUNE_ROWS,
+                         intervals_only=not new_day)
         for reading in stored:
             if self.settings.covers(reading.meter_id):
                 self._validate(tx, reading)

@@ -23,7 +23,8 @@ def test_prune_deletes_only_old_delivered_rows(tmp_path: Path) -> None:
         snap = analytics.insert_snapshot(tx, analytics.SnapshotRow(
             "m1", "volume", "daily", DAY, Decimal(5), "measured"))
         assert snap is not None
-        assert analytics.prune(tx, 10 * DAY, 100) == 2  # day 1's interval and the snapshot
+        assert analytics.prune(tx, 10 * DAY, 100, intervals_only=True) == 1  # day 1's interval
+        assert analytics.prune(tx, 10 * DAY, 100) == 1  # and the snapshot
         left = analytics.intervals_between(tx, "m1", 0, 100 * DAY)
         assert [r.end_ms // DAY for r in left] == [2, 30]
         assert analytics.snapshots_of(tx, "m1", 10) == []
