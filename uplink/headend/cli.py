@@ -64,7 +64,10 @@ async def _serve(args: argparse.Namespace) -> None:
     key_store = open_store(args.db) if threaded else store
     keys = KeyRing(key_store, parse_enrolment(args.enrol), refresh_s=args.key_refresh)
     headend = HeadEnd(store, keys, load_private_key(_key_file(args)),
-                      broker_url=args.broker, prefix=args.prefix, store_thread=threaded)
+                      broker_url=args.broker, prefix=args.prefix, store_thread=threaded,
+                      store_threads=args.store_connections if threaded else 1,
+                      store_factory=lambda: open_store(args.db,
+                                                       gap_grace_ms=int(args.gap_grace * 1000)))
     try:
         await headend.run()
     finally:
@@ -138,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gap-grace", type=float, default=0.0, metavar="S",
                        help="several workers: report a gap only once it is S seconds old")
     serve.add_argument("--enrol", action="append", default=[], metavar="GW=PUBKEY.pem")
+    serve.add_argument("--store-connections", type=int, default=1, metavar="N",
+                       help="PostgreSQL: transactions in flight at once, one connection each "
+                            "(more than 1: give --gap-grace too, as for several workers)")
     serve.add_argument("--key-refresh", type=float, default=REFRESH_S, metavar="S",
                        help="look a gateway's key up again after S seconds: a revoke takes "
                             "effect within S (0: at every batch)")

@@ -38,6 +38,8 @@ class LoadOptions:
     topic_prefix: str = "mtr"
     timeout_s: float = 600.0
     build_processes: int = 2
+    # transactions in flight per worker (serve --store-connections)
+    store_connections: int = 2
 
 
 @dataclass(slots=True)
@@ -74,16 +76,19 @@ def _services(opts: LoadOptions, tmp: Path) -> Iterator[Services]:
 
 
 def start_workers(n: int, broker: str, db: str, key: Path, prefix: str,
-                  tmp: Path) -> list[subprocess.Popen[bytes]]:
+                  tmp: Path, store_connections: int = 1) -> list[subprocess.Popen[bytes]]:
     """N serve processes; returns once each has its subscriptions confirmed."""
     procs = []
+    # a batch stored by one worker (or store connection) just before its predecessor is
+    # not a gap
+    concurrent = n > 1 or store_connections > 1
     for i in range(n):
         log = (tmp / f"worker-{i}.log").open("wb")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "uplink.headend.cli", "serve", "--broker", broker, "--db", db,
              "--key", str(key), "--prefix", prefix,
-             # a batch stored by one worker just before its predecessor is not a gap
-             "--gap-grace", "2" if n > 1 else "0"], stdout=log, stderr=subprocess.STDOUT))
+             "--store-connections", str(store_connections),
+             "--gap-grace", "2" if concurrent else "0"], stdout=log, stderr=subprocess.STDOUT))
     deadline = time.monotonic() + READY_TIMEOUT_S
     for i, proc in enumerate(procs):
         logfile = tmp / f"worker-{i}.log"
@@ -149,7 +154,7 @@ def run(opts: LoadOptions, fleet: list[SimGateway] | None = None) -> dict[str, A
         with _services(opts, tmp) as svc:
             enrol_fleet(svc.db, fleet)
             procs = start_workers(opts.workers, svc.broker, svc.db, tmp / "headend.pem",
-                                  opts.topic_prefix, tmp)
+                                  opts.topic_prefix, tmp, opts.store_connections)
             for i, proc in enumerate(procs):
                 svc.pids[f"worker_{i}"] = (proc.pid, False)
             try:
@@ -191,7 +196,8 @@ def _report(opts: LoadOptions, fleet: list[SimGateway], pub: FleetPublisher, com
 def cmd_loadtest(args: Any) -> int:
     import json
     spec = FleetSpec(args.gateways, args.meters, args.minutes, batch_cap=args.batch_bytes)
-    opts = LoadOptions(spec, args.broker, args.db, args.workers, args.prefix, args.timeout)
+    opts = LoadOptions(spec, args.broker, args.db, args.workers, args.prefix, args.timeout,
+                       store_connections=args.store_connections)
     result = run(opts)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0 if result["ok"] else 1
@@ -206,6 +212,8 @@ def register(sub: Any) -> None:
     p.add_argument("--broker", help="broker URL (default: a local Mosquitto)")
     p.add_argument("--db", help="database URL or file (default: a local PostgreSQL)")
     p.add_argument("--prefix", default="mtr")
+    p.add_argument("--store-connections", type=int, default=2,
+                   help="per worker: transactions in flight (serve --store-connections)")
     p.add_argument("--batch-bytes", type=int, default=BATCH_CAP,
                    help="batch size cap (default: the gateway's); smaller: longer chains")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for all acks")

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -49,12 +50,22 @@ class HeadEnd:
 
     def __init__(self, store: Store, enrolled: Mapping[str, Ed25519PublicKey],
                  key: Ed25519PrivateKey, *, broker_url: str, prefix: str = "mtr",
-                 client_id: str | None = None, store_thread: bool = False) -> None:
+                 client_id: str | None = None, store_thread: bool = False,
+                 store_threads: int = 1,
+                 store_factory: Callable[[], Store] | None = None) -> None:
         """`store_thread`: store in a thread of its own, so that verifying and decoding the
         next batch overlaps the database round trips of this one (PostgreSQL; the store's
-        connection is then used by that thread only)."""
+        connection is then used by that thread only). `store_threads` > 1 (with
+        `store_factory` opening one more connection per thread): that many transactions in
+        flight at once, so one worker is not bound by the latency of one transaction (its
+        round trips and commit flush) but by its CPU."""
         self.store = store
-        self.store_thread = store_thread
+        self.store_thread = store_thread or store_threads > 1
+        self.store_threads = store_threads if store_factory is not None else 1
+        self._factory = store_factory
+        self._local = threading.local()
+        self._stores_lock = threading.Lock()
+        self._thread_stores: list[Store] = []
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.enrolled = enrolled
@@ -82,7 +93,8 @@ class HeadEnd:
                                 on_message=self._on_message)
         self._loop = loop
         if self.store_thread:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headend-store")
+            self._pool = ThreadPoolExecutor(max_workers=self.store_threads,
+                                            thread_name_prefix="headend-store")
         self._link = MqttLink(self._link_config(), handlers, loop)
         self._link.start()
         try:
@@ -92,6 +104,26 @@ class HeadEnd:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)  # what was taken is stored (and not acked)
                 self._pool = None
+            for extra in self._thread_stores[1:]:
+                extra.close()
+            self._thread_stores.clear()
+
+    def _db(self) -> Store:
+        """The store of the calling thread: the first store thread uses `self.store`, each
+        further one its own connection from `store_factory`."""
+        if self._pool is None:
+            return self.store
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            with self._stores_lock:
+                if not self._thread_stores:
+                    store = self.store
+                else:
+                    assert self._factory is not None  # store_threads > 1 needs one
+                    store = self._factory()
+                self._thread_stores.append(store)
+            self._local.store = store
+        return store
 
     def _on_connected(self, _max_packet: int | None) -> None:
         self._up.set()
@@ -115,7 +147,7 @@ class HeadEnd:
         except UplinkError as exc:
             self._refused("batch_refused", topic, exc)
             return
-        self._in_store(lambda: self.store.ingest(prepared),
+        self._in_store(lambda: self._db().ingest(prepared),
                        lambda result: self._ingested(batch, result), "batch_refused", topic)
 
     def _ingested(self, batch: VerifiedBatch, result: IngestResult) -> None:
@@ -171,7 +203,7 @@ class HeadEnd:
             if result.status == "known_gap":
                 self.stats.known_gaps += 1
             self._publish_ack(Ack(gone.gw, result.ack, result.resend))
-        self._in_store(lambda: self.store.record_unavailable(gone), done,
+        self._in_store(lambda: self._db().record_unavailable(gone), done,
                        "unavailable_refused", topic)
 
     def _on_status(self, topic: str, payload: bytes) -> None:
@@ -180,7 +212,7 @@ class HeadEnd:
         if len(parts) != 3 or status not in ("online", "offline"):
             return  # not a gateway's status message: nothing to show
         ts_ms = int(time.time() * 1000)
-        self._in_store(lambda: record_status(self.store, parts[1], status, ts_ms),
+        self._in_store(lambda: record_status(self._db(), parts[1], status, ts_ms),
                        lambda _none: None, "status_not_stored", topic)
 
     def _count(self, status: str, gw: str, n_records: int) -> None:
