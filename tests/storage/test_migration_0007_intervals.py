@@ -1,4 +1,5 @@
-"""Migration 0009 (analytics_intervals indexed by end only) on a 0008 store: intervals kept."""
+"""Migration 0007 rebuilds analytics_intervals indexed by end only: a 0006 store keeps its
+intervals and their ids."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from storage.migrations import MIGRATIONS_DIR, apply_migrations, latest_version,
 from storage.store import Store
 
 
-def test_a_0008_store_keeps_its_intervals_and_their_ids(tmp_path: Path) -> None:
-    up_to_8 = tmp_path / "v8"
-    up_to_8.mkdir()
-    for number in range(1, 9):
-        shutil.copy(sorted(MIGRATIONS_DIR.glob(f"{number:04d}_*.sql"))[0], up_to_8)
+def test_a_0006_store_keeps_its_intervals_and_their_ids(tmp_path: Path) -> None:
+    up_to_6 = tmp_path / "v6"
+    up_to_6.mkdir()
+    for number in range(1, 7):
+        shutil.copy(sorted(MIGRATIONS_DIR.glob(f"{number:04d}_*.sql"))[0], up_to_6)
     path = tmp_path / "g.db"
     conn = db.open_connection(path, create=True)
-    apply_migrations(conn, path, up_to_8)
-    assert schema_version(conn) == 8
+    apply_migrations(conn, path, up_to_6)
+    assert schema_version(conn) == 6
     for n in range(3):
         conn.execute("INSERT INTO analytics_intervals (id, meter_id, quantity, grid, start_ms, "
                      "end_ms, value, quality, end_value) VALUES (?, 'm1', 'volume', '15min', ?, "
@@ -29,7 +30,7 @@ def test_a_0008_store_keeps_its_intervals_and_their_ids(tmp_path: Path) -> None:
     conn.close()
 
     store = Store.open(path)
-    assert schema_version(store.db.conn) == latest_version() >= 9
+    assert schema_version(store.db.conn) == latest_version() >= 7
     with store.transaction() as tx:
         rows = analytics.intervals_between(tx, "m1", 0, 10**9)
         assert [(r.id, r.end_value) for r in rows] == [(40, Decimal(1)), (41, Decimal(2)),
