@@ -39,6 +39,12 @@ RESUME_LOOKBACK = 64
 PRUNE_EVERY_MS = 900_000
 PRUNE_ROWS = 5000
 DAY_MS = 86_400_000
+# Flag bit 1 marks a value the meter recorded for a past instant and hands over later (a
+# load-profile interval, a billing closure: FLAG_METER_RECORD of storage/records.py, coming with
+# the meter records). The tracks follow the readings taken now: such a set would move a register
+# back in time, so it is left out (the meter's own profile replacing the derived intervals is
+# not done: docs/analytics.md).
+METER_RECORD_BIT = 0x02
 
 
 class StoredRelayStates:
@@ -123,7 +129,7 @@ class AnalyticsWiring:
             tables.prune(tx, newest - self.settings.keep_days * DAY_MS, PRUNE_ROWS,
                          intervals_only=not new_day)
         for reading in stored:
-            if self.settings.covers(reading.meter_id):
+            if self.settings.covers(reading.meter_id) and not reading.flags & METER_RECORD_BIT:
                 self._validate(tx, reading)
                 self._registers_of(tx, reading, relays)
                 self.alarms.on_reading(tx, reading)

@@ -87,3 +87,26 @@ def test_history_and_last_week_survive_a_restart(tmp_path: Path) -> None:
     # without them neither rule could judge the first intervals after it
     assert [set(i.flags) for i in late] == [{"spike", "week_ratio"}] * 2
     store.close()
+
+
+def test_a_meter_record_of_a_past_instant_leaves_the_tracks_alone(tmp_path: Path) -> None:
+    from gateway.wiring.analytics import METER_RECORD_BIT
+
+    store, wiring = store_at(tmp_path / "g.db")
+    store.add_readings([reading(START_MS, "100")], in_transaction=wiring.on_readings)
+    store.add_readings([reading(START_MS + 5 * MINUTE, "100.5")],
+                       in_transaction=wiring.on_readings)
+    # a meter record names its series once the store keeps them (storage/meter_records.py)
+    series = {"series": "load_profile"} if "series" in ReadingSet.__dataclass_fields__ else {}
+    past = ReadingSet("shop-1", START_MS - 60 * MINUTE, (
+        StoredValue("import_active_energy", Decimal("90"), "kWh"),), METER_RECORD_BIT,
+        **series)
+    store.add_readings([past], in_transaction=wiring.on_readings)
+    for n in (10, 15):
+        store.add_readings([reading(START_MS + n * MINUTE, str(100 + Decimal(n) / 10))],
+                           in_transaction=wiring.on_readings)
+    with store.transaction() as tx:
+        rows = analytics.intervals_between(tx, "shop-1", 0, 2**62)
+    assert [(r.value, r.flags) for r in rows] == [(Decimal("1.500000"), ())]
+    assert [rec.kind for rec in store.pending_outbox(100)].count("reading_flag") == 0
+    store.close()
