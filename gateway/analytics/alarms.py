@@ -65,6 +65,7 @@ class AlarmLimits:
     contracted_power_w: Decimal | None = None
     demand: str = "block"  # block: each 15 min interval; sliding: the last 15 min, per interval
     cos_phi_min: Decimal | None = None
+    reactive_period: str = "day"  # day | month: the period whose cos phi is judged
     voltage_low: Decimal | None = None
     voltage_high: Decimal | None = None
     voltage_for_s: int = 60

@@ -87,6 +87,7 @@ ALARM_FIELDS: dict[str, Field] = {
     "contracted_power_w": _dec(_positive_decimal_check),
     "demand": opt(str, None, one_of("block", "sliding")),
     "cos_phi_min": _dec(_positive_decimal_check),
+    "reactive_period": opt(str, None, one_of("day", "month")),
     "voltage_low": _dec(),
     "voltage_high": _dec(),
     "voltage_for_s": opt(int, None, positive),

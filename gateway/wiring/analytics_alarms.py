@@ -75,13 +75,16 @@ class AnalyticsAlarms:
                     {"demand_w": str(demand.quantize(Decimal(1))),
                      "contracted_w": str(limits.contracted_power_w)}))
         if i.quantity in (ACTIVE, REACTIVE) and limits.cos_phi_min is not None:
-            self._reactive(tx, i, limits.cos_phi_min)
+            self._reactive(tx, i, limits.cos_phi_min, limits.reactive_period == "month")
 
-    def _reactive(self, tx: Any, i: Interval, minimum: Decimal) -> None:
-        """A day's cos phi, judged once both registers have an interval of a later day."""
+    def _reactive(self, tx: Any, i: Interval, minimum: Decimal, monthly: bool) -> None:
+        """A day's (or month's) cos phi, judged once both registers have an interval of a
+        later one."""
         assert i.value is not None
         days = self._days.setdefault(i.meter_id, {})
         day = local_date(self._grid.zone, i.start_ms)
+        if monthly:
+            day = day.replace(day=1)
         sums = days.setdefault(day, {})
         sums[i.quantity] = sums.get(i.quantity, Decimal(0)) + i.value
         if not all(q in sums for q in (ACTIVE, REACTIVE)):
@@ -92,7 +95,8 @@ class AnalyticsAlarms:
             if cp is not None:
                 self._change(tx, self.book.update(
                     "reactive_ratio", i.meter_id, cp < minimum, i.start_ms,
-                    {"day": past.isoformat(), "cos_phi": str(cp.quantize(Decimal("0.001"))),
+                    {"period": past.isoformat()[:7] if monthly else past.isoformat(),
+                     "cos_phi": str(cp.quantize(Decimal("0.001"))),
                      "minimum": str(minimum)}))
 
     def _balance(self, tx: Any, book: NodeBook, r: BalanceResult) -> None:

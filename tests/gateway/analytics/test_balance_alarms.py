@@ -186,3 +186,28 @@ def test_demand_voltage_and_cos_phi_alarms_through_the_hook(tmp_path: Path) -> N
                       ("alarm_raised", "voltage_band"), ("alarm_cleared", "voltage_band"),
                       ("alarm_raised", "reactive_ratio")]
     store.close()
+
+
+def test_a_months_cos_phi_raises_after_the_month_and_clears_after_a_good_one(
+        tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "g.db")
+    limits = AlarmLimits(cos_phi_min=D("0.9"), reactive_period="month")
+    settings = AnalyticsSettings(timezone="UTC", grid="daily", alarms={"m1": limits},
+                                 commodities={"m1": "electricity"})
+    wiring = AnalyticsWiring(settings, store)
+    kwh, kvarh = D(0), D(0)
+    start = 1_767_225_600_000  # 2026-01-01T00:00Z
+    for n in range(0, 4 * 70):  # every 6 hours for 70 days: January, February, some of March
+        ts = start + n * 6 * 3_600_000
+        in_january = ts <= 1_769_904_000_000  # what came until 2026-02-01T00:00Z
+        kwh += D(5)
+        kvarh += D(5) if in_january else D(1)  # cos phi 0.707, then 0.981
+        store.add_readings([ReadingSet("m1", ts, (
+            StoredValue("import_active_energy", kwh, "kWh"),
+            StoredValue("import_reactive_energy", kvarh, "kvarh")))],
+            in_transaction=wiring.on_readings)
+    changes = [(e.kind, e.data["period"], e.data["cos_phi"]) for e in
+               reversed(store.recent_events(20)) if e.kind.startswith("alarm")]
+    assert changes == [("alarm_raised", "2026-01", "0.707"),
+                       ("alarm_cleared", "2026-02", "0.981")]
+    store.close()
