@@ -87,14 +87,17 @@ class NodeBook:
         return BalanceResult(n.meter_id, start, end, "complete", parent, children, loss, percent)
 
     def over_threshold(self, result: BalanceResult) -> bool | None:
-        """Whether the loss alarm holds after this result (None: incomplete, no change)."""
+        """True once `alarm_after` complete intervals in a row were above the threshold, False
+        at a complete one at or below it, None otherwise (incomplete, or above but not yet
+        for long enough: no change, so an alarm active before a restart is not cleared by
+        the count starting again)."""
         if result.status != "complete" or result.loss_percent is None:
             return None
-        if result.loss_percent > self.node.threshold_percent:
-            self.over += 1
-        else:
+        if result.loss_percent <= self.node.threshold_percent:
             self.over = 0
-        return self.over >= self.node.alarm_after
+            return False
+        self.over += 1
+        return True if self.over >= self.node.alarm_after else None
 
 
 def day_totals(results: Sequence[BalanceResult]) -> BalanceResult | None:

@@ -211,3 +211,16 @@ def test_a_months_cos_phi_raises_after_the_month_and_clears_after_a_good_one(
     assert changes == [("alarm_raised", "2026-01", "0.707"),
                        ("alarm_cleared", "2026-02", "0.981")]
     store.close()
+
+
+def test_a_loss_alarm_active_before_a_restart_is_not_cleared_by_the_new_count() -> None:
+    book = NodeBook(Node("f1", ("t1",), D(5), 3))
+    alarms = AlarmBook({"balance_loss:f1": 1})  # restored from analytics_alarms
+    changes = []
+    for n, child in enumerate([D("9.3"), D("9.3"), D("9.3"), D("9.3"), D("9.8")]):
+        book.add("f1", n * STEP, (n + 1) * STEP, D(10), STEP)
+        [r] = book.add("t1", n * STEP, (n + 1) * STEP, child, STEP)
+        holds = book.over_threshold(r)
+        if holds is not None:
+            changes.append(alarms.update("balance_loss", "f1", holds, r.end_ms))
+    assert [(c.raised, c.ts_ms // STEP) for c in changes if c is not None] == [(False, 5)]
