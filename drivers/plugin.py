@@ -131,6 +131,9 @@ class Context:
     events: EventSink
     clock: Clock
     data_dir: Path  # beside the database: default files (keys) live here
+    # (meter id, series) -> the newest instant (UTC ms) of that series the gateway has stored,
+    # None if none: where a plugin reads a meter's profile or closures on from (Sample.at_ms)
+    records_until: Callable[[str, str], int | None] = field(default=lambda _m, _s: None)
 
 
 class MeterBus(Protocol):

@@ -15,3 +15,8 @@ class Sample:
     quantity: str
     value: Decimal | str
     unit: str
+    # a value the meter kept for an instant and hands over later (a load-profile interval,
+    # a billing closure): that instant (UTC ms) and the series it belongs to, which the
+    # gateway keeps a mark of (Context.records_until); None and "" for a value read now
+    at_ms: int | None = None
+    series: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -9,9 +10,10 @@ from decimal import Decimal
 from storage import codec
 from storage.errors import InvalidRecord, StorageError
 from storage.outbox import chunks, placeholders
-from storage.records import ReadingSet, StoredValue
+from storage.records import FLAG_METER_RECORD, ReadingSet, StoredValue
 
 MAX_FLAGS = 0xFF
+_SERIES = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _SELECT = (
     "SELECT r.id, m.id, r.ts_ms, r.flags, r.vals FROM readings r "
     "JOIN meters m ON m.mid = r.meter "
@@ -97,6 +99,10 @@ def validate(reading: ReadingSet) -> None:
         raise InvalidRecord(f"{where}: ts_ms must be an int, not {reading.ts_ms!r}")
     if not isinstance(reading.flags, int) or not 0 <= reading.flags <= MAX_FLAGS:
         raise InvalidRecord(f"{where}: flags must be an int in 0..{MAX_FLAGS}")
+    if bool(reading.series) != bool(reading.flags & FLAG_METER_RECORD) or (
+            reading.series and _SERIES.fullmatch(reading.series) is None):
+        raise InvalidRecord(f"{where}: a meter's own record has FLAG_METER_RECORD and a series "
+                            f"(lower_snake_case, at most 32 characters): {reading.series!r}")
     for value in reading.values:
         if not isinstance(value, StoredValue):
             raise InvalidRecord(f"{where}: values must be StoredValue, not {value!r}")

@@ -9,6 +9,9 @@ from typing import Any
 
 # flags bit 0: the gateway clock was not synchronised when the reading was taken.
 FLAG_CLOCK_UNSYNCED = 0x01
+# flags bit 1: a value the meter kept for this instant (a load-profile interval, a billing
+# closure) and handed over later, not a reading taken now; prepay does not charge it.
+FLAG_METER_RECORD = 0x02
 
 SEVERITIES = ("debug", "info", "warning", "error", "critical")
 
@@ -31,6 +34,9 @@ class ReadingSet:
     values: tuple[StoredValue, ...]
     flags: int = 0
     id: int | None = None
+    # with FLAG_METER_RECORD: the meter's series it belongs to ("load_profile", "billing"),
+    # whose mark (storage/meter_records.py) advances with it; not stored in the row itself
+    series: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from storage import db, events, eviction, outbox, readings
+from storage import db, events, eviction, meter_records, outbox, readings
 from storage.errors import (
     DATABASE_ERRORS,
     InvalidRecord,
@@ -242,7 +242,16 @@ class Store:
             heads[mid] = (reading_id, newest_ts)
             ids.append(reading_id)
         readings.update_heads(tx.conn, heads)
+        for (meter_id, series), until_ms in meter_records.newest_of(sets).items():
+            mid = self._interning.mid(tx.conn, meter_id)
+            assert mid is not None  # registered above
+            meter_records.advance(tx.conn, mid, series, until_ms)
         return ids
+
+    def meter_record_marks(self) -> dict[tuple[str, str], int]:
+        """(meter id, series) -> the newest dated record stored (storage/meter_records.py)."""
+        self._check_owner()
+        return meter_records.marks(self._conn)
 
     def _make_room(self, tx: Transaction, sets: Sequence[ReadingSet]) -> bool:
         """Evict as needed; returns True when the store is full (the store_full event is due)."""

@@ -20,13 +20,14 @@ from board.interface import Board, BoardError
 from core.clock import Clock, SystemClock
 from drivers.errors import DriverError
 from drivers.readings import Sample
+from gateway.app.meter_records import MeterRecords
 from gateway.app.scheduler import BusScheduler, PollPlan
 from gateway.app.supervision import ClockState, Failure, Supervisor
 from gateway.app.writer import ReadingWriter
 from gateway.config.loader import GatewayConfig
 from gateway.wiring.protocols import MeterBus, PushSource, open_buses, plugin
 from storage.errors import StorageError
-from storage.records import ReadingSet, StoredValue
+from storage.records import FLAG_CLOCK_UNSYNCED, ReadingSet
 from storage.store import Store
 
 LOGGER = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Service:
         self.store: Store | None = None
         self.writer: ReadingWriter | None = None
         self.health: MeterHealth | None = None
+        self.meter_records: MeterRecords | None = None
         self.buses: dict[str, MeterBus] = {}
         self.push_sources: list[PushSource] = []
         self.prepay: Any = None  # gateway.wiring.prepay.PrepayWiring when [prepay] is configured
@@ -142,6 +144,7 @@ class Service:
                                         address=sub.address)
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
+        self.meter_records = MeterRecords(self.store.meter_record_marks())
         # -- console (log command): keep the last log records in memory ------------------
         from gateway.console.logring import LogRing
 
@@ -183,7 +186,7 @@ class Service:
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
         self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event,
-                                                   self.clock)
+                                                   self.clock, self._records_until)
         self._start_components()
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),
@@ -287,10 +290,15 @@ class Service:
         except DriverError as exc:
             self.health.failed(meter_id, exc, self._now_ms())
             raise
-        reading = self._reading(meter.id, samples)
-        self.health.ok(meter_id, reading.ts_ms)
-        self.accept(reading)
-        return reading
+        live, records = self._readings(meter.id, samples, self._now_ms())
+        self.health.ok(meter_id, self._now_ms())
+        for record in records:
+            self.accept(record)
+        if live is not None:
+            self.accept(live)
+            return live
+        # a read of the meter's records only: the newest is what the console shows
+        return records[-1] if records else ReadingSet(meter.id, self._now_ms(), ())
 
     def accept(self, reading: ReadingSet) -> None:
         """A reading from any source (polled or pushed): buffer it and tell the listeners."""
@@ -305,9 +313,10 @@ class Service:
     def _pushed(self, meter_id: str, samples: list[Sample], ts_ms: int) -> None:
         assert self.health is not None
         # meter_id may be a sub-meter (its plugin's `sub_meters`), which has no [[meter]]
-        reading = self._reading(meter_id, samples, ts_ms)
-        self.health.ok(meter_id, reading.ts_ms)
-        self.accept(reading)
+        live, records = self._readings(meter_id, samples, ts_ms)
+        self.health.ok(meter_id, ts_ms)
+        for reading in (*records, *([live] if live is not None else [])):
+            self.accept(reading)
 
     def record_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
                      severity: str = "info") -> None:
@@ -341,11 +350,15 @@ class Service:
         if self.uplink is not None:
             self.uplink.wake()
 
-    def _reading(self, meter_id: str, samples: list[Sample],
-                 ts_ms: int | None = None) -> ReadingSet:
-        values = tuple(StoredValue(s.quantity, s.value, s.unit) for s in samples)
-        flags = 0 if self.clock_synced() else 1
-        return ReadingSet(meter_id, ts_ms if ts_ms is not None else self._now_ms(), values, flags)
+    def _readings(self, meter_id: str, samples: list[Sample],
+                  ts_ms: int) -> tuple[ReadingSet | None, list[ReadingSet]]:
+        """The set read now and the meter's own records among `samples` (Sample.at_ms)."""
+        assert self.meter_records is not None
+        flags = 0 if self.clock_synced() else FLAG_CLOCK_UNSYNCED
+        return self.meter_records.split(meter_id, samples, ts_ms, flags)
+
+    def _records_until(self, meter_id: str, series: str) -> int | None:
+        return self.meter_records.until(meter_id, series) if self.meter_records else None
 
     def _clock_jumped(self, jump_s: float) -> None:
         if self.store is not None:

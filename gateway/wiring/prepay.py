@@ -19,6 +19,7 @@ from prepay.settings import PrepaySettings
 from prepay.vouchers import MAX_VOUCHER_BYTES, VoucherReader
 from storage import ledger
 from storage.errors import StorageError
+from storage.records import FLAG_METER_RECORD
 from storage.store import Store
 
 if TYPE_CHECKING:
@@ -139,7 +140,11 @@ class PrepayWiring:
                                                                  "receipts (gateway keys init)"})
 
     def charge(self, tx: Any, stored: list[Any]) -> None:
-        self.engine.on_readings(tx, stored)
+        # a meter's own records (a profile read later) are history: the readings taken now
+        # carry the registers the charge moves on, in the order they were read
+        live = [r for r in stored if not r.flags & FLAG_METER_RECORD]
+        if live:
+            self.engine.on_readings(tx, live)
 
     def handlers(self) -> dict[str, Handler]:
         """Prepay command handlers with their refusals in the uplink's terms."""

@@ -11,7 +11,7 @@ gateway/wiring/bus_directory.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,8 +65,17 @@ def plugin(name: str) -> ProtocolPlugin | None:
     return next((p for p in PLUGINS if p.name == name), None)
 
 
-def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock) -> Context:
-    """What a plugin gets to open a bus: the board's serial opener, events, clock, data dir."""
+RecordsUntil = Callable[[str, str], int | None]  # (meter id, series) -> newest held, ms
+
+
+def _none_held(meter_id: str, series: str) -> int | None:
+    return None
+
+
+def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock,
+                  records_until: RecordsUntil = _none_held) -> Context:
+    """What a plugin gets to open a bus: the board's serial opener, events, clock, data dir,
+    and how far the gateway holds each meter's records."""
     def open_serial(params: SerialParams) -> Any:
         spec = SerialSpec(params.port, params.baudrate, bytesize=params.bytesize,
                           parity=params.parity, stopbits=params.stopbits,
@@ -76,14 +85,15 @@ def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock)
             return board.open_serial_fd(spec)
         except BoardError as exc:  # a missing adapter is the driver's PortUnavailable
             raise PortUnavailable(str(exc)) from exc
-    return Context(open_serial, events, clock, data_dir)
+    return Context(open_serial, events, clock, data_dir, records_until)
 
 
-def open_buses(config: Site, board: Board, events: EventSink,
-               clock: Clock) -> tuple[dict[str, MeterBus], list[PushSource]]:
+def open_buses(config: Site, board: Board, events: EventSink, clock: Clock,
+               records_until: RecordsUntil = _none_held,
+               ) -> tuple[dict[str, MeterBus], list[PushSource]]:
     """A reader for every bus that has meters on it (config validation made one protocol each),
     on the composition root's one clock (no default: a test passes its FakeClock here)."""
-    context = board_context(board, events, config.storage.path.parent, clock)
+    context = board_context(board, events, config.storage.path.parent, clock, records_until)
     polled: dict[str, MeterBus] = {}
     pushed: list[PushSource] = []
     for bus in config.buses:
