@@ -134,6 +134,9 @@ class Context:
     # (meter id, series) -> the newest instant (UTC ms) of that series the gateway has stored,
     # None if none: where a plugin reads a meter's profile or closures on from (Sample.at_ms)
     records_until: Callable[[str, str], int | None] = field(default=lambda _m, _s: None)
+    # whether the gateway's clock is synchronised now (NTP, or set by a technician): a plugin
+    # sets a meter's clock from `clock` only then
+    clock_synced: Callable[[], bool] = field(default=lambda: False)
 
 
 class MeterBus(Protocol):

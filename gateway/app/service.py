@@ -186,7 +186,8 @@ class Service:
         self.store.add_event("gateway_started", meter_id=None, ts_ms=self._now_ms(),
                              data={"meters": len(self.config.meters)})
         self.buses, self.push_sources = open_buses(self.config, self.board, self.record_event,
-                                                   self.clock, self._records_until)
+                                                   self.clock, self._records_until,
+                                                   lambda: self.clock_synced())
         self._start_components()
         LOGGER.info("gateway_running", extra={"gateway": self.config.gateway_id,
                                               "meters": len(self.config.meters),

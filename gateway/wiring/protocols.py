@@ -72,8 +72,13 @@ def _none_held(meter_id: str, series: str) -> int | None:
     return None
 
 
+def _not_synced() -> bool:
+    return False
+
+
 def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock,
-                  records_until: RecordsUntil = _none_held) -> Context:
+                  records_until: RecordsUntil = _none_held,
+                  clock_synced: Callable[[], bool] = _not_synced) -> Context:
     """What a plugin gets to open a bus: the board's serial opener, events, clock, data dir,
     and how far the gateway holds each meter's records."""
     def open_serial(params: SerialParams) -> Any:
@@ -85,15 +90,17 @@ def board_context(board: Board, events: EventSink, data_dir: Path, clock: Clock,
             return board.open_serial_fd(spec)
         except BoardError as exc:  # a missing adapter is the driver's PortUnavailable
             raise PortUnavailable(str(exc)) from exc
-    return Context(open_serial, events, clock, data_dir, records_until)
+    return Context(open_serial, events, clock, data_dir, records_until, clock_synced)
 
 
 def open_buses(config: Site, board: Board, events: EventSink, clock: Clock,
                records_until: RecordsUntil = _none_held,
+               clock_synced: Callable[[], bool] = _not_synced,
                ) -> tuple[dict[str, MeterBus], list[PushSource]]:
     """A reader for every bus that has meters on it (config validation made one protocol each),
     on the composition root's one clock (no default: a test passes its FakeClock here)."""
-    context = board_context(board, events, config.storage.path.parent, clock, records_until)
+    context = board_context(board, events, config.storage.path.parent, clock, records_until,
+                            clock_synced)
     polled: dict[str, MeterBus] = {}
     pushed: list[PushSource] = []
     for bus in config.buses:

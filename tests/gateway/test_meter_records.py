@@ -93,6 +93,10 @@ async def _run_until(service: Service, reads: int) -> ProfileBus:
         bus = await eventually_async(lambda: service.buses.get("line"), DEADLINE_S, "the bus")
         await eventually_async(lambda: bus.reads >= reads and not service.writer.pending,
                                DEADLINE_S, f"{reads} reads committed")
+        # the plugin asks the service's own clock state whether it may set a meter's clock
+        for synced in (True, False):
+            service.clock_synced = lambda synced=synced: synced  # type: ignore[misc]
+            assert bus.context.clock_synced() is synced
         return bus  # type: ignore[no-any-return]
     finally:
         stop.set()
