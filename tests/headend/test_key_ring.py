@@ -55,3 +55,24 @@ def test_a_command_line_key_does_not_outlive_a_revoke(tmp_path: Path) -> None:
     assert ring.get("gw-2") is static  # not in the database: the command line's key
     enrol.revoke(store, "gw-1")
     assert ring.get("gw-1") is None
+
+
+def test_one_read_of_the_table_serves_every_gateway(tmp_path: Path) -> None:
+    """A fleet's worker reads the enrolment once per refresh, not once per gateway; a gateway
+    enrolled since that read is looked up when first seen; a revoke holds after the refresh."""
+    store = open_store(tmp_path / "he.db")
+    for n in range(50):
+        enrol.add(store, f"gw-{n}", public_pem(Ed25519PrivateKey.generate()))
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    clock = StepClock()
+    ring = KeyRing(store, clock=clock)
+    assert all(ring.get(f"gw-{n}") is not None for n in range(50))
+    assert len([s for s in statements if "FROM enrolment" in s]) == 1
+    enrol.add(store, "gw-new", public_pem(Ed25519PrivateKey.generate()))
+    enrol.revoke(store, "gw-7")
+    assert ring.get("gw-new") is not None  # not in the last read: looked up by itself
+    assert ring.get("gw-7") is not None  # the read is younger than the refresh
+    clock.now += REFRESH_S + 0.001
+    assert ring.get("gw-7") is None and ring.get("gw-8") is not None
+    assert len([s for s in statements if "FROM enrolment" in s]) == 3

@@ -7,6 +7,7 @@ Revocation is enforced inside the ingest transaction as well (the chain row lock
 enrolment row), so a revoked gateway's next batch is refused by every worker at once.
 """
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uplink.errors import SigningKeyFileError, UplinkError
 from uplink.headend.db import execute
+
+LOGGER = logging.getLogger(__name__)
 
 # An unknown or changed gateway is looked up again after this long (`serve --key-refresh`):
 # a revoke takes effect within it; 0 looks up at every batch.
@@ -71,7 +74,14 @@ def _commit(store: Any) -> None:
 
 
 class KeyRing(Mapping[str, Ed25519PublicKey]):
-    """Gateway keys: those given on the command line, then the database's enrolment."""
+    """Gateway keys: those given on the command line, then the database's enrolment.
+
+    With `refresh_s` > 0 the whole enrolment table is read again at most every `refresh_s`
+    (one query, not one per gateway: a worker of a fleet would otherwise query the database
+    for every gateway every few seconds, in its event loop), a key is parsed only when its PEM
+    text changed, and a gateway not in the last read is looked up by itself the first time it
+    is seen (an enrolment since the last read), then again after `refresh_s`. With 0, every
+    batch looks its gateway up."""
 
     def __init__(self, store: Any, static: Mapping[str, Ed25519PublicKey] | None = None,
                  *, clock: Any = time.monotonic, refresh_s: float = REFRESH_S) -> None:
@@ -80,18 +90,44 @@ class KeyRing(Mapping[str, Ed25519PublicKey]):
         self.clock = clock
         self.refresh_s = refresh_s
         self._cache: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
+        self._parsed: dict[str, Ed25519PublicKey] = {}  # PEM text -> key
+        self._read_at: float | None = None
+
+    def _key_of(self, gw: str, pem: str, revoked: Any) -> Ed25519PublicKey | None:
+        if revoked is not None:
+            return None  # revoked in the database: a key on the command line does not count
+        key = self._parsed.get(pem)
+        if key is None:
+            key = self._parsed[pem] = parse_public_pem(pem, f"enrolled key of {gw}")
+        return key
 
     def _lookup(self, gw: str) -> Ed25519PublicKey | None:
         row = execute(self.store, "SELECT public_key, revoked_ms FROM enrolment WHERE gw = %s",
                       (gw,)).fetchone()
         if row is None:
             return self.static.get(gw)
-        if row[1] is not None:
-            return None  # revoked in the database: a key on the command line does not count
-        return parse_public_pem(row[0], f"enrolled key of {gw}")
+        return self._key_of(gw, row[0], row[1])
+
+    def _read_all(self, now: float) -> None:
+        """Every enrolled gateway's key as of now; those enrolled no more fall back."""
+        fresh: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
+        for gw, pem, revoked in execute(self.store,
+                                        "SELECT gw, public_key, revoked_ms FROM enrolment"):
+            try:
+                fresh[gw] = (now, self._key_of(gw, pem, revoked))
+            except UplinkError:
+                fresh[gw] = (now, None)
+        self._cache = fresh
+        self._read_at = now
+        LOGGER.debug("key_ring_read", extra={"gateways": len(fresh)})
 
     def get(self, gw: str, default: Any = None) -> Any:
         now = self.clock()
+        if self.refresh_s > 0 and (self._read_at is None or now - self._read_at > self.refresh_s):
+            try:
+                self._read_all(now)
+            except UplinkError:
+                self._cache.clear()
         cached = self._cache.get(gw)
         if cached is None or self.refresh_s <= 0 or now - cached[0] > self.refresh_s:
             try:
