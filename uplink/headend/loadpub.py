@@ -87,8 +87,9 @@ def raise_open_files(needed: int) -> int:
 
 class FleetPublisher:
     def __init__(self, broker_url: str, prefix: str, fleet: list[SimGateway],
-                 server_key: Ed25519PublicKey) -> None:
+                 server_key: Ed25519PublicKey, *, ack_timeout_s: float = ACK_TIMEOUT_S) -> None:
         self.prefix = prefix
+        self.ack_timeout_s = ack_timeout_s
         self.server_key = server_key
         self.stats = PublishStats()
         self._addr = broker_address(broker_url)
@@ -230,7 +231,7 @@ class FleetPublisher:
             if link.client.socket() is not None:
                 link.client.loop_misc()
                 if (self._publishing and link.ready and link.acked < len(link.sim.batches)
-                        and now - link.progress > ACK_TIMEOUT_S):
+                        and now - link.progress > self.ack_timeout_s):
                     self._restart(link)
             elif link.lost_at is not None and now - link.lost_at > RECONNECT_S:
                 link.lost_at = None
