@@ -18,6 +18,7 @@ from uplink.headend.db import open_store
 from uplink.headend.enrol import REFRESH_S, KeyRing
 from uplink.headend.loadtest import register as register_loadtest
 from uplink.headend.ops_cli import register as register_ops
+from uplink.headend.release_cli import register as register_release
 from uplink.headend.remote_cli import register as register_remote
 from uplink.headend.server import DEFAULT_COMMAND_TTL_S, HeadEnd
 from uplink.headend.usage import (
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="S", help="wait this long for the result (exit 3 after)")
     register_ops(sub)
     register_remote(sub)
+    register_release(sub)
     register_loadtest(sub)
     register_web(sub)
     register_voucher(sub)

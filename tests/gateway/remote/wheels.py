@@ -1,0 +1,52 @@
+"""Tiny wheels made on the spot (no network, no build backend): a `meter_gateway` stand-in whose
+console script `gateway` prints its version, or exits 3 at start when built with `crash=True`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from uplink.release import MANIFEST_FILE, build_manifest, sign_manifest
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_wheel(directory: Path, version: str, *, crash: bool = False,
+               dist: str = "meter_gateway") -> Path:
+    """A pure-Python wheel `dist-version-py3-none-any.whl` in `directory`."""
+    info = f"{dist}-{version}.dist-info"
+    body = (f"import sys\nVERSION = {version!r}\n\n\ndef main() -> int:\n"
+            + ("    sys.stderr.write('crash at start\\n')\n    return 3\n" if crash else
+               "    sys.stdout.write(VERSION + '\\n')\n    return 0\n"))
+    files = {
+        f"{dist}_probe/__init__.py": body.encode(),
+        f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\n"
+                             f"Version: {version}\n").encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                         b"Tag: py3-none-any\n",
+        f"{info}/entry_points.txt": f"[console_scripts]\ngateway = {dist}_probe:main\n".encode(),
+    }
+    lines = [_record_line(name, data) for name, data in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
+    path = directory / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def make_bundle(directory: Path, version: str, key: Ed25519PrivateKey, *,
+                min_version: str = "0", crash: bool = False) -> Path:
+    """A signed bundle directory: the stand-in wheel and manifest.cose."""
+    directory.mkdir(parents=True, exist_ok=True)
+    make_wheel(directory, version, crash=crash)
+    manifest = build_manifest(directory, version, min_version, now_ms=1_700_000_000_000)
+    (directory / MANIFEST_FILE).write_bytes(sign_manifest(manifest, key))
+    return directory
