@@ -43,6 +43,16 @@ def _obis_list(value: Any) -> str | None:
     return None
 
 
+def _one_obis(value: Any) -> str | None:
+    return None if value == "" else _obis_list([value])
+
+
+def _zone(value: Any) -> str | None:
+    from drivers.dlms.records import check_zone
+
+    return check_zone(value)
+
+
 class DlmsMeterBus:
     """Adapter from a configured bus to drivers.dlms.reader.DlmsBus."""
 
@@ -59,8 +69,11 @@ class DlmsMeterBus:
                                        or context.data_dir / DEFAULT_COUNTER_FILE)
         size, window = options.get("hdlc_max_info", 128), options.get("hdlc_window", 1)
         proposed = LinkParameters(size, size, window, window)
+        from drivers.dlms.records import RecordReader
+
         self.meter_keys: dict[str, str] = {}
         self._context = context
+        self.records = RecordReader(context.records_until, context.clock.wall_ms)
         self.known_meters: dict[str, MeterView] = {}  # read at least once: commands find them
         if bus.kind == "tcp":
             self.driver = DlmsBus(counters, open_tcp=_tcp_opener(bus), proposed=proposed)
@@ -72,8 +85,19 @@ class DlmsMeterBus:
                                   sign_on=sign_on if options.get("mode_e") else None)
 
     async def read(self, meter: MeterView) -> list[Sample]:
+        """The registers and clock, and the meter's records (load profile, billing) whose
+        turn it is, from where the gateway's own end (drivers/dlms/records.py)."""
+        from drivers.dlms.records import record_series, zone_of
+
         self.known_meters[meter.id] = meter
-        got = await self.driver.read_meter(self.settings(meter))
+        settings = self.settings(meter)
+        due = self.records.due(meter.id, record_series(settings.profile, meter.options))
+        zone = zone_of(meter.options.get("meter_timezone", "UTC"))
+
+        async def records(association: Any) -> list[Sample]:
+            return await self.records.read(association, meter.id, due, zone)
+
+        got = await self.driver.read_meter(settings, records if due else None)
         self._check_clock(meter, got)
         return got
 
@@ -111,7 +135,8 @@ class DlmsMeterBus:
                              timeout_s=meter.timeout_ms / 1000)
 
     def counters(self, meter_id: str) -> dict[str, int]:
-        return self.driver.counters(meter_id)
+        own = {name: n for (meter, name), n in self.records.counters.items() if meter == meter_id}
+        return {**self.driver.counters(meter_id), **own}
 
     async def close(self) -> None:
         await self.driver.close()
@@ -226,12 +251,21 @@ PLUGIN = ProtocolPlugin(
         "profile": opt(str, "generic"),
         "obis": opt(list, [], _obis_list),
         "clock_drift_limit_s": opt(int, 30, in_range(1, 86400)),
+        # the meter's own records (drivers/dlms/records.py): every N polls (0 never), the
+        # objects when not the profile's, how far back a series never stored is read
+        "load_profile_every": opt(int, 1, in_range(0, 10000)),
+        "load_profile_obis": opt(str, "", _one_obis),
+        "load_profile_backfill_h": opt(int, 24, in_range(1, 24 * 400)),
+        "billing_every": opt(int, 1, in_range(0, 10000)),
+        "billing_obis": opt(str, "", _one_obis),
+        "billing_backfill_days": opt(int, 366, in_range(1, 4000)),
+        "meter_timezone": opt(str, "UTC", _zone),
     },
     counters=CounterSpec(
         ok="reads_ok",
         timeouts=frozenset({"timeouts", "port_unavailable"}),
         checksum=frozenset({"checksum"}),
-        not_errors=frozenset({"reads", "retries", "values"}),
+        not_errors=frozenset({"reads", "retries", "values", "records"}),
     ),
     check=_check,
     check_files=_check_files,

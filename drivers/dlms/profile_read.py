@@ -1,5 +1,10 @@
-"""Profile generic reads by range (selective access selector 1 on the clock column), and the
-cursor that makes a read after an outage ask for the missing interval only.
+"""Profile generic reads by range (selective access selector 1 on the clock column), and a
+file cursor for the command line.
+
+The gateway's polls do not use the cursor: they read on from the gateway's own mark of the
+series (`Context.records_until`, advanced in the transaction that stores the rows; see
+drivers/dlms/records.py), which a power cut cannot leave ahead of the stored rows.
+`ProfileCursor` is the fallback for a tool without a store (`read_missing`).
 
 Times are the meter's own local time (naive): the range goes out with the deviation "not
 specified", and rows come back dated by their clock column, so no time zone is guessed.
@@ -68,6 +73,7 @@ class ProfileRead:
     rows: list[ProfileRow]
     asked_from: datetime
     asked_to: datetime
+    scalers: dict[str, ScalerUnit] | None = None  # every register column's, to give next time
 
 
 async def read_range(association: Association, obis: str, start: datetime, end: datetime,
@@ -85,7 +91,7 @@ async def read_range(association: Association, obis: str, start: datetime, end: 
             known[column.obis] = ScalerUnit.from_data(
                 await association.get(REGISTER, obis_bytes(column.obis), 3))
     buffer = await association.get(PROFILE_GENERIC, raw, BUFFER, range_access(start, end))
-    return ProfileRead(profile_rows(capture, buffer, known), start, end)
+    return ProfileRead(profile_rows(capture, buffer, known), start, end, known)
 
 
 class ProfileCursorError(DriverError):

@@ -27,17 +27,20 @@ class ReadProfile:
     load_profile: str | None
     disconnector: str | None
     scalers: dict[str, ScalerUnit]  # OBIS -> what the meter does not send
+    billing: str | None = None  # the billing profile (monthly closures), 0-0:98.1.0.255
 
 
 def _parse(name: str, raw: dict[str, Any]) -> ReadProfile:
     try:
         registers = tuple(str(code) for code in raw["registers"])
         for code in (*registers, *(raw.get(k) for k in ("clock", "load_profile",
-                                                          "disconnector") if raw.get(k))):
+                                                          "disconnector", "billing")
+                                      if raw.get(k))):
             obis_bytes(str(code))
         scalers = {k: ScalerUnit(int(v[0]), v[1]) for k, v in raw.get("scalers", {}).items()}
         return ReadProfile(name, str(raw["make"]), registers, raw.get("clock"),
-                           raw.get("load_profile"), raw.get("disconnector"), scalers)
+                           raw.get("load_profile"), raw.get("disconnector"), scalers,
+                           raw.get("billing"))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ProfileError(f"DLMS read profile {name}: {error!r}") from None
 
@@ -56,4 +59,4 @@ def read_profile(name: str, obis: tuple[str, ...] = ()) -> ReadProfile:
     if not obis:
         return profile
     return ReadProfile(profile.name, profile.make, obis, profile.clock, profile.load_profile,
-                       profile.disconnector, profile.scalers)
+                       profile.disconnector, profile.scalers, profile.billing)

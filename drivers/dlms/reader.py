@@ -81,6 +81,7 @@ class MeterSettings:
 OpenLine = Callable[[], ByteStream]
 OpenTcp = Callable[[float], Awaitable[ByteStream]]
 SignOn = Callable[[ByteStream], Awaitable[object]]
+Records = Callable[[Association], Awaitable[list[Sample]]]
 
 
 class DlmsBus:
@@ -108,11 +109,18 @@ class DlmsBus:
             self._line.close()
             self._line = None
 
-    async def read_meter(self, meter: MeterSettings) -> list[Sample]:
-        objects = await self.run(meter, lambda a: read_objects(
-            a, meter.profile, self._scalers[meter.meter_id]))
+    async def read_meter(self, meter: MeterSettings,
+                         records: Records | None = None) -> list[Sample]:
+        """The registers and clock; then, in the same association, `records` (the meter's
+        own dated records, drivers/dlms/records.py)."""
+        async def work(association: Association) -> tuple[list[ObjectValue], list[Sample]]:
+            objects = await read_objects(association, meter.profile,
+                                         self._scalers[meter.meter_id])
+            return objects, (await records(association) if records is not None else [])
+
+        objects, dated = await self.run(meter, work)
         self._counters[meter.meter_id]["values"] += len(objects)
-        return samples(objects)
+        return [*samples(objects), *dated]
 
     async def run(self, meter: MeterSettings, work: Callable[[Association], Awaitable[T]]) -> T:
         """`work` inside an association, retried once on a timeout or a damaged frame."""

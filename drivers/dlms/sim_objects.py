@@ -1,6 +1,7 @@
 """The simulated meter's COSEM objects: registers with scaler_unit, the clock, a load profile
 whose buffer grows in real time (one row per capture period of the injected wall clock) with
-selective access by range, and a disconnector (class 70).
+selective access by range, a billing profile (one row at the start of each month, the last
+`BILLING_MONTHS`), and a disconnector (class 70).
 
 Pure state over an injected wall clock (Unix ms): `get(class, obis, attribute, access)` ->
 Data or a data-access-result, `set(...)`, `action(...)`. The meter's time is UTC (deviation 0).
@@ -35,10 +36,14 @@ TYPE_UNMATCHED: Final = 12
 OTHER_REASON: Final = 250
 CLOCK_OBIS: Final = obis_bytes("0-0:1.0.0.255")
 LOAD_PROFILE_OBIS: Final = obis_bytes("1-0:99.1.0.255")
+BILLING_OBIS: Final = obis_bytes("0-0:98.1.0.255")
+EXPORT_OBIS: Final = obis_bytes("1-0:2.8.0.255")
 DISCONNECTOR_OBIS: Final = obis_bytes("0-0:96.3.10.255")
 ENERGY_OBIS: Final = obis_bytes("1-0:1.8.0.255")
 CAPTURE_PERIOD_S: Final = 900
 MAX_ROWS: Final = 2880  # 30 days of 15-minute rows; older ones leave the buffer
+BILLING_MONTHS: Final = 12
+BILLING_MONTH_WH: Final = 150_000  # 1.8.0 a month before the load profile's first row
 
 
 def date_time_data(when: datetime) -> Data:
@@ -81,6 +86,7 @@ class SimObjects:
     registers: dict[bytes, SimRegister] = field(default_factory=default_registers)
     profile_start_ms: int | None = None  # the first row; None: the clock's time at start
     energy_per_period: int = 250  # Wh added to 1.8.0 per profile row
+    capture_period_s: int = CAPTURE_PERIOD_S  # a test may run a 1-minute profile
     clock_offset_ms: int = 0
     output_state: bool = True
     control_state: int = 1  # connected
@@ -89,8 +95,9 @@ class SimObjects:
 
     def __post_init__(self) -> None:
         if self.profile_start_ms is None:
-            start = self.wall_ms() // 1000 // CAPTURE_PERIOD_S * CAPTURE_PERIOD_S * 1000
-            self.profile_start_ms = start - 4 * CAPTURE_PERIOD_S * 1000  # 4 rows at start
+            period = self.capture_period_s
+            start = self.wall_ms() // 1000 // period * period * 1000
+            self.profile_start_ms = start - 4 * period * 1000  # 4 rows at start
 
     def now(self) -> datetime:
         return datetime.fromtimestamp((self.wall_ms() + self.clock_offset_ms) / 1000, UTC)
@@ -102,19 +109,62 @@ class SimObjects:
         first = self.profile_start_ms // 1000
         count = self._row_count()
         base = self.registers[ENERGY_OBIS].raw
-        rows = [(datetime.fromtimestamp(first + i * CAPTURE_PERIOD_S, UTC),
+        rows = [(datetime.fromtimestamp(first + i * self.capture_period_s, UTC),
                  base + i * self.energy_per_period) for i in range(count)]
         return rows[-MAX_ROWS:]
 
     def _row_count(self) -> int:
         assert self.profile_start_ms is not None
         elapsed = int(self.now().timestamp()) - self.profile_start_ms // 1000
-        return max(0, elapsed // CAPTURE_PERIOD_S + 1)
+        return max(0, elapsed // self.capture_period_s + 1)
 
     def energy_now(self) -> int:
         """1.8.0 grows by `energy_per_period` each capture period (the profile's last row)."""
         return self.registers[ENERGY_OBIS].raw + max(0, self._row_count() - 1) * (
             self.energy_per_period)
+
+    def billing_rows(self) -> list[tuple[datetime, int, int]]:
+        """(month start, 1.8.0, 2.8.0) for the last `BILLING_MONTHS` month starts up to now:
+        1.8.0 as the load profile had it then, or `BILLING_MONTH_WH` less per month before
+        the profile's first row."""
+        assert self.profile_start_ms is not None
+        now = self.now()
+        year, month = now.year, now.month
+        starts = []
+        for _ in range(BILLING_MONTHS):
+            starts.append(datetime(year, month, 1, tzinfo=UTC))
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        first = self.profile_start_ms // 1000
+        base, export = self.registers[ENERGY_OBIS].raw, self.registers[EXPORT_OBIS].raw
+        rows = []
+        for when in sorted(starts):
+            at = int(when.timestamp())
+            if at >= first:
+                energy = base + (at - first) // self.capture_period_s * self.energy_per_period
+            else:
+                energy = base - BILLING_MONTH_WH * sum(1 for s in starts if when <= s
+                                                       and int(s.timestamp()) < first)
+            rows.append((when, energy, export))
+        return rows
+
+    def _billing(self, index: int, access: Access | None) -> Data | int:
+        if index == 3:
+            return Data(Tag.ARRAY, (capture_data(CLOCK, CLOCK_OBIS, 2),
+                                    capture_data(REGISTER, ENERGY_OBIS, 2),
+                                    capture_data(REGISTER, EXPORT_OBIS, 2)))
+        if index != 2:
+            return {7: Data(Tag.DOUBLE_LONG_UNSIGNED, BILLING_MONTHS),
+                    8: Data(Tag.DOUBLE_LONG_UNSIGNED, BILLING_MONTHS)}.get(index, OBJECT_UNDEFINED)
+        rows = self.billing_rows()
+        if access is not None:
+            bounds = _range(access.parameters) if access.selector == 1 else None
+            if bounds is None:
+                return TYPE_UNMATCHED if access.selector == 1 else OTHER_REASON
+            rows = [r for r in rows if bounds[0] <= r[0] <= bounds[1]]
+        return Data(Tag.ARRAY, tuple(
+            Data(Tag.STRUCTURE, (date_time_data(when), Data(Tag.DOUBLE_LONG_UNSIGNED, energy),
+                                 Data(Tag.DOUBLE_LONG_UNSIGNED, export)))
+            for when, energy, export in rows))
 
     def _buffer(self, access: Access | None) -> Data | int:
         rows = self.profile_rows()
@@ -136,7 +186,7 @@ class SimObjects:
             return Data(Tag.ARRAY, (capture_data(CLOCK, CLOCK_OBIS, 2), capture_data(REGISTER,
                                                                             ENERGY_OBIS, 2)))
         if index == 4:
-            return Data(Tag.DOUBLE_LONG_UNSIGNED, CAPTURE_PERIOD_S)
+            return Data(Tag.DOUBLE_LONG_UNSIGNED, self.capture_period_s)
         if index == 7:
             return Data(Tag.DOUBLE_LONG_UNSIGNED, len(self.profile_rows()))
         if index == 8:
@@ -157,6 +207,8 @@ class SimObjects:
                 Data(Tag.LONG, 0) if index == 3 else OBJECT_UNDEFINED)
         if class_id == PROFILE_GENERIC and obis == LOAD_PROFILE_OBIS:
             return self._profile(index, access)
+        if class_id == PROFILE_GENERIC and obis == BILLING_OBIS:
+            return self._billing(index, access)
         if class_id == DISCONNECT_CONTROL and obis == DISCONNECTOR_OBIS:
             return {2: Data(Tag.BOOLEAN, self.output_state),
                     3: Data(Tag.ENUM, self.control_state),
@@ -166,6 +218,7 @@ class SimObjects:
     def _exists(self, class_id: int, obis: bytes) -> bool:
         return ((class_id == REGISTER and obis in self.registers)
                 or (class_id, obis) in {(CLOCK, CLOCK_OBIS), (PROFILE_GENERIC, LOAD_PROFILE_OBIS),
+                                        (PROFILE_GENERIC, BILLING_OBIS),
                                         (DISCONNECT_CONTROL, DISCONNECTOR_OBIS)})
 
     def set(self, class_id: int, obis: bytes, index: int, value: Data) -> int:
@@ -196,7 +249,6 @@ class SimObjects:
             return OBJECT_UNDEFINED
         self.actions.append("disconnect" if method == REMOTE_DISCONNECT_METHOD else "reconnect")
         return 0
-
 
 
 def _meter_time(value: Data) -> datetime | None:
