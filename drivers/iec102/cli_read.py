@@ -18,6 +18,7 @@ from drivers.iec102.reader import Iec102Reader, MeterOptions
 from drivers.iec102.session import RECORD_HOURLY, RECORD_QUARTER_HOURLY, Session
 from drivers.iec102.timetags import TimeA
 from drivers.plugin import PortOpener, SerialParams
+from drivers.readings import Sample
 from drivers.transport.serial import SerialStream, take_descriptor
 from drivers.transport.stream import ByteStream, LineSettings
 from drivers.transport.tcp import TcpStream
@@ -94,8 +95,7 @@ def _run(args: argparse.Namespace, work: Any) -> int:
 def cmd_read(args: argparse.Namespace) -> int:
     async def work() -> Any:
         samples = await _reader(args).read("cli", _options(args), args.timeout)
-        return {"samples": [{"quantity": s.quantity, "value": str(s.value), "unit": s.unit}
-                            for s in samples]}
+        return {"samples": [_sample_json(s) for s in samples]}
     return _run(args, work())
 
 
@@ -112,3 +112,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
         rows = await _reader(args).run("cli", _options(args, record), args.timeout, periods)
         return {"record": record, "incremental": args.incremental, "totals": rows}
     return _run(args, work())
+
+
+def _sample_json(sample: Sample) -> dict[str, str | int]:
+    """A value read now, or a record with its instant (UTC ms) and series."""
+    out: dict[str, str | int] = {"quantity": sample.quantity, "value": str(sample.value),
+                                 "unit": sample.unit}
+    if sample.at_ms is not None:
+        out.update(at_ms=sample.at_ms, series=sample.series)
+    return out

@@ -41,7 +41,9 @@ class Iec102MeterBus:
                                 rts=RtsDirection.from_rs485(bus.rs485))
 
         self.driver = Iec102Reader(open_stream, name=bus.id, wall_ms=context.clock.wall_ms,
-                                   events=context.events)
+                                   events=context.events,
+                                   records_until=context.records_until,
+                                   clock_synced=context.clock_synced)
 
     async def read(self, meter: MeterView) -> list[Sample]:
         return await self.driver.read(meter.id, meter_options(meter), meter.timeout_ms / 1000)
@@ -63,7 +65,11 @@ def meter_options(meter: MeterView) -> Any:
                         record=options.get("profile_record", 11),
                         zone=options.get("timezone", "Europe/Madrid"),
                         event_records=tuple(options.get("event_records") or ()),
-                        clock_drift_limit_s=options.get("clock_drift_limit_s", 30))
+                        clock_drift_limit_s=options.get("clock_drift_limit_s", 30),
+                        clock_max_step_s=options.get("clock_max_step_s", 300),
+                        profile_backfill_h=options.get("profile_backfill_h", 48),
+                        profile_most_h=options.get("profile_most_h", 168),
+                        billing_backfill_days=options.get("billing_backfill_days", 400))
 
 
 def _event_records(value: Any) -> str | None:
@@ -91,6 +97,10 @@ PLUGIN = ProtocolPlugin(
         "timezone": opt(str, "Europe/Madrid", time_zone),
         "event_records": opt(list, [], _event_records),    # e.g. [52, 53]: handed on as events
         "clock_drift_limit_s": opt(int, 30, positive),
+        "clock_max_step_s": opt(int, 300, in_range(1, 3600)),  # larger: for a technician
+        "profile_backfill_h": opt(int, 48, in_range(1, 24 * 400)),  # no profile stored yet
+        "profile_most_h": opt(int, 168, in_range(1, 24 * 31)),   # per poll when catching up
+        "billing_backfill_days": opt(int, 400, in_range(1, 3650)),
     },
     counters=CounterSpec(
         ok="reads_ok",

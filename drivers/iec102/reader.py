@@ -19,20 +19,25 @@ from zoneinfo import ZoneInfo
 
 from drivers.errors import ChecksumError, DeviceTimeout, DriverError, PortUnavailable
 from drivers.iec102.master import LinkMaster
-from drivers.iec102.meter_events import EventSink, EventWatch
+from drivers.iec102.meter_events import ClockPolicy, EventSink, EventWatch
 from drivers.iec102.objects import INVALID, Billing, Totals
-from drivers.iec102.session import RECORD_HOURLY, Session, WrongPassword
+from drivers.iec102.records import (
+    BILLING,
+    PROFILE,
+    TARIFF_ADDRESSES,
+    TOTAL_QUANTITIES,
+    RecordsUntil,
+    closure_samples,
+    profile_samples,
+    tariff_samples,
+    window,
+)
+from drivers.iec102.session import RECORD_HOURLY, RequestRefused, Session, WrongPassword
 from drivers.iec102.timetags import TimeA, tag_time
 from drivers.readings import Sample
 from drivers.transport.stream import ByteStream
 
 LOGGER = logging.getLogger(__name__)
-# object address of an integrated total -> quantity (REE: AI, AE, R1..R4)
-TOTAL_QUANTITIES: Final = {1: ("import_active_energy", "kWh"),
-                           2: ("export_active_energy", "kWh"),
-                           3: ("reactive_energy_q1", "kvarh"), 4: ("reactive_energy_q2", "kvarh"),
-                           5: ("reactive_energy_q3", "kvarh"), 6: ("reactive_energy_q4", "kvarh")}
-TARIFF_ADDRESSES: Final = range(21, 27)   # billing object addresses of tariff periods 1..6
 PERIOD_MINUTES: Final = {11: 60, 12: 15}
 CLOSE_TIMEOUT_S: Final = 5.0
 
@@ -47,6 +52,14 @@ class MeterOptions:
     zone: str = "Europe/Madrid"
     event_records: tuple[int, ...] = ()   # e.g. 52 supply, 53 synchronisation, 54 parameters
     clock_drift_limit_s: int = 30
+    clock_max_step_s: int = 300          # a larger step is left for a technician
+    profile_backfill_h: int = 48         # how far back a meter with no profile stored is read
+    profile_most_h: int = 168            # at most this much profile per poll (catching up)
+    billing_backfill_days: int = 400     # closures read back when none is stored
+
+    @property
+    def clock_policy(self) -> ClockPolicy:
+        return ClockPolicy(self.clock_drift_limit_s, self.clock_max_step_s)
 
 
 OpenStream = Callable[[], Awaitable[ByteStream]]
@@ -59,23 +72,11 @@ def totals_samples(totals: Totals) -> list[Sample]:
             for t in totals.totals if t.address in TOTAL_QUANTITIES and not t.quality & INVALID]
 
 
-def billing_samples(records: list[Billing]) -> list[Sample]:
-    """Per tariff period: active import, reactive inductive (Q1) and capacitive (Q4) registers
-    and the period's maximum demand in W."""
-    samples = []
-    for record in records:
-        if record.address not in TARIFF_ADDRESSES:
-            continue
-        suffix = f"_t{record.address - 20}"
-        for name, unit, energy in (("import_active_energy", "kWh", record.active),
-                                   ("reactive_energy_q1", "kvarh", record.reactive_inductive),
-                                   ("reactive_energy_q4", "kvarh", record.reactive_capacitive)):
-            if not energy.quality & INVALID:
-                samples.append(Sample(name + suffix, Decimal(energy.absolute), unit))
-        if not record.max_demand_quality & INVALID:
-            samples.append(Sample("max_demand_active_power" + suffix,
-                                  Decimal(record.max_demand) * 1000, "W"))
-    return samples
+def billing_samples(records: list[Billing], zone: ZoneInfo) -> list[Sample]:
+    """The current period, read now, per tariff period: active import, reactive inductive (Q1)
+    and capacitive (Q4) registers and the maximum demand in W."""
+    return [s for r in records if r.address in TARIFF_ADDRESSES
+            for s in tariff_samples(r, None, "", zone, closure=False)]
 
 
 class Iec102Reader:
@@ -84,11 +85,14 @@ class Iec102Reader:
 
     def __init__(self, open_stream: OpenStream, *, name: str,
                  wall_ms: Callable[[], int] | None = None,
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None, records_until: RecordsUntil | None = None,
+                 clock_synced: Callable[[], bool] | None = None) -> None:
         self.open_stream = open_stream
         self.name = name
         self.wall_ms = wall_ms
-        self.events = EventWatch(events)
+        self.records_until = records_until or (lambda _m, _s: None)
+        self.clock_synced = clock_synced or (lambda: False)
+        self.events = EventWatch(events, self.records_until)
         self._lock = asyncio.Lock()
         self._counts: dict[str, Counter[str]] = {}
 
@@ -141,7 +145,8 @@ class Iec102Reader:
         clock = await session.read_clock()
         meter_time = tag_time(clock, zone)
         if self.wall_ms is not None:
-            self.events.drift(meter_id, meter_time, self.wall_ms(), options.clock_drift_limit_s)
+            await self.events.clock(meter_id, session, meter_time, self.wall_ms(),
+                                    self.clock_synced(), options.clock_policy)
         samples = [Sample("meter_datetime", meter_time.isoformat(), "")]
         step = dt.timedelta(minutes=PERIOD_MINUTES.get(options.record, 60))
         wall = clock.wall()
@@ -150,9 +155,39 @@ class Iec102Reader:
         totals = await session.read_totals(options.record, start, end)
         if totals:
             samples += totals_samples(totals[-1])
-        samples += billing_samples(await session.read_billing(options.contract))
-        await self.events.collect(meter_id, session, options.event_records, wall, zone)
+        samples += billing_samples(await session.read_billing(options.contract), zone)
+        samples += await self._profile(meter_id, session, options, wall, zone)
+        samples += await self._closures(meter_id, session, options, wall, zone)
+        samples += await self.events.collect(meter_id, session, options.event_records, wall,
+                                             zone)
         return samples
+
+    async def _profile(self, meter_id: str, session: Session, options: MeterOptions,
+                       wall: dt.datetime, zone: ZoneInfo) -> list[Sample]:
+        """The profile record's intervals after the newest the gateway holds."""
+        span = window(self.records_until(meter_id, PROFILE), wall, zone,
+                      dt.timedelta(hours=options.profile_backfill_h),
+                      dt.timedelta(hours=options.profile_most_h))
+        if span.start >= span.end:
+            return []
+        try:
+            intervals = await session.read_totals(options.record, *span.tags(zone))
+        except RequestRefused:
+            return []   # nothing in the range (cause 13)
+        return profile_samples(intervals, zone)
+
+    async def _closures(self, meter_id: str, session: Session, options: MeterOptions,
+                        wall: dt.datetime, zone: ZoneInfo) -> list[Sample]:
+        """The contract's billing periods closed after the newest the gateway holds."""
+        back = dt.timedelta(days=options.billing_backfill_days)
+        span = window(self.records_until(meter_id, BILLING), wall, zone, back, back)
+        if span.start >= span.end:
+            return []
+        try:
+            closed = await session.read_billing(options.contract, *span.tags(zone))
+        except RequestRefused:
+            return []
+        return closure_samples(closed, zone)
 
 
 def _kind(exc: DriverError) -> str:

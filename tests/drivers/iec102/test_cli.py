@@ -46,6 +46,9 @@ def test_read_over_a_pty_and_a_wrong_password() -> None:
         done = _gateway("read", "--port", sim.port_path, *LINE)
         refused = _gateway("read", "--port", sim.port_path, *LINE[:-1], "99")
     assert done.returncode == 0, done.stderr
-    values = {s["quantity"]: s["value"] for s in json.loads(done.stdout)["samples"]}
+    samples = json.loads(done.stdout)["samples"]
+    values = {s["quantity"]: s["value"] for s in samples if "at_ms" not in s}
     assert values["meter_datetime"] == "2026-12-06T12:05:00+01:00"
+    # the meter's own records (the last 48 hours' profile, the closed months) with their instant
+    assert {s["series"] for s in samples if "at_ms" in s} == {"load_profile", "billing"}
     assert refused.returncode == 1 and "refused" in refused.stderr

@@ -36,7 +36,8 @@ def _reader(meter: SimMeter) -> Iec102Reader:
 
 
 async def test_read_maps_totals_and_tariffs_exactly() -> None:
-    samples = {s.quantity: s for s in await _reader(_meter()).read("m1", OPTIONS, 0.1)}
+    samples = {s.quantity: s for s in await _reader(_meter()).read("m1", OPTIONS, 0.1)
+               if s.at_ms is None}   # the values read now (records: test_records.py)
     quarters = (dt.datetime(2026, 12, 6, 12) - ORIGIN) // QUARTER
     assert samples["import_active_energy"].value == Decimal(absolute(1, quarters))
     assert samples["reactive_energy_q1"].value == Decimal(absolute(3, quarters))
