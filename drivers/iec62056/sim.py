@@ -41,7 +41,7 @@ from drivers.iec62056.framing import (
     frame_command,
 )
 from drivers.iec62056.readout import decode_message
-from drivers.transport.simthread import LinkThread
+from drivers.transport.simthread import DeviceThread
 from drivers.transport.stream import line_time_s
 
 LOGGER = logging.getLogger(__name__)
@@ -107,37 +107,15 @@ def _message_end(buf: bytes) -> int | None:
     return None if end < 0 else end + 1
 
 
-class MeterSim:
+class MeterSim(DeviceThread):
     """Meters sharing one simulated line; use as a context manager, open `port_path`."""
 
     def __init__(self, meters: list[SimMeter], *, echo: bool = False) -> None:
+        super().__init__("iec62056-sim")
         self.meters = meters
         self.echo = echo
-        # the harness keeps both ptys open: the gateway may close and reopen its side
-        self.link = LinkThread(name="iec62056-sim-link").start()
-        self._fd = self.link.open_device()
-        os.set_blocking(self._fd, True)  # select() says when to read; a write waits its turn
-        self.port_path = self.link.gateway_path
-        self._buffer = bytearray()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="iec62056-sim", daemon=True)
         self.sign_ons: list[str] = []  # addresses of requests seen, for tests
         self.data_bauds: list[int] = []  # the gateway's baud rate whenever the meter sent data
-
-    def __enter__(self) -> MeterSim:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        self.link.stop()
 
     def gateway_baud(self) -> int:
         return _baud_of(self.link.gateway_speed())
@@ -246,31 +224,15 @@ class MeterSim:
                 self._send(bytes([NAK]), rate)
 
 
-class P1Sim:
+class P1Sim(DeviceThread):
     """A DSMR P1 port: pushes the given telegrams one after the other, every `interval_s`."""
 
     def __init__(self, telegrams: list[bytes], interval_s: float = 1.0) -> None:
+        super().__init__("p1-sim")
         self.telegrams = telegrams
         self.interval_s = interval_s
-        self.link = LinkThread(name="p1-sim-link").start()
-        self._fd = self.link.open_device()
-        os.set_blocking(self._fd, True)
-        self.port_path = self.link.gateway_path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._push, name="p1-sim", daemon=True)
 
-    def __enter__(self) -> P1Sim:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        self.link.stop()
-
-    def _push(self) -> None:
+    def _serve(self) -> None:
         index = 0
         while not self._stop.wait(self.interval_s):
             os.write(self._fd, self.telegrams[index % len(self.telegrams)])

@@ -33,7 +33,7 @@ from drivers.mbus_wired import link
 from drivers.mbus_wired.address import SecondaryAddress
 from drivers.mbus_wired.meter_address import secondary_hex
 from drivers.mbus_wired.sim import REACTION_S, SimBus, SimMeter
-from drivers.transport.simthread import LinkThread
+from drivers.transport.simthread import DeviceThread
 
 POLL_S: Final = 0.05      # how often the serving thread looks for its stop
 PACE_TICK_S: Final = 0.01  # bytes due are written at least this often (well inside 2 chars
@@ -46,35 +46,14 @@ def baud_of(speed: int | None) -> int:
     return next((b for b in link.BAUD_RATES if getattr(termios, f"B{b}", None) == speed), 0)
 
 
-class BusSim:
+class BusSim(DeviceThread):
     """A SimBus on one pty; use as a context manager and open `port_path`."""
 
     def __init__(self, bus: SimBus, *, paced: bool = True) -> None:
+        super().__init__("mbus-sim")
         self.bus = bus
         self.paced = paced
-        self.link = LinkThread(name="mbus-sim-link").start()
-        self._fd = self.link.open_device()
-        os.set_blocking(self._fd, True)
-        self.port_path = self.link.gateway_path
-        self._buffer = bytearray()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="mbus-sim", daemon=True)
         self.dropped_late = 0   # answers the gateway talked over before they started
-
-    def __enter__(self) -> BusSim:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        self.link.stop()
 
     def gateway_baud(self) -> int:
         return baud_of(self.link.gateway_speed()) or DEFAULT_BAUD

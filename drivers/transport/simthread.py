@@ -8,10 +8,12 @@ the device side through the descriptor `open_device()` gives it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from drivers.transport.sim import Direction, Fault, PtyLink
 
@@ -87,3 +89,39 @@ class LinkThread:
 
     def silence(self, direction: Direction, on: bool = True) -> None:
         self.call(self.link.silence, direction, on)
+
+
+class DeviceThread:
+    """A simulated device served by a thread of its own on the device side of a `LinkThread`
+    pty: the life cycle every thread-served simulator shares (IEC 62056-21 meters, DSMR P1
+    ports, wired M-Bus). A subclass implements `_serve()`, reading and writing `_fd` (blocking:
+    select() says when to read, a write waits its turn) until `_stop` is set; the gateway
+    opens `port_path`. Use as a context manager."""
+
+    def __init__(self, name: str) -> None:
+        # the harness keeps both ptys open: the gateway may close and reopen its side
+        self.link = LinkThread(name=f"{name}-link").start()
+        self._fd = self.link.open_device()
+        os.set_blocking(self._fd, True)
+        self.port_path = self.link.gateway_path
+        self._buffer = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self.link.stop()
