@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from decimal import Decimal
 from typing import Any
 
+from drivers.cli_io import err as _err
+from drivers.cli_io import out as _out
 from drivers.errors import DriverError
+from drivers.mbus.json_view import record_json, samples_json, series_json
 from drivers.mbus.mapping import records_to_samples
-from drivers.mbus.records import Record
+from drivers.mbus.profiles import series_of
 from drivers.mbus_wired.link import BAUD_RATES
 from drivers.mbus_wired.meter_address import parse_meter_address, secondary_hex
 from drivers.mbus_wired.readout import device_type, readout_samples
@@ -58,20 +59,6 @@ def _line_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUD, choices=BAUD_RATES)
 
 
-def _out(text: str) -> None:
-    """Command output goes to stdout (this is a CLI, not library code)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-
-
-def _jsonable(value: Decimal | str | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def header_json(telegram: RspUd) -> dict[str, Any]:
     header = telegram.header
     fixed = header if isinstance(header, FixedHeader) else None
@@ -92,21 +79,13 @@ def header_json(telegram: RspUd) -> dict[str, Any]:
     return document
 
 
-def _record_json(r: Record) -> dict[str, Any]:
-    return {"storage": r.storage, "tariff": r.tariff, "subunit": r.subunit,
-            "function": r.function, "quantity": r.kind, "unit": r.unit,
-            "value": _jsonable(r.value), "modifiers": list(r.modifiers),
-            **({"raw": r.raw.hex(), "error": r.error} if r.raw is not None else {})}
-
-
 def telegram_json(telegram: RspUd) -> dict[str, Any]:
     """Header, records and mapped samples of one telegram."""
     document = header_json(telegram)
-    document["records"] = [_record_json(r) for r in telegram.records]
-    document["samples"] = [
-        {"quantity": s.quantity, "value": str(s.value), "unit": s.unit}
-        for s in records_to_samples(list(telegram.records), device_type([telegram]))
-    ]
+    document["records"] = [record_json(r) for r in telegram.records]
+    document["samples"] = samples_json(
+        records_to_samples(list(telegram.records), device_type([telegram])))
+    document["series"] = [series_json(s) for s in series_of(list(telegram.records))]
     return document
 
 

@@ -9,13 +9,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from core.cliargs import non_negative_int
+from drivers.cli_io import err as _err
+from drivers.cli_io import out as _out
 from drivers.errors import DriverError
-from drivers.mbus.profiles import Series, series_of
+from drivers.mbus.json_view import record_json, samples_json, series_json
+from drivers.mbus.profiles import series_of
 from drivers.plugin import PortOpener, SerialParams
 from drivers.wmbus.billing import telegram_samples_with_billing
 from drivers.wmbus.keys import KeyStore
@@ -61,46 +63,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     listing.set_defaults(func=cmd_keys_list)
 
 
-def _out(text: str) -> None:
-    """Command output goes to stdout (this is a CLI, not library code)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-
-
-def _jsonable(value: Decimal | str | None) -> str | None:
-    return None if value is None else str(value)  # None: the meter sent no usable value
-
-
 def telegram_json(telegram: Telegram) -> dict[str, Any]:
     """Link header, records and mapped readings of a decoded telegram."""
     document = telegram.header_json()
-    document["records"] = [
-        {"storage": r.storage, "tariff": r.tariff, "subunit": r.subunit, "function": r.function,
-         "quantity": r.kind, "unit": r.unit, "value": _jsonable(r.value),
-         "modifiers": list(r.modifiers),
-         # no value (invalid date, out of range): what the meter sent, and why
-         **({"raw": r.raw.hex(), "error": r.error} if r.raw is not None else {})}
-        for r in telegram.records
-    ]
-    document["samples"] = [
-        {"quantity": s.quantity, "value": str(s.value), "unit": s.unit}
-        for s in telegram_samples_with_billing(telegram)
-    ]
+    document["records"] = [record_json(r) for r in telegram.records]
+    document["samples"] = samples_json(telegram_samples_with_billing(telegram))
     document["series"] = [series_json(s) for s in series_of(telegram.records)]
     return document
-
-
-def series_json(series: Series) -> dict[str, Any]:
-    """A compact profile as dated points (storage, time, exact value)."""
-    return {"quantity": series.kind, "unit": series.unit, "storage": series.storage,
-            "tariff": series.tariff, "subunit": series.subunit, "mode": series.mode,
-            "spacing": series.spacing, **({"problem": series.problem} if series.problem else {}),
-            "points": [{"storage": p.storage, "at": p.at, "value": _jsonable(p.value)}
-                       for p in series.points]}
 
 
 def decode_hex(telegram_hex: str, key_hex: str | None) -> dict[str, Any]:
