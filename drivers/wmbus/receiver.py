@@ -12,21 +12,27 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.errors import DeviceTimeout, DriverError, PortUnavailable
-from drivers.readings import Sample
 from drivers.transport.serial import SerialStream, take_descriptor
 from drivers.transport.stream import ByteStream, LineSettings
 from drivers.wmbus import dongles as D
-from drivers.wmbus import link
 from drivers.wmbus import security as sec
 from drivers.wmbus.billing import telegram_readings_with_billing
 from drivers.wmbus.keys import KeyStore
+from drivers.wmbus.receiver_types import (
+    HeardMeter,
+    MeterConfig,
+    MeterTelegram,
+    WmbusEvent,
+    frame_sender,
+)
 from drivers.wmbus.telegram import PlaintextRefused, TelegramDecoder
 
 LOGGER = logging.getLogger(__name__)
+__all__ = ["DONGLE_BAUD", "HeardMeter", "MeterConfig", "MeterTelegram", "WmbusEvent",
+           "WmbusReceiver", "frame_sender"]
 
 SETUP_TIMEOUT_S: Final = 2.0       # the dongles answer a command within milliseconds
 SILENCE_S: Final = 120.0           # no byte for this long: ask the dongle whether it is alive
@@ -41,49 +47,6 @@ EVENT_QUEUE_SIZE: Final = 200      # events waiting for the service; oldest drop
 PROTOCOL: Final = "wmbus"  # the wire logger: drivers.wmbus.wire
 # Factory line speeds of the dongles (the "lines" source is whatever the SDR tool writes).
 DONGLE_BAUD: Final = {"im871a": 57600, "amb8465": 9600, "lines": 115200}
-
-
-@dataclass(frozen=True, slots=True)
-class MeterConfig:
-    """A configured wireless meter; manufacturer / device type are checked when given."""
-
-    manufacturer: str | None = None
-    device_type: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MeterTelegram:
-    """Readings decoded from one telegram of a configured meter."""
-
-    meter: str
-    ts_ms: int
-    rssi_dbm: int | None
-    samples: list[Sample]
-    manufacturer: str
-    device_type: int
-
-
-@dataclass(slots=True)
-class HeardMeter:
-    """A meter heard nearby that is not configured (for the technician's scan)."""
-
-    meter: str
-    manufacturer: str
-    device_type: int
-    count: int
-    last_rssi_dbm: int | None
-    last_seen_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class WmbusEvent:
-    """Something the service must record: kind is plaintext_from_keyed_meter, wrong_key,
-    dongle_reset, dongle_reconnected or port_unavailable (at start, waiting for the dongle)."""
-
-    kind: str
-    meter: str | None
-    ts_ms: int
-    detail: str = ""
 
 
 class WmbusReceiver:
@@ -403,11 +366,3 @@ class WmbusReceiver:
             self._last_rx = asyncio.get_running_loop().time()
         except DriverError:
             self._disconnect()   # the supervisor reopens the port
-
-
-def frame_sender(frame: bytes) -> tuple[str, str, int]:
-    """(meter id, manufacturer, device type) of the meter, from the TPL long header if any."""
-    ci = frame[10]
-    if ci == 0x72 and len(frame) >= 19:
-        return link.id_text(frame[11:15]), link.manufacturer_name(frame[15:17]), frame[18]
-    return link.id_text(frame[4:8]), link.manufacturer_name(frame[2:4]), frame[9]
