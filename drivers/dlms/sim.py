@@ -58,6 +58,7 @@ class LinkFaults:
     spoil_frame: int | None = None  # the frame numbered so (frames_sent before it) goes bad
     frames_sent: int = 0
     bad_frames_received: int = 0
+    unheard_bytes: int = 0  # what came while silent (the gateway kept trying)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class HdlcServerLink:
 
     def feed(self, data: bytes) -> bytes:
         if self.faults.silent:
+            self.faults.unheard_bytes += len(data)
             return b""  # a hung meter: nothing heard, nothing answered
         scan = scan_frames(self._buffer + data)  # resynchronises past noise and false starts
         self._buffer = scan.rest

@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 from drivers.dlms.hdlc import Address
 from drivers.dlms.server import CosemServer, ServerSettings
 from drivers.dlms.sim import HdlcServerLink, PtyMeter, TcpMeter
-from drivers.dlms.sim_objects import SimObjects
+from drivers.dlms.sim_objects import CAPTURE_PERIOD_S, SimObjects
 
 START_TIMEOUT_S: Final = 10.0
 METER_ADDRESS: Final = Address(1, 17, 2)
@@ -32,11 +32,12 @@ class SimHost:
     """One simulated meter served from a daemon thread; `call(fn)` runs on its loop."""
 
     def __init__(self, kind: str, settings: ServerSettings | None = None,
-                 address: Address = METER_ADDRESS) -> None:
+                 address: Address = METER_ADDRESS, *,
+                 capture_period_s: int = CAPTURE_PERIOD_S) -> None:
         if kind not in ("hdlc", "tcp"):
             raise ValueError("kind is hdlc or tcp")
         self.kind = kind
-        self.objects = SimObjects(wall_ms)
+        self.objects = SimObjects(wall_ms, capture_period_s=capture_period_s)
         self.app = CosemServer(self.objects, settings or ServerSettings())
         self.far = HdlcServerLink(self.app, address) if kind == "hdlc" else None
         self._meter: PtyMeter | TcpMeter | None = None
