@@ -15,7 +15,7 @@ from typing import Final
 
 from core.numbers import BOUNDED
 from drivers.errors import DriverError, FrameError
-from drivers.modbus.profiles import Register, Span
+from drivers.modbus.layout import Register, Span
 
 # Encoding serves the simulator and tests (our own values, rounding allowed): wide and unbounded.
 EXACT: Final[Context] = Context(prec=60)

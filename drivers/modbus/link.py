@@ -23,7 +23,7 @@ from drivers.errors import (
 )
 from drivers.modbus import mbap
 from drivers.modbus.plan import ReadRequest
-from drivers.modbus.rtu import RxFault, classify_rx, read_request, rtu_frame_end
+from drivers.modbus.rtu import RxFault, classify_rx, pdu_frame, rtu_frame_end
 from drivers.transport.serial import RtsDirection, SerialStream, take_descriptor
 from drivers.transport.stream import ByteStream, LineSettings
 from drivers.transport.tcp import TcpStream
@@ -117,23 +117,39 @@ def registers_of(pdu: bytes, req: ReadRequest, where: str) -> list[int]:
 
 async def exchange_rtu(stream: ByteStream, slave: int, req: ReadRequest, timeout_s: float,
                        where: str) -> list[int]:
-    """One RTU request; the bytes of an unusable answer are classified (CRC, wrong slave...)."""
+    """One RTU read; the bytes of an unusable answer are classified (CRC, wrong slave...)."""
+    pdu = await exchange_rtu_pdu(stream, slave, read_pdu(req), timeout_s, where)
+    return registers_of(pdu, req, where)
+
+
+async def exchange_rtu_pdu(stream: ByteStream, slave: int, pdu: bytes, timeout_s: float,
+                           where: str) -> bytes:
+    """One RTU request PDU out, the answer's PDU (slave id, CRC and function checked) back."""
     _drop_late(stream, where)
-    await stream.write(read_request(slave, req.function, req.address, req.count))
+    await stream.write(pdu_frame(slave, pdu))
     try:
         frame = await stream.read_message(rtu_frame_end, timeout_s, INTER_BYTE_TIMEOUT_S,
                                           "response")
     except DeviceTimeout:
         seen = stream.discard_input()
-        raise fault_error(classify_rx(seen, slave, req.function), where, seen) from None
-    return rtu_registers(frame, slave, req, where)
+        raise fault_error(classify_rx(seen, slave, pdu[0]), where, seen) from None
+    return rtu_pdu(frame, slave, pdu[0], where)
+
+
+def read_pdu(req: ReadRequest) -> bytes:
+    return bytes((req.function,)) + req.address.to_bytes(2, "big") + req.count.to_bytes(2, "big")
 
 
 def rtu_registers(frame: bytes, slave: int, req: ReadRequest, where: str) -> list[int]:
     """The words of one whole RTU answer (as `rtu_frame_end` cut it), or its fault raised."""
-    fault = classify_rx(frame, slave, req.function)
-    if fault is RxFault.GARBAGE and frame[0] == slave and frame[1] & 0x7F == req.function:
-        return registers_of(frame[1:-2], req, where)  # the classifier found nothing wrong
+    return registers_of(rtu_pdu(frame, slave, req.function, where), req, where)
+
+
+def rtu_pdu(frame: bytes, slave: int, function: int, where: str) -> bytes:
+    """The PDU of one whole RTU answer to `function`, or its fault raised."""
+    fault = classify_rx(frame, slave, function)
+    if fault is RxFault.GARBAGE and frame[0] == slave and frame[1] & 0x7F == function:
+        return frame[1:-2]  # the classifier found nothing wrong
     raise fault_error(fault, where, frame)
 
 
@@ -145,10 +161,15 @@ class TcpTransactions:
 
     async def exchange(self, stream: ByteStream, unit: int, req: ReadRequest, timeout_s: float,
                        where: str) -> list[int]:
+        pdu = await self.exchange_pdu(stream, unit, read_pdu(req), timeout_s, where)
+        return registers_of(pdu, req, where)
+
+    async def exchange_pdu(self, stream: ByteStream, unit: int, pdu: bytes, timeout_s: float,
+                           where: str) -> bytes:
+        """One request PDU out, the PDU of the answer with our transaction id back."""
         _drop_late(stream, where)
         self._tid = (self._tid + 1) % mbap.TID_MODULO
-        await stream.write(mbap.read_request(self._tid, unit, req.function, req.address,
-                                             req.count))
+        await stream.write(mbap.pdu_frame(self._tid, unit, pdu))
         while True:  # an answer to an earlier, timed-out request is skipped by its id
             try:
                 frame = await stream.read_message(mbap.mbap_frame_end, timeout_s,
@@ -160,10 +181,13 @@ class TcpTransactions:
             except FrameError as exc:
                 stream.close()  # out of step: only a new connection finds frame starts again
                 raise counted(FrameError(f"{where}: {exc}", 0), "garbage") from None
-            tid = mbap.split_frame(frame)[0]
-            if tid == self._tid:
-                return tcp_registers(frame, unit, req, where)
-            LOGGER.debug("modbus_late_answer", extra={"bus": stream.name, "tid": tid})
+            tid, got_unit, answer = mbap.split_frame(frame)
+            if tid != self._tid:
+                LOGGER.debug("modbus_late_answer", extra={"bus": stream.name, "tid": tid})
+                continue
+            if got_unit != unit:
+                raise fault_error(RxFault.WRONG_SLAVE, where, frame)
+            return answer
 
 
 def tcp_registers(frame: bytes, unit: int, req: ReadRequest, where: str) -> list[int]:

@@ -20,11 +20,14 @@ from drivers.modbus.link import (
     TcpBusSpec,
     TcpTransactions,
     bus_name,
-    exchange_rtu,
+    exchange_rtu_pdu,
     open_bus_stream,
+    read_pdu,
+    registers_of,
 )
 from drivers.modbus.plan import ReadRequest, plan_for
 from drivers.modbus.profiles import Profile
+from drivers.modbus.write import WriteRequest, check_echo, write_pdu
 from drivers.readings import Sample
 from drivers.transport.stream import ByteStream
 
@@ -198,6 +201,12 @@ class ModbusBus:
     async def _exchange(self, meter_id: str, address: int, req: ReadRequest, timeout_s: float,
                         gap: float) -> list[int]:
         where = f"meter {meter_id}: slave {address} FC{req.function} at {req.address}"
+        pdu = await self._exchange_pdu(meter_id, address, read_pdu(req), timeout_s, gap, where)
+        return registers_of(pdu, req, where)
+
+    async def _exchange_pdu(self, meter_id: str, address: int, pdu: bytes, timeout_s: float,
+                            gap: float, where: str) -> bytes:
+        """One request PDU and its answer's PDU, under the bus lock and after the gap."""
         async with self._lock:
             stream = await self._connected()
             wait = self._last_io + gap - time.monotonic()
@@ -206,11 +215,24 @@ class ModbusBus:
             stream.meter = meter_id  # the wire trace names the meter the bytes are about
             try:
                 if isinstance(self.spec, TcpBusSpec):
-                    return await self._tcp.exchange(stream, address, req, timeout_s, where)
-                return await exchange_rtu(stream, address, req, timeout_s, where)
+                    return await self._tcp.exchange_pdu(stream, address, pdu, timeout_s, where)
+                return await exchange_rtu_pdu(stream, address, pdu, timeout_s, where)
             finally:
                 stream.meter = None
                 self._last_io = time.monotonic()
+
+    async def write_registers(self, meter_id: str, address: int, req: WriteRequest, *,
+                              timeout_s: float, gap: float = 0.0) -> None:
+        """One FC6 / FC16 write between the polls, its echo checked; no retry (the caller reads
+        back). Raises DeviceRejected (an exception code), DeviceTimeout, FrameError or
+        PortUnavailable as received."""
+        where = f"meter {meter_id}: slave {address} FC{req.function} at {req.address}"
+        answer = await self._exchange_pdu(meter_id, address, write_pdu(req), timeout_s,
+                                          max(gap, self.spec.inter_request_gap_s), where)
+        check_echo(answer, req, where)
+        LOGGER.info("modbus_registers_written", extra={"meter": meter_id, "bus": self.name,
+                                                       "address": req.address,
+                                                       "words": len(req.words)})
 
     def _port_down(self, exc: PortUnavailable) -> None:
         if self._port_was_down:

@@ -1,4 +1,4 @@
-"""Pure Modbus TCP (MBAP) helpers: the read request, the message end and the header check."""
+"""Pure Modbus TCP (MBAP) helpers: framing a request PDU, the message end and the header."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ TID_MODULO: Final[int] = 0x10000
 
 def read_request(tid: int, unit: int, function: int, address: int, count: int) -> bytes:
     """An FC3/FC4 request with its MBAP header."""
-    pdu = bytes((function,)) + address.to_bytes(2, "big") + count.to_bytes(2, "big")
+    return pdu_frame(tid, unit, bytes((function,)) + address.to_bytes(2, "big")
+                     + count.to_bytes(2, "big"))
+
+
+def pdu_frame(tid: int, unit: int, pdu: bytes) -> bytes:
+    """Any request PDU (a read, an FC6 / FC16 write) with its MBAP header."""
     return (tid.to_bytes(2, "big") + b"\x00\x00" + (len(pdu) + 1).to_bytes(2, "big")
             + bytes((unit,)) + pdu)
 

@@ -48,10 +48,13 @@ class ModbusMeterBus:
         self.driver = ModbusBus(spec, open_fd=lambda: context.open_serial(params),
                                 clock=context.clock.monotonic,
                                 on_event=context.events)  # e.g. a register "not available"
+        self.events = context.events  # the audit of register writes
+        self.known_meters: dict[str, MeterView] = {}  # read at least once: commands find them
 
     async def read(self, meter: MeterView) -> list[Sample]:
         from drivers.modbus.profiles import get_profile
 
+        self.known_meters[meter.id] = meter
         return await self.driver.read_meter(
             meter.id, int(meter.address), get_profile(meter.profile),
             ct_ratio=ratios(meter)[0], vt_ratio=ratios(meter)[1],
@@ -95,6 +98,12 @@ async def _scan(opened: Any, meters: Sequence[MeterView], seconds: float) -> lis
     return [Found(str(address), "answers Modbus") for address in found]
 
 
+def _write(sources: Any) -> Any:
+    from drivers.modbus.commands import write_command
+
+    return write_command(sources)
+
+
 def _simulate(state_dir: Path, poll_interval_s: int) -> Simulation:
     import sys
 
@@ -126,5 +135,6 @@ PLUGIN = ProtocolPlugin(
     open_polled=ModbusMeterBus,
     scan=ScanCapability(_scan, "asks every slave id 1..247 in turn, between the polls."),
     console_commands=(REGISTERS,),
+    server_commands={"modbus.write": _write},
     simulate=_simulate,
 )

@@ -12,14 +12,11 @@ from typing import Any, Final
 from core.numbers import OutOfRange, exact_decimal
 from core.quantities import QUANTITIES, base_name, is_known
 from drivers.errors import ProfileError
+from drivers.modbus.layout import TYPE_WORDS, WORD_ORDERS, Register, Span
+from drivers.modbus.writable import parse_writable
 
 PROFILE_DIR: Final[Path] = Path(__file__).with_name("profiles")
 
-# Data type -> number of 16-bit registers it occupies.
-TYPE_WORDS: Final[dict[str, int]] = {
-    "uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2, "uint64": 4, "int64": 4,
-}
-WORD_ORDERS: Final[frozenset[str]] = frozenset({"big", "little"})
 RATIOS: Final[frozenset[str]] = frozenset({"ct", "vt", "ct*vt"})
 READ_FUNCTIONS: Final[frozenset[int]] = frozenset({3, 4})
 # Modbus application protocol v1.1b3, 6.3/6.4: at most 125 registers in one read.
@@ -29,37 +26,13 @@ PARITIES: Final[frozenset[str]] = frozenset({"N", "E", "O"})
 _PROFILE_KEYS: Final[frozenset[str]] = frozenset({
     "maker", "model", "source", "notes", "function", "max_registers", "even_aligned", "max_gap",
     "inter_request_gap_s", "serial", "default_address", "register_defaults", "registers",
+    "writable",
 })
 _REGISTER_KEYS: Final[frozenset[str]] = frozenset({
     "address", "function", "type", "word_order", "scale", "unit", "ratio", "note", "parts",
 })
 _PART_KEYS: Final[frozenset[str]] = frozenset({"address", "type", "word_order", "scale", "note"})
 _SERIAL_KEYS: Final[frozenset[str]] = frozenset({"baudrate", "bytesize", "parity", "stopbits"})
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A run of registers holding one raw number (one part of a quantity)."""
-
-    function: int
-    address: int
-    dtype: str
-    word_order: str
-    scale: Decimal
-
-    @property
-    def words(self) -> int:
-        return TYPE_WORDS[self.dtype]
-
-
-@dataclass(frozen=True, slots=True)
-class Register:
-    """One quantity of a meter: the sum of its spans' scaled values (usually one span)."""
-
-    quantity: str
-    unit: str
-    spans: tuple[Span, ...]
-    ratio: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +60,8 @@ class Profile:
     inter_request_gap_s: Decimal = Decimal(0)
     serial: SerialDefaults = field(default_factory=SerialDefaults)
     default_address: int | None = None
+    # drivers.modbus.writable.Writable: what a signed command may write (none: nothing)
+    writable: tuple[Any, ...] = ()
 
     @property
     def needs_ratios(self) -> bool:
@@ -237,6 +212,8 @@ def parse_profile(path: Path, data: Any) -> Profile:
         inter_request_gap_s=_gap(path, data.get("inter_request_gap_s", "0")),
         serial=_serial(path, data.get("serial")),
         default_address=None if address is None else _int(path, "default_address", address, 1, 247),
+        writable=tuple(parse_writable(path, data.get("writable"), {
+            k: v for k, v in defaults.items() if k in ("type", "word_order")}).values()),
     )
     _check_layout(path, profile)
     return profile

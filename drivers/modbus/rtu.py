@@ -8,6 +8,9 @@ from typing import Final
 from drivers.checksums import crc16_a001
 
 EXCEPTION_FRAME_LEN: Final[int] = 5  # address, function|0x80, code, CRC (2)
+# FC6 echoes address and value, FC16 address and count: address, function, 4 bytes, CRC (2)
+WRITE_FUNCTIONS: Final[frozenset[int]] = frozenset({6, 16})
+WRITE_ANSWER_LEN: Final[int] = 8
 
 
 def crc16(data: bytes) -> bytes:
@@ -26,12 +29,20 @@ def read_request(slave: int, function: int, address: int, count: int) -> bytes:
     return with_crc(body)
 
 
+def pdu_frame(slave: int, pdu: bytes) -> bytes:
+    """An RTU frame of any request PDU (function and data)."""
+    return with_crc(bytes((slave,)) + pdu)
+
+
 def response_length(buffer: bytes) -> int | None:
-    """Length of the read / exception response starting the buffer (None: not enough bytes yet)."""
+    """Length of the read, write or exception response starting the buffer (None: not enough
+    bytes yet)."""
     if len(buffer) < 3:
         return None
     if buffer[1] & 0x80:
         return EXCEPTION_FRAME_LEN
+    if buffer[1] in WRITE_FUNCTIONS:
+        return WRITE_ANSWER_LEN
     return 5 + buffer[2]
 
 

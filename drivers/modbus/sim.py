@@ -23,16 +23,19 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from drivers.errors import FrameError
 from drivers.modbus.decode import decode_register, encode_register
-from drivers.modbus.plan import plan_for
 from drivers.modbus.profiles import Profile, Register, get_profile
 from drivers.modbus.rtu import response_length, with_crc
 from drivers.modbus.sim_model import LoadModel, to_decimal
+from drivers.modbus.sim_write import accept_write, data_ranges, initial_words, overlay
+from drivers.modbus.writable import HOLDING
+from drivers.modbus.write import WRITE_MULTIPLE
 from drivers.transport.sim import Direction, PtyLink
 
 LOGGER = logging.getLogger(__name__)
 
 RECORD_LIMIT: Final[int] = 100_000  # snapshots kept in memory; a long bench run must not grow
-REQUEST_LEN: Final[int] = 8  # FC3/FC4 request: address, function, start (2), count (2), CRC (2)
+REQUEST_LEN: Final[int] = 8  # FC3/FC4/FC6 request: address, function, 4 bytes, CRC (2)
+REQUEST_FUNCTIONS: Final[frozenset[int]] = frozenset({3, 4, 6, WRITE_MULTIPLE})
 SERVER_TIMEOUT_S: Final[float] = 1.0  # pymodbus serial server inter-byte patience
 ADDRESS_SPACE: Final[int] = 0x10000  # every register address, for the silent catch-all id 0
 
@@ -47,6 +50,7 @@ class Misbehaviour(enum.Enum):
     CRC_ERROR = "crc_error"  # RTU only
     HALF_FRAME = "half_frame"  # RTU only
     EXCEPTION = "exception"
+    IGNORE_WRITES = "ignore_writes"  # echoes a write and keeps the old value (no read-back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class SimulatedSlave:
     misbehaviour: Misbehaviour = Misbehaviour.NONE
     last_served: dict[str, str] = field(default_factory=dict)
     forced: dict[str, list[list[int]]] = field(default_factory=dict)  # quantity -> raw words
+    held: dict[int, int] = field(default_factory=dict)  # written holding registers: address -> word
 
     @property
     def single_phase(self) -> bool:
@@ -112,7 +117,8 @@ class SimulatedBus:
         for spec in slaves:
             model = LoadModel.from_seed(spec.seed * 7919 + spec.address, spec.peak_current_a)
             profile = get_profile(spec.profile)
-            self.slaves[spec.address] = SimulatedSlave(spec.address, profile, model)
+            self.slaves[spec.address] = SimulatedSlave(spec.address, profile, model,
+                                                       held=initial_words(profile))
         self.records: deque[dict[str, Any]] = deque(maxlen=RECORD_LIMIT)
         self.host, self.tcp_port = host, tcp_port
         self.link: PtyLink | None = PtyLink(link_name) if transport == "rtu" else None
@@ -185,13 +191,14 @@ class SimulatedBus:
             await self.link.stop()
 
     def _device(self, slave: SimulatedSlave) -> SimDevice:
-        requests = plan_for(slave.profile).requests
-        simdata = [SimData(r.address, count=r.count, values=0, datatype=DataType.REGISTERS)
-                   for r in requests]
+        simdata = [SimData(first, count=count, values=0, datatype=DataType.REGISTERS)
+                   for first, count in data_ranges(slave.profile)]
 
         async def action(function: int, start: int, address: int, count: int,
                          registers: list[int], set_values: Any) -> ExcCodes | None:
-            return await self._serve(slave, start, address, count, registers)
+            if set_values is not None:
+                return self._write(slave, start, address, registers, set_values)
+            return await self._serve(slave, function, start, address, count, registers)
 
         return SimDevice(slave.address, simdata=simdata, action=action)
 
@@ -199,8 +206,21 @@ class SimulatedBus:
         await self._closing.wait()
         return ExcCodes.DEVICE_BUSY
 
-    async def _serve(self, slave: SimulatedSlave, start: int, address: int, count: int,
-                     registers: list[int]) -> ExcCodes | None:
+    def _write(self, slave: SimulatedSlave, start: int, address: int, registers: list[int],
+               values: list[int]) -> ExcCodes | None:
+        if slave.misbehaviour is Misbehaviour.EXCEPTION:
+            return ExcCodes.DEVICE_FAILURE
+        keep = slave.misbehaviour is not Misbehaviour.IGNORE_WRITES
+        refused = accept_write(slave.profile, slave.held, address, list(values), keep)
+        if refused is None and not keep:  # the server stores what set_values says: the old
+            values[:] = registers[address - start:address - start + len(values)]
+        self._record({"ts": self._clock(), "bus": self.name, "slave": slave.address,
+                      "written": {"address": address, "words": list(values),
+                                  "refused": None if refused is None else refused.name}})
+        return refused
+
+    async def _serve(self, slave: SimulatedSlave, function: int, start: int, address: int,
+                     count: int, registers: list[int]) -> ExcCodes | None:
         if slave.misbehaviour is Misbehaviour.EXCEPTION:
             return ExcCodes.DEVICE_FAILURE
         if slave.misbehaviour is Misbehaviour.SILENCE:
@@ -211,13 +231,16 @@ class SimulatedBus:
         values = slave.model.values(now, slave.single_phase)
         served: dict[str, str] = {}
         for reg in slave.profile.registers:
-            if not any(address <= s.address < address + count for s in reg.spans):
+            if not any(address <= s.address < address + count and s.function == function
+                       for s in reg.spans):
                 continue
             words_of = slave.forced.get(reg.quantity) or \
                 encode_register(reg, to_decimal(values[reg.quantity]), rounding=True)
             for span, words in zip(reg.spans, words_of, strict=True):
                 registers[span.address - start: span.address - start + span.words] = words
             served[reg.quantity] = _served_text(reg, words_of)
+        if function == HOLDING:
+            overlay(slave.held, start, address, count, registers)
         slave.last_served.update(served)
         for quantity in [q for q, text in slave.last_served.items() if text == ""]:
             del slave.last_served[quantity]  # not available: a master stores nothing for it
@@ -234,13 +257,13 @@ class SimulatedBus:
         """Drop requests to absent or silenced slaves before the server sees them."""
         buffer = self._rx_to_device + chunk
         out = bytearray()
-        while len(buffer) >= REQUEST_LEN and buffer[1] in (3, 4):
-            frame, buffer = buffer[:REQUEST_LEN], buffer[REQUEST_LEN:]
+        while (length := _request_length(buffer)) is not None and len(buffer) >= length:
+            frame, buffer = buffer[:length], buffer[length:]
             slave = self.slaves.get(frame[0])
             if slave is not None and slave.misbehaviour is not Misbehaviour.SILENCE:
                 out += frame
-        if buffer and (len(buffer) >= 2 and buffer[1] not in (3, 4)):
-            out += buffer  # not a read request: pass through untouched
+        if len(buffer) >= 2 and buffer[1] not in REQUEST_FUNCTIONS:
+            out += buffer  # not a request we know: pass through untouched
             buffer = b""
         self._rx_to_device = buffer
         return bytes(out)
@@ -267,6 +290,15 @@ class SimulatedBus:
         if bad is Misbehaviour.GARBAGE:
             return bytes((b * 37 + 11) & 0xFF for b in frame)
         return frame
+
+
+def _request_length(buffer: bytes) -> int | None:
+    """Length of the FC3 / FC4 / FC6 / FC16 request starting the buffer (None: not yet known)."""
+    if len(buffer) < 2 or buffer[1] not in REQUEST_FUNCTIONS:
+        return None
+    if buffer[1] != WRITE_MULTIPLE:
+        return REQUEST_LEN
+    return 9 + buffer[6] if len(buffer) >= 7 else None
 
 
 def _served_text(reg: Register, words_of: list[list[int]]) -> str:
