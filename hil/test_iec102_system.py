@@ -1,7 +1,7 @@
 """Whole-system: the real `gateway run` reads a simulated IEC 60870-5-102 meter over a pty
-(serial) and over TCP, and stores its integrated totals, tariff registers, hourly load profile
-and billing closures exactly, each record once, catching up the profile the meter kept while it
-was silent and while the gateway was stopped.
+(serial) and over TCP, and stores its integrated totals, tariff registers, hourly load profile,
+billing closures and events exactly, each record once, catching up the profile the meter kept
+while it was silent and while the gateway was stopped.
 
 The simulated meter's clock runs SPEED times faster than the wall (an hour of profile every
 HOUR_REAL_S seconds) from two days back, so hours of profile pass within the test; the meter
@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from drivers.iec102.objects import Event
 from drivers.iec102.sim import QUARTER, SimMeter, absolute, default_events
 from drivers.iec102.simhost import PtySim, TcpSimThread
+from drivers.iec102.timetags import TimeB
 from storage.records import FLAG_METER_RECORD, ReadingSet
 from storage.store import Store
 from tests.harness.eventually import eventually
@@ -75,6 +77,7 @@ def _config(tmp_path: Path, bus: str) -> Path:
         poll_interval_s = 1
         timeout_ms = 2000
         profile_backfill_h = 6
+        event_records = [52]
         clock_drift_limit_s = 100000000
     """))
     return config
@@ -138,7 +141,8 @@ def _check_profile(records: list[ReadingSet], meter: SimMeter, first: dt.datetim
                    last: dt.datetime) -> None:
     """Every hour from the backfill's start (at or after `first`: the meter's clock moves on
     while the gateway starts) to at least `last`, once each, in order, every total exact."""
-    profile = [r for r in records if "billing_date" not in {v.quantity for v in r.values}]
+    profile = [r for r in records if "import_active_energy" in {v.quantity for v in r.values}
+               and "billing_date" not in {v.quantity for v in r.values}]
     hours = [_wall(r.ts_ms) for r in profile]
     assert first <= hours[0] <= first + HOUR * 6 and hours[-1] >= last, (hours[0], hours[-1])
     assert hours == [hours[0] + HOUR * i for i in range(len(hours))], "a gap or a repeat"
@@ -180,6 +184,10 @@ def test_gateway_process_stores_a_102_meter_exactly(tmp_path: Path, transport: s
                   f'tcp_port = {host.port}\n'
         config = _config(tmp_path, bus)
         first = _hour_after(clock, -6)
+        # a supply failure and its end, each in the meter's records during one of the runs
+        failure = Event(3, 1, True, TimeB.of(_hour_after(clock, 1) + dt.timedelta(seconds=7)))
+        back = Event(3, 1, False, TimeB.of(_hour_after(clock, 7) + dt.timedelta(seconds=9)))
+        meter.events += [failure, back]
         with GatewayProcess(config, tmp_path / "gateway.log") as gateway:
             gateway.wait_for_readings(db, ["ree-1"], at_least=1,
                                       deadline_s=FIRST_READING_DEADLINE_S)
@@ -205,6 +213,9 @@ def test_gateway_process_stores_a_102_meter_exactly(tmp_path: Path, transport: s
     _check_now(now[-1], meter)
     _check_profile(records, meter, first, stopped_until)
     _check_closures(records, meter)
+    events = [r for r in records if r.values[0].quantity.startswith("meter_event_")]
+    assert [(_ms(e.time.wall()), "start" if e.spi else "end") for e in (failure, back)] == [
+        (r.ts_ms, r.values[0].value) for r in events]   # each once, across the restart
 
 
 def test_readings_command_shows_the_records(tmp_path: Path) -> None:
