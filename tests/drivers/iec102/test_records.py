@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -211,3 +212,56 @@ async def test_clock_set_only_when_synced_and_within_the_step() -> None:
     assert site.meter.clock_offset == dt.timedelta(hours=-2)
     assert site.seen[-1][0] == "meter_clock_set_refused"
     assert site.seen[-1][2] == {"drift_s": -7200, "max_step_s": 300}
+
+
+@given(st.lists(st.tuples(st.integers(1, 8), st.integers(0, 2**32 - 1), st.integers(0, 255)),
+                min_size=1, max_size=8))
+def test_profile_samples_keep_no_invalid_total_and_every_other_quality_bit(
+        totals: list[tuple[int, int, int]]) -> None:
+    at = TimeA.of(dt.datetime(2026, 12, 6, 12))
+    samples = profile_samples([Totals(tuple(Total(*t) for t in totals), at)], MADRID)
+    valid = [t for t in totals if t[0] <= 6 and not t[2] & 0x80]
+    assert [s.value for s in samples if s.quantity != "error_flags"] == [
+        Decimal(value) for _, value, _ in valid]
+    flags = 0
+    for _, _, quality in valid:
+        flags |= quality
+    assert [s.value for s in samples if s.quantity == "error_flags"] == (
+        [f"0x{flags:02X}"] if flags else [])
+    assert all(s.series == PROFILE and s.at_ms == ms(dt.datetime(2026, 12, 6, 12))
+               for s in samples)
+
+
+async def test_plugin_hands_the_gateway_marks_and_clock_state_to_the_reader() -> None:
+    from types import SimpleNamespace
+
+    from core.clock import FakeClock
+    from drivers.iec102.plugin import Iec102MeterBus
+    from drivers.iec102.simhost import TcpSim
+    from drivers.plugin import Context
+
+    now = dt.datetime(2026, 12, 6, 12, 5, 30)
+    meter = SimMeter(1, 7, 1234, ORIGIN, lambda: now, clock_offset=dt.timedelta(seconds=90))
+    sim = await TcpSim.start(meter)
+    seen: list[tuple[Any, ...]] = []
+    asked: list[tuple[str, str]] = []
+
+    def until(meter_id: str, series: str) -> int | None:
+        asked.append((meter_id, series))
+        return ms(dt.datetime(2026, 12, 6, 10)) if series == PROFILE else None
+
+    context = Context(open_serial=lambda _p: None, events=lambda *e: seen.append(e),
+                      clock=FakeClock(ms(now)), data_dir=Path("."), records_until=until,
+                      clock_synced=lambda: True)
+    bus = SimpleNamespace(id="line", kind="tcp", host="127.0.0.1", tcp_port=sim.port)
+    view = SimpleNamespace(id="m1", address=1, timeout_ms=1000,
+                           options={"measuring_point": 7, "password": 1234})
+    try:
+        samples = await Iec102MeterBus(bus, context).read(view)
+    finally:
+        await sim.close()
+    assert ("m1", PROFILE) in asked and ("m1", BILLING) in asked
+    profile = sorted({s.at_ms or 0 for s in samples if s.series == PROFILE})
+    assert profile == [ms(dt.datetime(2026, 12, 6, 11)), ms(dt.datetime(2026, 12, 6, 12))]
+    assert [e[0] for e in seen] == ["meter_clock_drift", "meter_clock_set"]
+    assert abs(meter.clock_offset) < dt.timedelta(seconds=1)
