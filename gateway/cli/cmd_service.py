@@ -98,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     setup_logging(config.log_level)
+    if _settle_update(config):
+        _exec_again()  # rolled back: into the previous version
     for protocol in config.log_trace:  # [log] trace: wire bytes from the start
         set_trace(protocol, True)
     # imported late: check-config must not need storage
@@ -131,6 +133,31 @@ def _settle_pushed_config(path: Path) -> None:
         sys.stderr.write(f"error: {exc}\n")
 
 
+def _settle_update(config: GatewayConfig) -> bool:
+    """A new version on trial counts this start; True when the count rolled it back
+    (docs/update.md; the unit's ExecStartPre runs the same guard for a version that cannot
+    even import)."""
+    prefix = config.remote.update_prefix if config.remote is not None else ""
+    if not prefix:
+        return False
+    from gateway.remote.update_ab import restart_into
+    from gateway.remote.update_trial import ROLLED_BACK, guard_start
+
+    before = _update_state(Path(prefix))
+    trial = guard_start(Path(prefix))
+    if trial is not None and trial.state == ROLLED_BACK and before != ROLLED_BACK:
+        restart_into(Path(prefix))
+        return True
+    return False
+
+
+def _update_state(prefix: Path) -> str | None:
+    from gateway.remote.update_trial import read_update_trial
+
+    trial = read_update_trial(prefix)
+    return None if trial is None else trial.state
+
+
 def _keep_recent_errors(board: Board, data_dir: Path) -> None:
     """Where the journal is in RAM (a real board), recent errors go to a ring on disk as well:
     otherwise a reboot erases why it rebooted."""
@@ -147,11 +174,14 @@ def _exec_again() -> None:
     Same PID, so systemd (Type=notify, READY=1 sent again) and a shell see one service; works
     the same without systemd (gateway demo, a technician's terminal).
     """
-    LOGGER.warning("restarting", extra={"argv": sys.orig_argv})
+    from gateway.remote.update_ab import restart_interpreter
+
+    python = str(restart_interpreter() or sys.executable)  # after an update: the new version
+    LOGGER.warning("restarting", extra={"argv": sys.orig_argv, "python": python})
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os.execv(python, [python, *sys.orig_argv[1:]])
 
 
 async def _serve(service: Service) -> None:

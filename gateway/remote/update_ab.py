@@ -10,6 +10,7 @@ link renamed over the old one), the running version never touched.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -74,9 +75,21 @@ def install_version(prefix: Path, bundle: Path, manifest: Manifest,
     except InstallError:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    (target / INSTALLED).write_text(manifest.version + "\n", encoding="utf-8")
+    (target / INSTALLED).write_text(json.dumps({"version": manifest.version,
+                                                "min_version": manifest.min_version}),
+                                    encoding="utf-8")
     LOGGER.warning("update_installed", extra={"version": manifest.version, "path": str(target)})
     return target
+
+
+def installed_min_version(prefix: Path, version: str) -> str | None:
+    """The `min_version` of the bundle `version` came from: no update may go below it."""
+    try:
+        mark = json.loads((versions_dir(prefix) / version / INSTALLED).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None  # installed by make install, not from a bundle: no floor
+    floor = mark.get("min_version") if isinstance(mark, dict) else None
+    return floor if isinstance(floor, str) else None
 
 
 def _run(argv: list[str], what: str) -> None:
@@ -131,3 +144,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_RESTART_INTO: list[Path] = []
+
+
+def restart_into(prefix: Path) -> None:
+    """The next clean restart (gateway/cli/cmd_service.py) execs `<prefix>/current/bin/python`
+    rather than this interpreter: the version `current` now names."""
+    _RESTART_INTO[:] = [prefix / "current" / "bin" / "python"]
+
+
+def restart_interpreter() -> Path | None:
+    return _RESTART_INTO[0] if _RESTART_INTO else None

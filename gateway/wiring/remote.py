@@ -17,6 +17,7 @@ from gateway.remote.settings import RemoteSettings
 from gateway.remote.trial import ROLLED_BACK, TRIAL, TrialError, read_trial
 from gateway.wiring.bus_directory import OpenedBuses
 from gateway.wiring.host import ServiceView
+from gateway.wiring.update import start_update
 from storage import health
 
 
@@ -34,6 +35,7 @@ def start_remote(service: ServiceView) -> RunningConfig | None:
             service.uplink.commands.register(op, handler)
     if service.uplink is not None and settings.health_interval_s > 0:
         start_health(service, running, settings.health_interval_s)
+    start_update(service, settings, lambda: restart(service), healthy_check(service))
     try:
         trial = read_trial(config.source)
     except TrialError as exc:

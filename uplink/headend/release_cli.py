@@ -4,14 +4,17 @@ manifest of a directory of wheels, written beside them as manifest.cose."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from uplink.headend.usage import EXIT_OK, HeadendUsageError
-from uplink.keys import load_private_key
+from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
+from uplink.headend.release_serve import cmd_release_serve
+from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, HeadendUsageError
+from uplink.keys import HEADEND_KEY_FILE, load_private_key
 from uplink.release import MANIFEST_FILE, BundleError, atomic_bytes, build_manifest, sign_manifest
 
 _GATEWAY_WHEEL = re.compile(r"^meter_gateway-([0-9.]+)-")
@@ -27,6 +30,10 @@ def wheel_version(directory: Path) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    if args.action == "serve":
+        return cmd_release_serve(args)
+    if not args.key:
+        raise HeadendUsageError("release publish needs --key RELEASE_KEY")
     directory = Path(args.bundle)
     if not directory.is_dir():
         raise HeadendUsageError(f"{directory}: not a directory of wheels")
@@ -44,14 +51,45 @@ def cmd_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_update(args: argparse.Namespace) -> int:
+    """Send `update.offer`, print its result (the outcome comes later as an event)."""
+    request = CommandRequest(args.broker, args.prefix, args.gateway, "update.offer",
+                             {"version": args.version}, args.ttl)
+    key = load_private_key(Path(args.key) if args.key else Path(args.state) / HEADEND_KEY_FILE)
+    try:
+        result = asyncio.run(send_and_wait(request, key, args.db, args.timeout))
+    except CommandTimeout as exc:
+        sys.stderr.write(f"gateway-headend update: {exc}\n")
+        return EXIT_TIMEOUT
+    sys.stdout.write(result.as_json() + "\n")
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
 def register(sub: Any) -> None:
     release = sub.add_parser("release", help="sign an update bundle (a directory of wheels) "
                                              "with the release key")
-    release.add_argument("action", choices=("publish",))
-    release.add_argument("bundle", metavar="BUNDLE_DIR",
-                         help="the meter_gateway wheel and its pinned dependencies as wheels")
-    release.add_argument("--key", required=True,
-                         help="the RELEASE private key (PEM; not the head-end command key)")
+    release.add_argument("action", choices=("publish", "serve"))
+    release.add_argument("bundle", metavar="DIR",
+                         help="publish: the meter_gateway wheel and its pinned dependencies as "
+                              "wheels; serve: the releases, one published bundle per version "
+                              "(DIR/<version>/)")
+    release.add_argument("--key", help="publish: the RELEASE private key (PEM; not the "
+                                       "head-end command key)")
+    release.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    release.add_argument("--prefix", default="mtr")
     release.add_argument("--version", help="default: from the meter_gateway wheel's name")
     release.add_argument("--min-version", help="the oldest version it may replace (default 0)")
     release.set_defaults(func=cmd_release)
+    update = sub.add_parser("update", help="offer a published release to a gateway "
+                                           "(signed update.offer)")
+    update.add_argument("gateway")
+    update.add_argument("version")
+    update.add_argument("--db", required=True, help="the serving head-end's database")
+    update.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    update.add_argument("--prefix", default="mtr")
+    update.add_argument("--state", default=".")
+    update.add_argument("--key", help="head-end private key file (the command key)")
+    update.add_argument("--ttl", type=int, default=300, help="seconds")
+    update.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="wait this long for the result (exit 3 after)")
+    update.set_defaults(func=cmd_update)

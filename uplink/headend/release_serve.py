@@ -81,7 +81,7 @@ class BundleServer:
 
 
 def cmd_release_serve(args: Any) -> int:
-    server = BundleServer(Path(args.releases), args.broker, args.prefix)
+    server = BundleServer(Path(args.bundle), args.broker, args.prefix)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.run())
     return 0
