@@ -37,6 +37,8 @@ CONNECT_TIMEOUT_S: Final[float] = 3.0  # opening a TCP socket; longer means dead
 # frame quickly.
 INTER_BYTE_TIMEOUT_S: Final[float] = 0.2
 
+FRAMINGS: Final[frozenset[str]] = frozenset({"mbap", "rtu"})
+
 # board/ opens the configured port: a descriptor, or a port object whose descriptor is taken
 FdOpener = Callable[[], Any]
 
@@ -54,13 +56,27 @@ class SerialBusSpec:
 
 @dataclass(frozen=True, slots=True)
 class TcpBusSpec:
+    """A Modbus TCP device (`framing="mbap"`), or a serial device server (Moxa NPort, USR)
+    passing RTU frames over a raw TCP socket (`framing="rtu"`: CRC, no MBAP header)."""
+
     host: str
     port: int = 502
     inter_request_gap_s: float = 0.0
+    framing: str = "mbap"
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {sorted(FRAMINGS)}, got {self.framing!r}")
+
+    @property
+    def mbap(self) -> bool:
+        return self.framing == "mbap"
 
 
 def bus_name(spec: SerialBusSpec | TcpBusSpec) -> str:
-    return spec.port if isinstance(spec, SerialBusSpec) else f"{spec.host}:{spec.port}"
+    if isinstance(spec, SerialBusSpec):
+        return spec.port
+    return f"{spec.host}:{spec.port}" + ("" if spec.mbap else " (rtu)")
 
 
 async def open_bus_stream(spec: SerialBusSpec | TcpBusSpec,

@@ -214,7 +214,7 @@ class ModbusBus:
                 await asyncio.sleep(wait)
             stream.meter = meter_id  # the wire trace names the meter the bytes are about
             try:
-                if isinstance(self.spec, TcpBusSpec):
+                if isinstance(self.spec, TcpBusSpec) and self.spec.mbap:
                     return await self._tcp.exchange_pdu(stream, address, pdu, timeout_s, where)
                 return await exchange_rtu_pdu(stream, address, pdu, timeout_s, where)
             finally:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.schema import Problems, exact_ratio, in_range, opt, ratio_check, req
+from core.schema import Problems, exact_ratio, in_range, one_of, opt, ratio_check, req
 from drivers.modbus.console import REGISTERS
 from drivers.plugin import (
     BusView,
@@ -36,7 +36,8 @@ class ModbusMeterBus:
         gap_s = bus.inter_request_gap_ms / 1000
         spec: SerialBusSpec | TcpBusSpec
         if bus.kind == "tcp":
-            spec = TcpBusSpec(bus.host, bus.tcp_port, inter_request_gap_s=gap_s)
+            spec = TcpBusSpec(bus.host, bus.tcp_port, inter_request_gap_s=gap_s,
+                              framing=bus.options.get("framing") or "mbap")
         else:
             spec = SerialBusSpec(bus.port, baudrate=bus.baudrate, bytesize=bus.bytesize,
                                  parity=bus.parity, stopbits=bus.stopbits,
@@ -79,6 +80,9 @@ def _check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
     from drivers.modbus.profiles import get_profile, profile_names
 
     profiles = set(profile_names())
+    if bus.options.get("framing") == "mbap" and bus.kind != "tcp":
+        problems.add(f"{where}.framing", "MBAP is Modbus TCP's header: a serial bus is always "
+                                         "RTU (give kind = \"tcp\" for a TCP device)")
     for meter_where, meter in meters:
         name = meter.profile
         if name not in profiles:
@@ -118,6 +122,11 @@ PLUGIN = ProtocolPlugin(
     name="modbus",
     kind="polled",
     transports=frozenset({"serial", "tcp"}),
+    bus_fields={
+        # tcp: "mbap" (Modbus TCP, the default) or "rtu" (RTU frames through a serial device
+        # server such as a Moxa NPort or a USR converter in its raw TCP mode)
+        "framing": opt(str, "", one_of("", "mbap", "rtu")),
+    },
     meter_fields={
         "address": req(int, in_range(1, 247)),
         "profile": req(str),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -37,6 +38,8 @@ RECORD_LIMIT: Final[int] = 100_000  # snapshots kept in memory; a long bench run
 REQUEST_LEN: Final[int] = 8  # FC3/FC4/FC6 request: address, function, 4 bytes, CRC (2)
 REQUEST_FUNCTIONS: Final[frozenset[int]] = frozenset({3, 4, 6, WRITE_MULTIPLE})
 SERVER_TIMEOUT_S: Final[float] = 1.0  # pymodbus serial server inter-byte patience
+# rtu_tcp: RTU frames over a raw TCP socket, as a serial device server (Moxa NPort) passes them
+TRANSPORTS: Final[tuple[str, ...]] = ("rtu", "tcp", "rtu_tcp")
 ADDRESS_SPACE: Final[int] = 0x10000  # every register address, for the silent catch-all id 0
 
 
@@ -109,8 +112,8 @@ class SimulatedBus:
         name: str = "", pace: Pace | None = None,
     ) -> None:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # chatty at info level
-        if transport not in ("rtu", "tcp"):
-            raise ValueError(f"transport must be 'rtu' or 'tcp', got {transport!r}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
         self.transport = transport
         self.name = name  # tags the record, so one record file can serve several buses
         self.slaves: dict[int, SimulatedSlave] = {}
@@ -170,7 +173,9 @@ class SimulatedBus:
             # id 0 answers for every unknown id: silence, like an empty RS-485 address.
             everything = SimData(0, count=ADDRESS_SPACE, datatype=DataType.REGISTERS)
             devices.append(SimDevice(0, simdata=[everything], action=self._silent))
-            self._server = ModbusTcpServer(devices, address=(self.host, self.tcp_port))
+            framer = FramerType.RTU if self.transport == "rtu_tcp" else FramerType.SOCKET
+            self._server = ModbusTcpServer(devices, address=(self.host, self.tcp_port),
+                                           framer=framer)
         await self._server.serve_forever(background=True)
         if self.link is None:
             self.tcp_port = self._bound_port()

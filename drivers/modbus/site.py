@@ -34,7 +34,7 @@ class SimMeter:
 @dataclass(frozen=True)
 class SimBus:
     id: str
-    transport: str  # "rtu" | "tcp"
+    transport: str  # "rtu" | "tcp" | "rtu_tcp" (RTU frames over TCP: a serial device server)
     meters: tuple[SimMeter, ...]
 
 
@@ -104,8 +104,8 @@ def start_simulators(site: tuple[SimBus, ...], state_dir: Path,
 
 def _bus_spec(bus: SimBus, state_dir: Path) -> dict[str, Any]:
     slaves = [{"address": m.address, "profile": m.profile, "seed": m.seed} for m in bus.meters]
-    if bus.transport == "tcp":
-        return {"name": bus.id, "transport": "tcp", "host": "127.0.0.1", "port": 0,
+    if bus.transport in ("tcp", "rtu_tcp"):
+        return {"name": bus.id, "transport": bus.transport, "host": "127.0.0.1", "port": 0,
                 "slaves": slaves}
     return {"name": bus.id, "transport": "rtu", "pty_dir": str(state_dir),
             "link_name": f"tty-{bus.id}", "slaves": slaves}
@@ -145,8 +145,9 @@ def buses_toml(sim: RunningSim, *, poll_interval_s: int = 5, baudrate: int = 960
     for bus in sim.buses:
         port = sim.ports[bus.id]
         lines += ["[[bus]]", f'id = "{bus.id}"']
-        if bus.transport == "tcp":
+        if bus.transport in ("tcp", "rtu_tcp"):
             lines += ['kind = "tcp"', f'host = "{port["host"]}"', f"tcp_port = {port['port']}"]
+            lines += ['framing = "rtu"'] if bus.transport == "rtu_tcp" else []
         else:
             lines += [f'port = "{port["path"]}"', f"baudrate = {baudrate}"]
         lines.append("")
