@@ -157,6 +157,27 @@ class PushSource(Protocol):
     async def run(self, accept: Accept) -> None: ...
 
 
+class Breakers(Protocol):
+    """Meters' own breakers (a DLMS disconnector) with prepay's relay interface: `drive`,
+    `commanded` and `input_active` are synchronous and do no I/O (prepay calls them inside
+    its transaction); `run` is the task that switches the meters over their buses and reads
+    their state back, which `input_active` of a feedback name reports."""
+
+    def drive(self, output: str, on: bool) -> None: ...
+
+    def commanded(self, output: str) -> bool | None: ...
+
+    def input_active(self, name: str) -> bool: ...
+
+    async def run(self) -> None: ...
+
+
+# (meter id -> (its opened bus, its MeterView), {relay output name: meter id}, {feedback input
+# name: meter id}, the service's clock) -> the breakers of those meters
+OpenBreakers = Callable[[Callable[[str], tuple[Any, "MeterView"]], Mapping[str, str],
+                         Mapping[str, str], Clock], Breakers]
+
+
 @dataclass(frozen=True)
 class CounterSpec:
     """How a plugin's raw counter names map onto the standard four (the rest stay as they are).
@@ -298,6 +319,8 @@ class ProtocolPlugin:
     console_commands: tuple[ConsoleCommand, ...] = ()
     cli: CliRegister | None = None  # (subparsers, port opener): its `gateway <proto> ...`
     simulate: Callable[[Path, int], Simulation] | None = None  # (state dir, poll s) for the demo
+    # its meters' own breakers as prepay relays ([prepay.meters.ID] breaker = "meter")
+    breakers: OpenBreakers | None = None
 
     def __post_init__(self) -> None:
         opener = self.open_polled if self.kind == "polled" else self.open_pushed

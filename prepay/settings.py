@@ -26,8 +26,9 @@ SITE_KEYS = {
 METER_KEYS = {
     "commodity", "tariff", "mode", "warn_limit", "relay", "alarm", "feedback_input",
     "cover_input", "generator", "generator_input", "grid_register", "generator_register",
-    "max_power_w", "trip_after_s", "retry_delay_s", "max_trips",
+    "max_power_w", "trip_after_s", "retry_delay_s", "max_trips", "breaker",
 }
+BREAKERS = ("board", "meter")  # the supply relay: a board output, or the meter's own breaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ class MeterSettings:
     trip_after_s: int = 60
     retry_delay_s: int = 300
     max_trips: int = 3
+    # "meter": the supply relay is the meter's own breaker (its protocol's `breakers`), named
+    # `relay` (default "breaker:ID"); the feedback defaults to the state the meter reports
+    breaker: str = "board"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +159,16 @@ def _meter(meter_id: str, raw: Any, site_tariffs: Mapping[str, Tariff]) -> Meter
             raise PrepayError(f"{where}.{key}: {value!r} is not one of {list(allowed)}")
     if tariff not in site_tariffs:
         raise PrepayError(f"{where}.tariff: unknown tariff {tariff!r}")
+    breaker = _get(raw, "breaker", str, where, "board")
+    if breaker not in BREAKERS:
+        raise PrepayError(f"{where}.breaker: {breaker!r} is not one of {list(BREAKERS)}")
+    own = f"breaker:{meter_id}" if breaker == "meter" else None
     settings = MeterSettings(
         meter_id=meter_id, commodity=commodity, tariff=tariff, mode=mode,
         warn_limit=_amount(raw, "warn_limit", where, "0"),
-        relay=_get(raw, "relay", str, where),
+        relay=_get(raw, "relay", str, where, own or ...),
         alarm=_get(raw, "alarm", str, where, None),
-        feedback_input=_get(raw, "feedback_input", str, where, None),
+        feedback_input=_get(raw, "feedback_input", str, where, own),
         cover_input=_get(raw, "cover_input", str, where, None),
         generator=generator,
         generator_input=_get(raw, "generator_input", str, where, None),
@@ -170,6 +178,7 @@ def _meter(meter_id: str, raw: Any, site_tariffs: Mapping[str, Tariff]) -> Meter
         trip_after_s=_int_in(raw, "trip_after_s", where, 60, (0, core.MAX_DELAY_S)),
         retry_delay_s=_int_in(raw, "retry_delay_s", where, 300, (0, core.MAX_DELAY_S)),
         max_trips=_int_in(raw, "max_trips", where, 3, (1, core.MAX_TRIPS)),
+        breaker=breaker,
     )
     if generator == "input" and not settings.generator_input:
         raise PrepayError(f"{where}.generator_input: required when generator = 'input'")

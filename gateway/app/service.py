@@ -155,7 +155,8 @@ class Service:
             from gateway.wiring.prepay import PrepayWiring
 
             self.prepay = PrepayWiring(cfg.prepay, self.store, self.board, cfg.gateway_id,
-                                       self.key_file(), self.wall, events=self.record_event)
+                                       self.key_file(), self.wall, events=self.record_event,
+                                       meters={m.id: m for m in cfg.meters}, clock=self.clock)
             self.writer.in_transaction_hooks.append(self.prepay.charge)
         if cfg.analytics is not None:
             from gateway.wiring.analytics import AnalyticsWiring
@@ -213,7 +214,7 @@ class Service:
             sup.spawn(f"push-{source.bus_id}", functools.partial(source.run, self._pushed))
         self._start_modem()
         if self.prepay is not None:
-            self.prepay.start(sup)
+            self.prepay.start(sup, self.buses)
         # -- console: control socket and [console] port -----------------------------------
         from gateway.wiring.console import start_console
 

@@ -162,7 +162,8 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     buses, meters = buses_and_meters(top["bus"], top["meter"], problems)
     sections = {k: top[k] for k in ("uplink", "prepay", "console") if top[k] is not None}
     uplink = uplink_section(sections.get("uplink"), top["gateway_id"], problems)
-    prepay = prepay_section(sections.get("prepay"), {m.id for m in meters}, problems)
+    prepay = prepay_section(sections.get("prepay"), {m.id: m.protocol for m in meters},
+                            problems)
     console = console_section(sections.get("console"), problems)
     analytics = analytics_section(top["analytics"], top["timezone"] or "UTC",
                                   {m.id: m.commodity for m in meters}, problems)

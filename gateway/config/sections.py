@@ -8,7 +8,7 @@ start-up checks (gateway/config/preflight.py) look at exactly the file the servi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,11 @@ def uplink_section(section: Any, gateway_id: Any, problems: Problems) -> Any:
     return None
 
 
-def prepay_section(section: Any, meter_ids: set[str], problems: Problems) -> Any:
-    """The [prepay] table, validated by the prepay package; its meters must be configured."""
+def prepay_section(section: Any, meter_ids: Mapping[str, str] | set[str],
+                   problems: Problems) -> Any:
+    """The [prepay] table, validated by the prepay package; its meters must be configured, and
+    one whose supply is its own breaker (`breaker = "meter"`) of a protocol that drives one
+    (`meter_ids`: meter id -> protocol)."""
     if section is None:
         return None
     from prepay.errors import PrepayError
@@ -64,7 +67,22 @@ def prepay_section(section: Any, meter_ids: set[str], problems: Problems) -> Any
     for meter_id in settings.meters:
         if meter_id not in meter_ids:
             problems.add(f"prepay.meters.{meter_id}", "is not a configured [[meter]] id")
+    if isinstance(meter_ids, Mapping):
+        _check_breakers(settings, meter_ids, problems)
     return settings
+
+
+def _check_breakers(settings: Any, protocols: Mapping[str, str], problems: Problems) -> None:
+    from gateway.wiring.protocols import plugin
+
+    for meter_id, meter in settings.meters.items():
+        protocol = protocols.get(meter_id)
+        if meter.breaker != "meter" or protocol is None:
+            continue
+        found = plugin(protocol)
+        if found is None or found.breakers is None:
+            problems.add(f"prepay.meters.{meter_id}.breaker",
+                         f"protocol {protocol!r} has no breaker of its own the gateway drives")
 
 
 def console_section(section: Any, problems: Problems) -> Any:

@@ -1,5 +1,6 @@
-"""Wires prepayment into the service: board outputs, charging in the readings' transaction,
-the periodic tick, input changes, USB-stick vouchers and the server's prepay commands."""
+"""Wires prepayment into the service: board outputs (or a meter's own breaker through its
+protocol plugin's `breakers`), charging in the readings' transaction, the periodic tick, input
+changes, USB-stick vouchers and the server's prepay commands."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from board.interface import Board, BoardError, InputSpec, OutputSpec, SafeState
+from core.clock import Clock, SystemClock
+from drivers.errors import DriverError
+from drivers.plugin import Breakers, MeterView
 from prepay.commands import PrepayCommands
 from prepay.engine import PrepayEngine
 from prepay.errors import CommandRefusedError, PrepayError, RelayIOError, VoucherRefused
@@ -64,16 +68,80 @@ class BoardRelays:
             raise RelayIOError(str(exc)) from exc
 
 
+class RoutedRelays:
+    """Prepay's RelayIO over the board and the meters' own breakers: the names of the
+    breaker meters' relays and feedback inputs go to their protocol's `Breakers`, the rest to
+    the board."""
+
+    def __init__(self, board: BoardRelays, breakers: Mapping[str, Breakers]) -> None:
+        self._board, self._breakers = board, dict(breakers)
+
+    def _for(self, name: str) -> BoardRelays | Breakers:
+        return self._breakers.get(name, self._board)
+
+    def drive(self, output: str, on: bool) -> None:
+        self._for(output).drive(output, on)
+
+    def commanded(self, output: str) -> bool | None:
+        return self._for(output).commanded(output)
+
+    def input_active(self, name: str) -> bool:
+        return self._for(name).input_active(name)
+
+
+def breaker_names(settings: PrepaySettings) -> dict[str, str]:
+    """Relay and feedback names that are a meter's own breaker -> that meter id."""
+    names: dict[str, str] = {}
+    for meter in settings.meters.values():
+        if meter.breaker == "meter":
+            names[meter.relay] = meter.meter_id
+            if meter.feedback_input == f"breaker:{meter.meter_id}":
+                names[meter.feedback_input] = meter.meter_id
+    return names
+
+
+def open_breakers(settings: PrepaySettings, meters: Mapping[str, MeterView],
+                  buses: Callable[[], Mapping[str, Any]], clock: Clock) -> dict[str, Breakers]:
+    """Each breaker meter's protocol `breakers` (one per protocol), by relay / input name;
+    `buses()` gives the opened buses once the service has them."""
+    from gateway.wiring.protocols import plugin
+
+    names = breaker_names(settings)
+    by_protocol: dict[str, dict[str, str]] = {}
+    for name, meter_id in names.items():
+        by_protocol.setdefault(meters[meter_id].protocol, {})[name] = meter_id
+
+    def lookup(meter_id: str) -> tuple[Any, MeterView]:
+        view = meters[meter_id]
+        bus = buses().get(view.bus)
+        if bus is None:
+            raise DriverError(f"meter {meter_id}: its bus {view.bus!r} is not open")
+        return bus, view
+
+    out: dict[str, Breakers] = {}
+    for protocol, named in sorted(by_protocol.items()):
+        found = plugin(protocol)
+        assert found is not None and found.breakers is not None  # config validation
+        outputs = {n: m for n, m in named.items() if settings.meters[m].relay == n}
+        feedback = {n: m for n, m in named.items() if settings.meters[m].feedback_input == n}
+        opened = found.breakers(lookup, outputs, feedback, clock)
+        out.update(dict.fromkeys(named, opened))
+    return out
+
+
 def declare_prepay_io(board: Board, settings: PrepaySettings) -> None:
-    """Supply relays hold their state when the process dies: a crash never opens a supply."""
+    """Supply relays hold their state when the process dies: a crash never opens a supply.
+    A meter's own breaker is no board output."""
     outputs: list[OutputSpec] = []
     inputs: dict[str, InputSpec] = {}
+    own = breaker_names(settings)
     for meter in settings.meters.values():
-        outputs.append(OutputSpec(meter.relay, "relay", SafeState.HOLD, None))
+        if meter.relay not in own:
+            outputs.append(OutputSpec(meter.relay, "relay", SafeState.HOLD, None))
         if meter.alarm:
             outputs.append(OutputSpec(meter.alarm, "alarm", SafeState.HOLD, None))
         for name in (meter.feedback_input, meter.cover_input, meter.generator_input):
-            if name:
+            if name and name not in own:
                 inputs[name] = InputSpec(name)
     if settings.button_input:
         inputs[settings.button_input] = InputSpec(settings.button_input)
@@ -122,13 +190,20 @@ def receipt_signer(key_file: Path, gateway_id: str) -> Callable[[bytes], bytes]:
 class PrepayWiring:
     def __init__(self, settings: PrepaySettings, store: Store, board: Board, gateway_id: str,
                  key_file: Path | None, wall: Callable[[], float] = time.time, *,
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None, meters: Mapping[str, MeterView] | None = None,
+                 clock: Clock | None = None) -> None:
+        """`meters` (id -> the site's meter) and `clock` are needed when a meter's own breaker
+        is its supply relay; the opened buses come with `start`."""
         store.register_outbox_kind(ledger.OUTBOX_KIND, ledger.OUTBOX_PRIORITY,
                                    ledger.outbox_bodies)
         declare_prepay_io(board, settings)
         self.board = board
         self._events = events
-        self.engine = PrepayEngine(settings, store, BoardRelays(board),
+        self._buses: Mapping[str, Any] = {}
+        self.breakers = open_breakers(settings, meters or {}, lambda: self._buses,
+                                      clock or SystemClock()) if breaker_names(settings) else {}
+        self.engine = PrepayEngine(settings, store, RoutedRelays(BoardRelays(board),
+                                                                 self.breakers),
                                    clock=lambda: int(wall() * 1000))
         self.engine.restore_relays()
         self.vouchers: VoucherReader | None = None
@@ -160,9 +235,14 @@ class PrepayWiring:
 
         return {op: wrap(h) for op, h in PrepayCommands(self.engine).handlers().items()}
 
-    def start(self, supervisor: Supervisor) -> None:
+    def start(self, supervisor: Supervisor, buses: Mapping[str, Any] | None = None) -> None:
         """The tick is critical (standing charges and max-power trips are metering); inputs and
-        vouchers are not: a broken stick reader must not get the gateway restarted."""
+        vouchers are not: a broken stick reader must not get the gateway restarted. The
+        meters' own breakers switch over `buses` (the opened buses); a meter that does not answer
+        is retried, not a reason to restart."""
+        self._buses = buses or {}
+        for index, opened in enumerate(dict.fromkeys(self.breakers.values())):
+            supervisor.spawn(f"prepay-breakers-{index}", opened.run, critical=False)
         supervisor.spawn("prepay-tick", self._ticks)
         supervisor.spawn("prepay-inputs", self._inputs, critical=False)
         supervisor.spawn("prepay-mounts", self._mounts, critical=False)
