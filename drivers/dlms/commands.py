@@ -43,6 +43,7 @@ def breaker_command(connect: bool | None) -> Factory:
                 raise Refused("meter_refused", str(error)) from None
             except DriverError as error:
                 raise Refused("meter_unreachable", str(error)) from None
+            bus.driver.breaker_seen[meter_id] = state.output_state  # prepay's feedback too
             return {"meter": meter_id, **state.to_json()}
         return command
     return factory

@@ -222,6 +222,12 @@ def _key(remove: bool) -> Any:
     return key_command(remove)
 
 
+def _breakers(lookup: Any, outputs: Any, feedback: Any, clock: Any) -> Any:
+    from drivers.dlms.breakers import open_breakers
+
+    return open_breakers(lookup, outputs, feedback, clock)
+
+
 def _register_cli(sub: Any, open_port: PortOpener) -> None:
     from drivers.dlms.cli import register
 
@@ -278,4 +284,5 @@ PLUGIN = ProtocolPlugin(
                      "dlms.breaker": _breaker(None), "dlms.key.set": _key(False),
                      "dlms.key.remove": _key(True)},
     cli=_register_cli,
+    breakers=_breakers,
 )

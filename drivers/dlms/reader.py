@@ -21,6 +21,7 @@ from drivers.dlms.axdr import Data
 from drivers.dlms.client import DEFAULT_SYSTEM_TITLE, Association, Authentication, Credentials
 from drivers.dlms.cosem import (
     CLOCK,
+    DISCONNECT_CONTROL,
     REGISTER,
     ObjectValue,
     ScalerUnit,
@@ -100,6 +101,8 @@ class DlmsBus:
         self._counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._scalers: dict[str, dict[str, ScalerUnit | None]] = defaultdict(dict)
         self._lock = asyncio.Lock()  # one exchange on a line at a time: polls and commands
+        # meter id -> the breaker's output_state last read (a poll, a switch): the feedback
+        self.breaker_seen: dict[str, bool] = {}
 
     def counters(self, meter_id: str) -> dict[str, int]:
         return dict(self._counters[meter_id])
@@ -120,6 +123,10 @@ class DlmsBus:
 
         objects, dated = await self.run(meter, work)
         self._counters[meter.meter_id]["values"] += len(objects)
+        breaker = meter.profile.disconnector
+        for obj in objects:
+            if obj.obis == breaker and isinstance(obj.value, bool):
+                self.breaker_seen[meter.meter_id] = obj.value
         return [*samples(objects), *dated]
 
     async def run(self, meter: MeterSettings, work: Callable[[Association], Awaitable[T]]) -> T:
@@ -213,12 +220,14 @@ async def read_objects(association: Association, profile: ReadProfile,
             wanted.append((code, 3))
     if profile.clock:
         wanted.append((profile.clock, 2))
+    if profile.disconnector:
+        wanted.append((profile.disconnector, 2))  # output_state: what the breaker is doing
+    kinds = {profile.clock: CLOCK, profile.disconnector: DISCONNECT_CONTROL}
     results: dict[tuple[str, int], Data | int] = {}
     for first in range(0, len(wanted), MAX_LIST_ITEMS):
         group = wanted[first:first + MAX_LIST_ITEMS]
         answers = await association.get_many(
-            [(CLOCK if code == profile.clock else REGISTER, obis_bytes(code), index)
-             for code, index in group])
+            [(kinds.get(code, REGISTER), obis_bytes(code), index) for code, index in group])
         results.update(zip(group, answers, strict=True))
     return _objects(profile, results, known)
 
@@ -240,6 +249,9 @@ def _objects(profile: ReadProfile, results: dict[tuple[str, int], Data | int],
     clock = results.get((profile.clock or "", 2))
     if profile.clock and isinstance(clock, Data):
         out.append(ObjectValue(profile.clock, clock_time(clock).text()))
+    breaker = results.get((profile.disconnector or "", 2))
+    if profile.disconnector and isinstance(breaker, Data) and isinstance(breaker.value, bool):
+        out.append(ObjectValue(profile.disconnector, breaker.value))  # no sample: a state
     return out
 
 
