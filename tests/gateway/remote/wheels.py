@@ -19,8 +19,10 @@ def _record_line(name: str, data: bytes) -> str:
 
 
 def make_wheel(directory: Path, version: str, *, crash: bool = False,
-               dist: str = "meter_gateway") -> Path:
-    """A pure-Python wheel `dist-version-py3-none-any.whl` in `directory`."""
+               dist: str = "meter_gateway", pth: str | None = None) -> Path:
+    """A pure-Python wheel `dist-version-py3-none-any.whl` in `directory`; `pth`: the text of a
+    `<dist>.pth` it installs (a path the venv then imports from, or an `import` line run at
+    every start of its python)."""
     info = f"{dist}-{version}.dist-info"
     body = (f"import sys\nVERSION = {version!r}\n\n\ndef main() -> int:\n"
             + ("    sys.stderr.write('crash at start\\n')\n    return 3\n" if crash else
@@ -33,6 +35,8 @@ def make_wheel(directory: Path, version: str, *, crash: bool = False,
                          b"Tag: py3-none-any\n",
         f"{info}/entry_points.txt": f"[console_scripts]\ngateway = {dist}_probe:main\n".encode(),
     }
+    if pth is not None:
+        files[f"{dist}_probe.pth"] = (pth + "\n").encode()
     lines = [_record_line(name, data) for name, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
     path = directory / f"{dist}-{version}-py3-none-any.whl"
@@ -43,10 +47,10 @@ def make_wheel(directory: Path, version: str, *, crash: bool = False,
 
 
 def make_bundle(directory: Path, version: str, key: Ed25519PrivateKey, *,
-                min_version: str = "0", crash: bool = False) -> Path:
+                min_version: str = "0", crash: bool = False, pth: str | None = None) -> Path:
     """A signed bundle directory: the stand-in wheel and manifest.cose."""
     directory.mkdir(parents=True, exist_ok=True)
-    make_wheel(directory, version, crash=crash)
+    make_wheel(directory, version, crash=crash, pth=pth)
     manifest = build_manifest(directory, version, min_version, now_ms=1_700_000_000_000)
     (directory / MANIFEST_FILE).write_bytes(sign_manifest(manifest, key))
     return directory
