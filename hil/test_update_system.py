@@ -28,7 +28,7 @@ from drivers.modbus.site import RunningSim, start_simulators
 from gateway.remote.update_ab import install_version, linked_version, relink
 from gateway.remote.update_trial import read_update_trial
 from hil.test_remote_config import GW, SITE, headend, more_readings, started, write_config
-from hil.test_remote_config import serve as serve  # noqa: F401  (the fixture)
+from hil.test_remote_config import serve as serve  # the fixture, used by name
 from tests.gateway.remote.wheels import make_bundle
 from tests.harness.eventually import eventually
 from tests.harness.gateway_process import GatewayProcess, stored_counts
