@@ -63,6 +63,9 @@ class Store:
         self._registry = outbox.OutboxRegistry()
         self._full_reported = False
         self._db: db.ConnectionView | None = None
+        # None: every stored reading set gets its outbox row; else only those it returns True
+        # for (report by exception, gateway/app/exception_report.py): the set is still stored
+        self.send_reading: Callable[[ReadingSet], bool] | None = None
         self.register_outbox_kind(
             "reading", outbox.CONTRACT_PRIORITIES["reading"],
             lambda conn, refs: readings.by_ids(conn, self._interning, refs),
@@ -237,7 +240,8 @@ class Store:
                 mid = self.upsert_meter(reading.meter_id, tx=tx)
             prev = heads[mid][0] if mid in heads else readings.chain_head(tx.conn, mid)
             reading_id = readings.insert(tx.conn, self._interning, mid, prev, reading)
-            outbox.add_row(tx.conn, self._registry, "reading", reading_id, reading.ts_ms)
+            if self.send_reading is None or self.send_reading(reading):
+                outbox.add_row(tx.conn, self._registry, "reading", reading_id, reading.ts_ms)
             newest_ts = max(reading.ts_ms, heads[mid][1]) if mid in heads else reading.ts_ms
             heads[mid] = (reading_id, newest_ts)
             ids.append(reading_id)

@@ -20,6 +20,7 @@ from board.interface import Board, BoardError
 from core.clock import Clock, SystemClock
 from drivers.errors import DriverError
 from drivers.readings import Sample
+from gateway.app.exception_report import ExceptionReport
 from gateway.app.meter_records import MeterRecords
 from gateway.app.scheduler import BusScheduler, PollPlan
 from gateway.app.supervision import ClockState, Failure, Supervisor
@@ -128,6 +129,8 @@ class Service:
         # recorded as a `startup_disk_check` event once the store is open
         disk = self.board.disk_check(cfg.storage.path.parent, cfg.storage.path)
         self.store = Store.open(cfg.storage.path, max_bytes=cfg.storage.max_mb * 1024 * 1024)
+        if cfg.report is not None:  # report by exception: every set stored, fewer sent
+            self.store.send_reading = ExceptionReport(cfg.report).wants
         if disk is not None:
             self.store.add_event("startup_disk_check", meter_id=None, ts_ms=self._now_ms(),
                                  severity="info" if disk.ok else "warning",

@@ -29,6 +29,7 @@ from core.schema import (
     validate_table,
 )
 from gateway.analytics.settings import analytics_section
+from gateway.app.exception_report import report_section
 from gateway.config.sections import (
     console_section,
     prepay_section,
@@ -92,6 +93,7 @@ class GatewayConfig:
     analytics: Any = None  # gateway.analytics.settings.AnalyticsSettings with [analytics]
     log_trace: tuple[str, ...] = ()  # protocols whose wire bytes are logged at TRACE
     remote: Any = None  # gateway.remote.settings.RemoteSettings ([remote], defaults if absent)
+    report: Any = None  # gateway.app.exception_report.ReportSettings ([report_by_exception])
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -113,6 +115,7 @@ TOP_FIELDS: dict[str, Field] = {
     "console": opt(dict, None),
     "analytics": opt(dict, None),
     "remote": opt(dict, None),
+    "report_by_exception": opt(dict, None),
 }
 
 STORAGE_FIELDS = {
@@ -168,6 +171,8 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
     analytics = analytics_section(top["analytics"], top["timezone"] or "UTC",
                                   {m.id: m.commodity for m in meters}, problems)
     remote = remote_section(top["remote"], problems)
+    report = report_section(top["report_by_exception"], {m.id: m.profile for m in meters},
+                            problems)
     if not isinstance(storage.get("path"), str):
         return None  # every default path hangs off the database directory
     base = source.parent
@@ -188,6 +193,7 @@ def _build(raw: dict[str, Any], source: Path, problems: Problems) -> GatewayConf
         console=console,
         analytics=analytics,
         remote=remote,
+        report=report,
     )
 
 
