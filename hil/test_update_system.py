@@ -61,6 +61,13 @@ class VersionedGateway(GatewayProcess):
                 "--config", str(self.config)]
 
 
+def release_serve(tmp_path: Path, broker: Mosquitto, releases: Path) -> subprocess.Popen[bytes]:
+    with (tmp_path / "release-serve.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "uplink.headend.cli", "release", "serve",
+                                 str(releases), "--broker", broker.url], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=log)
+
+
 @pytest.fixture
 def release(tmp_path: Path, broker: Mosquitto) -> Iterator[dict[str, Any]]:
     """The release key, 0.1.0 installed and current, `release serve` on tmp/releases."""
@@ -75,19 +82,17 @@ def release(tmp_path: Path, broker: Mosquitto) -> Iterator[dict[str, Any]]:
     relink(prefix, "current", "0.1.0")
     releases = tmp_path / "releases"
     releases.mkdir()
-    with (tmp_path / "release-serve.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "uplink.headend.cli", "release", "serve",
-                                 str(releases), "--broker", broker.url], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=log)
-    yield {"key": key, "key_file": key_file, "prefix": prefix, "releases": releases}
-    proc.terminate()
-    proc.wait(20)
+    rel = {"key": key, "key_file": key_file, "prefix": prefix, "releases": releases,
+           "proc": release_serve(tmp_path, broker, releases)}
+    yield rel
+    rel["proc"].terminate()
+    rel["proc"].wait(20)
 
 
 def publish(tmp_path: Path, rel: dict[str, Any], version: str, *, key_file: Path | None = None,
-            pth: str = DEPS) -> Path:
+            pth: str = DEPS, padding: int = 0) -> Path:
     directory = rel["releases"] / version
-    make_bundle(directory, version, Ed25519PrivateKey.generate(), pth=pth)
+    make_bundle(directory, version, Ed25519PrivateKey.generate(), pth=pth, padding=padding)
     (directory / MANIFEST_FILE).unlink()
     done = subprocess.run([sys.executable, "-m", "uplink.headend.cli", "release", "publish",
                            str(directory), "--key", str(key_file or rel["key_file"]),
@@ -104,7 +109,7 @@ def config_with_updates(sim: RunningSim, tmp_path: Path, broker: Mosquitto,
         "[remote]\n", f'[remote]\nupdate_prefix = "{rel["prefix"]}"\n'
                       f'release_key = "{tmp_path / "release_public.pem"}"\n'
                       "update_max_starts = 2\nupdate_chunk_bytes = 2048\n"
-                      "update_pause_ms = 0\n"))
+                      "update_pause_ms = 0\nupdate_retry_s = 3\n"))
     return config
 
 
@@ -194,3 +199,37 @@ def test_a_version_that_crashes_at_start_is_rolled_back(
         assert event["d"]["reason"].startswith("crash_loop"), event
         more_readings(back, tmp_path, stored_counts(tmp_path / "gateway.db")["shop-01"])
         assert back.stop() == 0
+
+
+def test_a_download_cut_by_a_link_loss_resumes_where_it_stopped(
+        sim: RunningSim, broker: Mosquitto, serve: Path, release: dict[str, Any],
+        tmp_path: Path) -> None:
+    config = config_with_updates(sim, tmp_path, broker, release)
+    config.write_text(config.read_text().replace("update_chunk_bytes = 2048",
+                                                 "update_chunk_bytes = 1024"))
+    publish(tmp_path, release, "0.2.0", padding=3_000_000)
+    log = tmp_path / "gateway.log"
+    parts = tmp_path / "update_download" / "0.2.0"
+    with VersionedGateway(config, log, release["prefix"]) as gw:
+        started(gw, tmp_path)
+        offer(tmp_path, broker, "0.2.0")
+
+        def some_received() -> int:
+            return sum(p.stat().st_size for p in parts.glob("*.whl.part"))
+        eventually(lambda: some_received() > 20_000, DEADLINE_S, "part of the wheel on disk")
+        release["proc"].terminate()  # the head-end's side of the link is gone
+        release["proc"].wait(20)
+        eventually(lambda: "update_download_interrupted" in log.read_text(), DEADLINE_S,
+                   "the download stopped")
+        kept = some_received()
+        assert kept > 20_000
+        release["proc"] = release_serve(tmp_path, broker, release["releases"])
+        applied = eventually(lambda: update_event(tmp_path, "0.2.0", ("update_applied",
+                                                                      "update_rolled_back")),
+                             DEADLINE_S, "the outcome of 0.2.0")
+        assert applied["e"] == "update_applied", (applied, gw.log_tail())
+        resumed = [json.loads(line) for line in log.read_text().splitlines()
+                   if "update_download_resumed" in line]
+        assert resumed and resumed[0]["offset"] >= kept, resumed
+        assert linked_version(release["prefix"]) == "0.2.0"
+        assert gw.stop() == 0

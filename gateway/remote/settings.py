@@ -27,6 +27,8 @@ REMOTE_FIELDS: dict[str, Field] = {
     # bytes a chunk, and the pause between chunks (bounds the rate on a metered link)
     "update_chunk_bytes": opt(int, 16384, in_range(1024, 32768)),
     "update_pause_ms": opt(int, 50, in_range(0, 60_000)),
+    # a chunk not answered within this: the download stops, waits as long, and resumes
+    "update_retry_s": opt(int, 30, in_range(3, 3600)),
 }
 
 
@@ -41,6 +43,7 @@ class RemoteSettings:
     update_max_mib: int = 64
     update_chunk_bytes: int = 16384
     update_pause_ms: int = 50
+    update_retry_s: int = 30
 
 
 def remote_section(section: Any, problems: Problems) -> RemoteSettings:

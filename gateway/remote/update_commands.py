@@ -35,8 +35,7 @@ from uplink.release import BundleError, Manifest
 
 LOGGER = logging.getLogger(__name__)
 _VERSION: Final = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")
-# a link loss: the download resumes after this, this many times, then update_refused
-RETRY_S: Final = 30.0
+# a link loss: the download resumes after `retry_s`, this many times, then update_refused
 RETRIES: Final = 20
 
 
@@ -51,6 +50,7 @@ class UpdatePlace:
     healthy_within_s: int
     max_starts: int
     limits: FetchLimits
+    retry_s: float = 30.0  # no answer within this: stop, wait as long, resume
 
 
 TransportFactory = Callable[[], Any]  # an async context manager yielding a Transport
@@ -122,7 +122,7 @@ class UpdateCommands:
                     raise
                 LOGGER.warning("update_download_interrupted", extra={"version": version,
                                                                      "attempt": attempt + 1})
-                await self.clock.sleep(RETRY_S)
+                await self.clock.sleep(self.place.retry_s)
         raise AssertionError("unreachable")
 
 

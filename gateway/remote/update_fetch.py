@@ -93,6 +93,9 @@ class Fetcher:
         if done.exists() and (sha256 is None or sha256_file(done) == sha256):
             return done
         offset = part.stat().st_size if part.exists() else 0
+        if offset:
+            LOGGER.warning("update_download_resumed", extra={"version": self.version,
+                                                             "file": name, "offset": offset})
         total = size if sha256 is not None else None
         while total is None or offset < total:
             chunk = await self.transport(self.version, name, offset,

@@ -35,12 +35,13 @@ def start_update(service: ServiceView, settings: RemoteSettings, restart: Callab
                         load_public_key(Path(settings.release_key)), settings.healthy_within_s,
                         settings.update_max_starts,
                         FetchLimits(settings.update_chunk_bytes, settings.update_pause_ms / 1000,
-                                    settings.update_max_mib * 1024 * 1024))
+                                    settings.update_max_mib * 1024 * 1024),
+                        settings.update_retry_s)
 
     @contextlib.asynccontextmanager
     async def chunks() -> AsyncIterator[MqttChunks]:
-        async with MqttChunks(uplink._link_config(), uplink.settings.topic_prefix,
-                              uplink.gw) as transport:
+        async with MqttChunks(uplink._link_config(), uplink.settings.topic_prefix, uplink.gw,
+                              answer_timeout_s=settings.update_retry_s) as transport:
             yield transport
 
     def switched() -> None:

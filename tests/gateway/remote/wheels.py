@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -19,10 +20,12 @@ def _record_line(name: str, data: bytes) -> str:
 
 
 def make_wheel(directory: Path, version: str, *, crash: bool = False,
-               dist: str = "meter_gateway", pth: str | None = None) -> Path:
+               dist: str = "meter_gateway", pth: str | None = None,
+               padding: int = 0) -> Path:
     """A pure-Python wheel `dist-version-py3-none-any.whl` in `directory`; `pth`: the text of a
     `<dist>.pth` it installs (a path the venv then imports from, or an `import` line run at
-    every start of its python)."""
+    every start of its python); `padding`: that many random bytes in a data file (a bundle
+    that takes a while to download)."""
     info = f"{dist}-{version}.dist-info"
     body = (f"import sys\nVERSION = {version!r}\n\n\ndef main() -> int:\n"
             + ("    sys.stderr.write('crash at start\\n')\n    return 3\n" if crash else
@@ -35,6 +38,8 @@ def make_wheel(directory: Path, version: str, *, crash: bool = False,
                          b"Tag: py3-none-any\n",
         f"{info}/entry_points.txt": f"[console_scripts]\ngateway = {dist}_probe:main\n".encode(),
     }
+    if padding:
+        files[f"{dist}_probe/padding.bin"] = os.urandom(padding)
     if pth is not None:
         files[f"{dist}_probe.pth"] = (pth + "\n").encode()
     lines = [_record_line(name, data) for name, data in files.items()] + [f"{info}/RECORD,,"]
@@ -47,10 +52,11 @@ def make_wheel(directory: Path, version: str, *, crash: bool = False,
 
 
 def make_bundle(directory: Path, version: str, key: Ed25519PrivateKey, *,
-                min_version: str = "0", crash: bool = False, pth: str | None = None) -> Path:
+                min_version: str = "0", crash: bool = False, pth: str | None = None,
+                padding: int = 0) -> Path:
     """A signed bundle directory: the stand-in wheel and manifest.cose."""
     directory.mkdir(parents=True, exist_ok=True)
-    make_wheel(directory, version, crash=crash, pth=pth)
+    make_wheel(directory, version, crash=crash, pth=pth, padding=padding)
     manifest = build_manifest(directory, version, min_version, now_ms=1_700_000_000_000)
     (directory / MANIFEST_FILE).write_bytes(sign_manifest(manifest, key))
     return directory
