@@ -125,10 +125,14 @@ def update_event(tmp_path: Path, version: str, kinds: tuple[str, ...]) -> dict[s
     return None
 
 
-def offer(tmp_path: Path, broker: Mosquitto, version: str) -> None:
+def offer(tmp_path: Path, broker: Mosquitto, version: str,
+          wait: bool = False) -> list[dict[str, Any]]:
     code, lines, err = headend(tmp_path, broker, "update", GW, version, "--broker", broker.url,
-                               "--state", str(tmp_path / "headend"))
-    assert code == 0 and lines[0]["r"]["accepted"], (err, lines)
+                               "--state", str(tmp_path / "headend"),
+                               *(() if wait else ("--no-wait",)))
+    assert lines and lines[0]["r"]["accepted"], (code, err, lines)
+    assert code == (0 if not wait or lines[-1]["event"] == "update_applied" else 1), (code, err)
+    return lines
 
 
 def test_bad_bundles_are_refused_and_a_good_one_is_applied(
@@ -158,11 +162,8 @@ def test_bad_bundles_are_refused_and_a_good_one_is_applied(
             assert linked_version(release["prefix"]) == "0.1.0"
             gw.assert_running()
         more_readings(gw, tmp_path, stored_counts(tmp_path / "gateway.db")["shop-01"])
-        offer(tmp_path, broker, "0.3.0")
-        applied = eventually(lambda: update_event(tmp_path, "0.3.0", ("update_applied",
-                                                                      "update_rolled_back")),
-                             DEADLINE_S, "the outcome of 0.3.0", )
-        assert applied["e"] == "update_applied", (applied, gw.log_tail())
+        lines = offer(tmp_path, broker, "0.3.0", wait=True)  # result, then the outcome
+        assert lines[1]["event"] == "update_applied", (lines, gw.log_tail())
         assert linked_version(release["prefix"]) == "0.3.0"
         assert linked_version(release["prefix"], "previous") == "0.1.0"
         assert read_update_trial(release["prefix"]) is None

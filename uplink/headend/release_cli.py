@@ -13,10 +13,13 @@ from typing import Any
 
 from uplink.headend.command import CommandRequest, CommandTimeout, send_and_wait
 from uplink.headend.release_serve import cmd_release_serve
+from uplink.headend.remote_records import RemoteRecords
 from uplink.headend.usage import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, HeadendUsageError
 from uplink.keys import HEADEND_KEY_FILE, load_private_key
 from uplink.release import MANIFEST_FILE, BundleError, atomic_bytes, build_manifest, sign_manifest
 
+OUTCOME_POLL_S = 0.5
+DEFAULT_APPLY_TIMEOUT_S = 1800.0  # a 64 MiB bundle at the default rate, the install, probation
 _GATEWAY_WHEEL = re.compile(r"^meter_gateway-([0-9.]+)-")
 
 
@@ -52,17 +55,39 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    """Send `update.offer`, print its result (the outcome comes later as an event)."""
+    """Send `update.offer`, print its result, then (unless --no-wait) the event that ends it."""
     request = CommandRequest(args.broker, args.prefix, args.gateway, "update.offer",
                              {"version": args.version}, args.ttl)
     key = load_private_key(Path(args.key) if args.key else Path(args.state) / HEADEND_KEY_FILE)
+    records = RemoteRecords(args.db)
     try:
-        result = asyncio.run(send_and_wait(request, key, args.db, args.timeout))
-    except CommandTimeout as exc:
-        sys.stderr.write(f"gateway-headend update: {exc}\n")
+        after = records.mark()
+        try:
+            result = asyncio.run(send_and_wait(request, key, args.db, args.timeout))
+        except CommandTimeout as exc:
+            sys.stderr.write(f"gateway-headend update: {exc}\n")
+            return EXIT_TIMEOUT
+        sys.stdout.write(result.as_json() + "\n")
+        if not result.ok or args.no_wait:
+            return EXIT_OK if result.ok else EXIT_FAILURE
+        return asyncio.run(_wait_outcome(records, args.gateway, args.version, after,
+                                         args.apply_timeout))
+    finally:
+        records.close()
+
+
+async def _wait_outcome(records: RemoteRecords, gw: str, version: str, after: int,
+                        timeout_s: float) -> int:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while (outcome := records.update_outcome(gw, version, after)) is None:
+                await asyncio.sleep(OUTCOME_POLL_S)
+    except TimeoutError:
+        sys.stderr.write(f"gateway-headend update: no update_applied, update_rolled_back or "
+                         f"update_refused from {gw} within {timeout_s:g} s\n")
         return EXIT_TIMEOUT
-    sys.stdout.write(result.as_json() + "\n")
-    return EXIT_OK if result.ok else EXIT_FAILURE
+    sys.stdout.write(json.dumps(outcome, separators=(",", ":")) + "\n")
+    return EXIT_OK if outcome["event"] == "update_applied" else EXIT_FAILURE
 
 
 def register(sub: Any) -> None:
@@ -92,4 +117,8 @@ def register(sub: Any) -> None:
     update.add_argument("--ttl", type=int, default=300, help="seconds")
     update.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="wait this long for the result (exit 3 after)")
+    update.add_argument("--apply-timeout", type=float, default=DEFAULT_APPLY_TIMEOUT_S,
+                        metavar="S", help="wait this long for applied / rolled back / refused "
+                                          "(download, install and probation; exit 3 after)")
+    update.add_argument("--no-wait", action="store_true", help="print the result only")
     update.set_defaults(func=cmd_update)

@@ -12,6 +12,8 @@ from uplink.headend.db import is_postgres
 from uplink.headend.store import open_database
 
 OUTCOME_EVENTS: Final = ("config_applied", "config_rolled_back")
+# how a software update ends (docs/update.md); update_rollback_started is on the way
+UPDATE_OUTCOME_EVENTS: Final = ("update_applied", "update_rolled_back", "update_refused")
 
 
 class RemoteRecords:
@@ -54,6 +56,21 @@ class RemoteRecords:
             "rid > %s AND body ->> 'e' IN (%s, %s) AND body -> 'd' ->> 'sha256' = %s "
             "ORDER BY rid LIMIT 1",
             (gw, after, *OUTCOME_EVENTS, sha256))
+        if row is None:
+            return None
+        body = json.loads(row[1])
+        return {"gw": gw, "event": body.get("e"), "t_ms": int(row[0]), "data": body.get("d")}
+
+    def update_outcome(self, gw: str, version: str, after: int) -> dict[str, Any] | None:
+        """The event that ends the update of `gw` to `version`, stored after `after`."""
+        row = self._one(
+            "SELECT ts_ms, body FROM records WHERE +gw = ? AND kind = 'event' AND rowid > ? "
+            "AND json_extract(body, '$.e') IN (?, ?, ?) "
+            "AND json_extract(body, '$.d.version') = ? ORDER BY rowid LIMIT 1",
+            "SELECT ts_ms, body::text FROM records WHERE gw = %s AND kind = 'event' AND "
+            "rid > %s AND body ->> 'e' IN (%s, %s, %s) AND body -> 'd' ->> 'version' = %s "
+            "ORDER BY rid LIMIT 1",
+            (gw, after, *UPDATE_OUTCOME_EVENTS, version))
         if row is None:
             return None
         body = json.loads(row[1])
