@@ -1,8 +1,8 @@
 """Whole system: the real `gateway run` reads a simulated DLMS meter's load profile and
-billing profile over HDLC on a pty with HLS-GMAC and suite 0, and stores every interval once,
-exactly, flagged as the meter's own record, across a power cut of the gateway (SIGKILL), a
-meter outage (the meter silent while rows go on accumulating in it: the missing interval is
-read when it answers again) and a clean stop (SIGTERM).
+billing profile over HDLC on a pty and over the TCP wrapper, with HLS-GMAC and suite 0, and
+stores every interval once, exactly, flagged as the meter's own record, across a power cut of
+the gateway (SIGKILL), a meter outage (the meter silent while rows go on accumulating in it:
+the missing interval is read when it answers again) and a clean stop (SIGTERM).
 
 The simulated meter closes a load-profile interval every `PERIOD_S` (2 s) instead of 15 min
 so that the test sees dozens of intervals in a minute; nothing in the gateway depends on the
@@ -14,6 +14,8 @@ import sqlite3
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from drivers.dlms.keys import DlmsKeyFile
 from drivers.dlms.security import Keys
@@ -30,7 +32,15 @@ PERIOD_S = 2
 STEP_DEADLINE_S = 90.0  # bounds a broken wait, never a speed requirement
 
 
-def _config(tmp_path: Path, port: str) -> Path:
+def _bus(host: SimHost) -> str:
+    if host.kind == "hdlc":
+        lines = [f'port = "{host.port_path}"', "baudrate = 9600"]
+    else:
+        lines = ['kind = "tcp"', 'host = "127.0.0.1"', f"tcp_port = {host.port}"]
+    return "\n        ".join(lines)  # the indentation of the config text below
+
+
+def _config(tmp_path: Path, bus: str) -> Path:
     config = tmp_path / "gateway.toml"
     config.write_text(textwrap.dedent(f"""
         gateway_id = "gw-hil-dlms-lp"
@@ -42,8 +52,7 @@ def _config(tmp_path: Path, port: str) -> Path:
 
         [[bus]]
         id = "line"
-        port = "{port}"
-        baudrate = 9600
+        {bus}
 
         [[meter]]
         id = "flat-7"
@@ -78,14 +87,15 @@ def _wait_stored(gateway: GatewayProcess, db: Path, at_ms: int, what: str) -> No
     eventually(stored, STEP_DEADLINE_S, what)
 
 
+@pytest.mark.parametrize("kind", ["hdlc", "tcp"])
 def test_load_profile_stored_once_across_a_power_cut_and_a_meter_outage(
-        tmp_path: Path) -> None:
+        tmp_path: Path, kind: str) -> None:
     keys = DlmsKeyFile(tmp_path / "dlms-keys")
     keys.add("flat-7", "encryption", KEYS.encryption.hex())
     keys.add("flat-7", "authentication", KEYS.authentication.hex())
     db, log = tmp_path / "gw.db", tmp_path / "gateway.log"
-    with SimHost("hdlc", ServerSettings(keys=KEYS), capture_period_s=PERIOD_S) as host:
-        config = _config(tmp_path, host.port_path)
+    with SimHost(kind, ServerSettings(keys=KEYS), capture_period_s=PERIOD_S) as host:
+        config = _config(tmp_path, _bus(host))
 
         def newest_row_ms() -> int:
             rows = host.call(host.objects.profile_rows)
@@ -96,7 +106,7 @@ def test_load_profile_stored_once_across_a_power_cut_and_a_meter_outage(
             assert gateway.kill() != 0  # a power cut: rows read but not committed are lost
         with GatewayProcess(config, log) as gateway:
             _wait_stored(gateway, db, newest_row_ms() + PERIOD_S * 1000, "rows after restart")
-            faults = host.far.faults  # type: ignore[union-attr]
+            faults = host.faults
             host.call(setattr, faults, "silent", True)
             silent_from = newest_row_ms()
 

@@ -197,6 +197,7 @@ class WrapperServer:
 
     def feed(self, data: bytes) -> bytes:
         if self.faults.silent:
+            self.faults.unheard_bytes += len(data)
             return b""
         self._buffer += data
         out = b""

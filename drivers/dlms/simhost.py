@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar
 
 from drivers.dlms.hdlc import Address
 from drivers.dlms.server import CosemServer, ServerSettings
-from drivers.dlms.sim import HdlcServerLink, PtyMeter, TcpMeter
+from drivers.dlms.sim import HdlcServerLink, LinkFaults, PtyMeter, TcpMeter
 from drivers.dlms.sim_objects import CAPTURE_PERIOD_S, SimObjects
 
 START_TIMEOUT_S: Final = 10.0
@@ -48,6 +48,14 @@ class SimHost:
     def port_path(self) -> str:
         assert isinstance(self._meter, PtyMeter)
         return self._meter.gateway_path
+
+    @property
+    def faults(self) -> LinkFaults:
+        """The link faults of the meter (HDLC or TCP): silence it, spoil its frames."""
+        if self.far is not None:
+            return self.far.faults
+        assert isinstance(self._meter, TcpMeter)
+        return self._meter.faults
 
     @property
     def port(self) -> int:
