@@ -126,6 +126,23 @@ class UpdateCommands:
         raise AssertionError("unreachable")
 
 
+def release_key_of(path: Path, command_key: Path | None) -> Ed25519PublicKey:
+    """The release public key; SigningKeyFileError when unreadable or when it is the command
+    key (a stolen command key must not be able to sign code)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from uplink.errors import SigningKeyFileError
+    from uplink.keys import load_public_key
+
+    key = load_public_key(path)
+    if command_key is not None and command_key.exists():
+        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        if load_public_key(command_key).public_bytes(*raw) == key.public_bytes(*raw):
+            raise SigningKeyFileError(f"{path}: the release key is the head-end's command key "
+                                      f"({command_key}); updates need a key of their own")
+    return key
+
+
 def status(prefix: Path) -> dict[str, Any]:
     """What `gateway update status` and `update.get` show."""
     trial = read_update_trial(prefix)

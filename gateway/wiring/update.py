@@ -10,13 +10,13 @@ from pathlib import Path
 from gateway.remote.probation import Missing
 from gateway.remote.settings import RemoteSettings
 from gateway.remote.update_ab import restart_into
-from gateway.remote.update_commands import UpdateCommands, UpdatePlace
+from gateway.remote.update_commands import UpdateCommands, UpdatePlace, release_key_of
 from gateway.remote.update_fetch import FetchLimits
 from gateway.remote.update_mqtt import MqttChunks
 from gateway.remote.update_probation import UpdateProbation, report_update_rollback
 from gateway.remote.update_trial import ROLLED_BACK, TRIAL, read_update_trial
 from gateway.wiring.host import ServiceView
-from uplink.keys import load_public_key
+from uplink.errors import SigningKeyFileError
 
 
 def start_update(service: ServiceView, settings: RemoteSettings, restart: Callable[[], None],
@@ -25,14 +25,21 @@ def start_update(service: ServiceView, settings: RemoteSettings, restart: Callab
     not healthy yet (the checks of a config on trial)."""
     if not settings.update_prefix or not settings.release_key:
         return
-    prefix = Path(settings.update_prefix)
+    base = service.config.source.parent  # relative paths as the config's other files
+    prefix = base / settings.update_prefix
     _settle(service, prefix, restart, missing)
     uplink = service.uplink
     if uplink is None:
         return
+    try:
+        release_key = release_key_of(base / settings.release_key,
+                                     base / uplink.settings.server_public_key)
+    except SigningKeyFileError as exc:  # metering goes on; updates are not offered
+        service.record_event("update_unavailable", None, {"error": str(exc)}, "error")
+        return
     data_dir = service.config.storage.path.parent
     place = UpdatePlace(prefix, data_dir / "update_download", service.config.storage.path,
-                        load_public_key(Path(settings.release_key)), settings.healthy_within_s,
+                        release_key, settings.healthy_within_s,
                         settings.update_max_starts,
                         FetchLimits(settings.update_chunk_bytes, settings.update_pause_ms / 1000,
                                     settings.update_max_mib * 1024 * 1024),

@@ -174,3 +174,20 @@ def test_the_remote_table_takes_the_update_keys() -> None:
     settings = remote_section({"update_prefix": "/opt/gateway", "update_max_starts": 2},
                               Problems("gateway.toml"))
     assert settings.update_prefix == "/opt/gateway" and settings.update_max_starts == 2
+
+
+def test_the_release_key_must_not_be_the_command_key(tmp_path: Path) -> None:
+    from uplink.errors import SigningKeyFileError
+    from uplink.keys import public_pem
+
+    command, release = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    (tmp_path / "command.pem").write_text(public_pem(command))
+    (tmp_path / "release.pem").write_text(public_pem(release))
+    from gateway.remote.update_commands import release_key_of
+
+    key = release_key_of(tmp_path / "release.pem", tmp_path / "command.pem")
+    assert public_pem(key) == public_pem(release)
+    with pytest.raises(SigningKeyFileError, match="command key"):
+        release_key_of(tmp_path / "command.pem", tmp_path / "command.pem")
+    with pytest.raises(SigningKeyFileError):
+        release_key_of(tmp_path / "missing.pem", None)
