@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +105,13 @@ class UpdateCommands:
             self.events("update_refused", None, {**data, "reason": "unreachable",
                                                  "error": str(exc)}, "error")
             return
+        await asyncio.to_thread(shutil.rmtree, directory, True)  # installed: the card's space back
         self.events("update_switched", None, data, "warning")
         self.switched()
 
     async def _fetch(self, version: str) -> tuple[Path, Manifest]:
         directory = self.place.downloads / version
+        await asyncio.to_thread(_drop_other_downloads, self.place.downloads, version)
         floor = installed_min_version(self.place.prefix, self.running())
         for attempt in range(RETRIES + 1):
             try:
@@ -124,6 +127,14 @@ class UpdateCommands:
                                                                      "attempt": attempt + 1})
                 await self.clock.sleep(self.place.retry_s)
         raise AssertionError("unreachable")
+
+
+def _drop_other_downloads(downloads: Path, keep: str) -> None:
+    """Parts of a download of another version (given up, or superseded) go."""
+    if downloads.is_dir():
+        for path in downloads.iterdir():
+            if path.name != keep:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def release_key_of(path: Path, command_key: Path | None) -> Ed25519PublicKey:

@@ -66,12 +66,16 @@ def site(tmp_path: Path) -> dict[str, Any]:
 
 async def test_an_offer_fetches_installs_and_switches(site: dict[str, Any]) -> None:
     commands, prefix = site["commands"], site["prefix"]
+    stale = commands.place.downloads / "0.1.9"
+    stale.mkdir(parents=True)
+    (stale / "x.whl.part").write_bytes(b"old")
     result = await commands.offer({"version": "0.2.0"}, CTX)
     assert result == {"accepted": True, "version": "0.2.0", "running": "0.1.0"}
     await asyncio.wait_for(commands.task, 120)
     assert [k for k, _ in site["events"]] == ["update_switched"] and site["switched"]
     assert linked_version(prefix) == "0.2.0" and linked_version(prefix, "previous") == "0.1.0"
     assert read_update_trial(prefix).state == PENDING
+    assert list(commands.place.downloads.iterdir()) == []  # installed: nothing kept
 
 
 async def test_a_release_signed_by_another_key_is_refused_and_nothing_switches(
