@@ -140,11 +140,15 @@ def _settle_update(config: GatewayConfig) -> bool:
     prefix = config.remote.update_prefix if config.remote is not None else ""
     if not prefix:
         return False
-    from gateway.remote.update_ab import restart_into
-    from gateway.remote.update_trial import ROLLED_BACK, guard_start
+    from gateway.remote.update_ab import InstallError, restart_into
+    from gateway.remote.update_trial import ROLLED_BACK, UpdateTrialError, guard_start
 
-    before = _update_state(Path(prefix))
-    trial = guard_start(Path(prefix))
+    try:
+        before = _update_state(Path(prefix))
+        trial = guard_start(Path(prefix))
+    except (UpdateTrialError, InstallError, OSError) as exc:  # run what is there
+        sys.stderr.write(f"error: {exc}\n")
+        return False
     if trial is not None and trial.state == ROLLED_BACK and before != ROLLED_BACK:
         restart_into(Path(prefix))
         return True

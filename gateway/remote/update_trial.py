@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from core.errors import MeterGatewayError
 from gateway.remote.update_ab import linked_version, relink
 
 LOGGER = logging.getLogger(__name__)
@@ -60,11 +61,17 @@ def marker(prefix: Path) -> Path:
     return prefix / MARKER
 
 
+class UpdateTrialError(MeterGatewayError):
+    """The marker cannot be read: nothing is switched by guess; the running version runs."""
+
+
 def read_update_trial(prefix: Path) -> UpdateTrial | None:
     try:
         return UpdateTrial(**json.loads(marker(prefix).read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
+    except (OSError, ValueError, TypeError) as exc:
+        raise UpdateTrialError(f"{marker(prefix)}: unreadable update marker ({exc})") from None
 
 
 def write_update_trial(prefix: Path, trial: UpdateTrial) -> None:
@@ -183,11 +190,16 @@ def confirm(prefix: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m gateway.remote.update_trial PREFIX`: the guard alone (ExecStartPre)."""
+    """`python -m gateway.remote.update_trial PREFIX`: the guard alone (ExecStartPre). Exit 0
+    whatever it finds: a failed ExecStartPre would keep the running version from starting."""
     if len(argv) != 1:
         sys.stderr.write("usage: python -m gateway.remote.update_trial PREFIX\n")
         return 2
-    trial = guard_start(Path(argv[0]))
+    try:
+        trial = guard_start(Path(argv[0]))
+    except (MeterGatewayError, OSError) as exc:  # never keep the service from starting
+        sys.stderr.write(f"update guard: {exc}\n")
+        return 0
     sys.stdout.write(json.dumps(asdict(trial) if trial else None) + "\n")
     return 0
 

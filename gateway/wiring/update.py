@@ -14,7 +14,7 @@ from gateway.remote.update_commands import UpdateCommands, UpdatePlace, release_
 from gateway.remote.update_fetch import FetchLimits
 from gateway.remote.update_mqtt import MqttChunks
 from gateway.remote.update_probation import UpdateProbation, report_update_rollback
-from gateway.remote.update_trial import ROLLED_BACK, TRIAL, read_update_trial
+from gateway.remote.update_trial import ROLLED_BACK, TRIAL, UpdateTrialError, read_update_trial
 from gateway.wiring.host import ServiceView
 from uplink.errors import SigningKeyFileError
 
@@ -64,7 +64,7 @@ def _settle(service: ServiceView, prefix: Path, restart: Callable[[], None],
             missing: Missing) -> None:
     try:
         trial = read_update_trial(prefix)
-    except (OSError, ValueError, TypeError) as exc:
+    except UpdateTrialError as exc:
         service.record_event("update_trial_unreadable", None, {"error": str(exc)}, "error")
         return
     if trial is not None and trial.state == ROLLED_BACK:

@@ -207,3 +207,13 @@ def test_prune_keeps_current_and_previous(prefix: Path) -> None:
     switch_to(prefix, "0.2.0")
     assert prune(prefix, keep=2) == []  # 0.1.0 previous, 0.2.0 current, 0.3.0 newest kept
     assert linked_version(prefix) == "0.2.0"
+
+
+def test_an_unreadable_marker_is_an_error_not_a_guess(prefix: Path) -> None:
+    from gateway.remote.update_trial import UpdateTrialError, marker
+
+    marker(prefix).write_text("{not json")
+    with pytest.raises(UpdateTrialError):
+        guard_start(prefix)
+    _guard(prefix)  # as ExecStartPre: exit 0 all the same, or systemd would not start it
+    assert linked_version(prefix) == "0.1.0"
