@@ -148,6 +148,7 @@ class Service:
         self.writer = ReadingWriter(self.store, cfg.storage.commit_interval_ms / 1000)
         self.health = MeterHealth(self.store)
         self.meter_records = MeterRecords(self.store.meter_record_marks())
+        self.writer.after_drop_hooks.append(self._resync_records)
         # -- console (log command): keep the last log records in memory ------------------
         from gateway.console.logring import LogRing
 
@@ -297,13 +298,26 @@ class Service:
             raise
         live, records = self._readings(meter.id, samples, self._now_ms())
         self.health.ok(meter_id, self._now_ms())
+        self._accept_records(records)
+        if live is None:  # a read of the meter's records only: nothing was read as of now
+            return ReadingSet(meter.id, self._now_ms(), ())
+        self.accept(live)
+        return live
+
+    def _accept_records(self, records: list[ReadingSet]) -> None:
+        """A meter's records, oldest first, up to the first the writer cannot take (it is
+        asked for again at the next read: the marks move only past what the writer took)."""
+        assert self.writer is not None and self.meter_records is not None
         for record in records:
-            self.accept(record)
-        if live is not None:
-            self.accept(live)
-            return live
-        # a read of the meter's records only: the newest is what the console shows
-        return records[-1] if records else ReadingSet(meter.id, self._now_ms(), ())
+            if not self.writer.add(record):
+                break
+            self.meter_records.accepted(record)
+
+    def _resync_records(self) -> None:
+        """The writer dropped sets unstored: the marks go back to what the store holds."""
+        if self.store is not None and self.writer is not None and self.meter_records:
+            self.meter_records.resync(self.store.meter_record_marks(),
+                                      self.writer.buffered_records())
 
     def accept(self, reading: ReadingSet) -> None:
         """A reading from any source (polled or pushed): buffer it and tell the listeners."""
@@ -320,8 +334,9 @@ class Service:
         # meter_id may be a sub-meter (its plugin's `sub_meters`), which has no [[meter]]
         live, records = self._readings(meter_id, samples, ts_ms)
         self.health.ok(meter_id, ts_ms)
-        for reading in (*records, *([live] if live is not None else [])):
-            self.accept(reading)
+        self._accept_records(records)
+        if live is not None:
+            self.accept(live)
 
     def record_event(self, kind: str, meter_id: str | None, data: dict[str, Any],
                      severity: str = "info") -> None:

@@ -25,7 +25,7 @@ from gateway.analytics.validation import IntervalContext, RelayStates, check_int
 from gateway.wiring.analytics_alarms import AnalyticsAlarms
 from storage import analytics as tables
 from storage import ledger
-from storage.records import FLAG_CLOCK_UNSYNCED, ReadingSet
+from storage.records import FLAG_CLOCK_UNSYNCED, FLAG_METER_RECORD, ReadingSet
 from storage.store import Store
 from uplink.records import register_record_encoder
 
@@ -44,7 +44,6 @@ DAY_MS = 86_400_000
 # the meter records). The tracks follow the readings taken now: such a set would move a register
 # back in time, so it is left out (the meter's own profile replacing the derived intervals is
 # not done: docs/analytics.md).
-METER_RECORD_BIT = 0x02
 
 
 class StoredRelayStates:
@@ -129,7 +128,7 @@ class AnalyticsWiring:
             tables.prune(tx, newest - self.settings.keep_days * DAY_MS, PRUNE_ROWS,
                          intervals_only=not new_day)
         for reading in stored:
-            if self.settings.covers(reading.meter_id) and not reading.flags & METER_RECORD_BIT:
+            if self.settings.covers(reading.meter_id) and not reading.flags & FLAG_METER_RECORD:
                 self._validate(tx, reading)
                 self._registers_of(tx, reading, relays)
                 self.alarms.on_reading(tx, reading)
@@ -151,7 +150,7 @@ class AnalyticsWiring:
         if previous is None:
             previous = {}
             for before in self._store.last_readings(reading.meter_id, RESUME_LOOKBACK):
-                if before.ts_ms < reading.ts_ms:
+                if before.ts_ms < reading.ts_ms and not before.flags & FLAG_METER_RECORD:
                     previous = {v.quantity: v.value for v in before.values
                                 if isinstance(v.value, Decimal)}
                     break
@@ -246,7 +245,8 @@ class AnalyticsWiring:
                           ) -> tuple[int, Decimal] | None:
         for before in self._store.last_readings(meter_id, RESUME_LOOKBACK):
             value = next((v.value for v in before.values if v.quantity == quantity), None)
-            if before.ts_ms < ts_ms and isinstance(value, Decimal):
+            if (before.ts_ms < ts_ms and isinstance(value, Decimal)
+                    and not before.flags & FLAG_METER_RECORD):  # the track follows live reads
                 return before.ts_ms, value
         return None
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from core.schema import req
 from drivers.plugin import Context, CounterSpec, ProtocolPlugin
 from drivers.readings import Sample
-from gateway.app.meter_records import MeterRecords
+from gateway.app.meter_records import FUTURE_TOLERANCE_MS, MAX_RECORDS_PER_READ, MeterRecords
 from gateway.app.service import Service
 from gateway.config.loader import load_config
 from gateway.wiring import protocols
@@ -141,12 +141,15 @@ def test_prepay_charges_only_the_values_read_now() -> None:
     wiring.engine = type("Engine", (), {"on_readings": lambda _s, _tx, sets: seen.append(sets)})()
     records = MeterRecords({})
     live, kept = records.split("pm-1", [Sample("import_active_energy", Decimal(5), "kWh"),
-                                        profile_sample(1)], BASE_MS + 10 * STEP_MS, 0)
+                                        profile_sample(1)], NOW_MS, 0)
     assert live is not None
     wiring.charge(None, [*kept, live])
     assert seen == [[live]]
     wiring.charge(None, kept)  # records alone: nothing to charge
     assert seen == [[live]]
+
+
+NOW_MS = BASE_MS + 100 * STEP_MS  # after every record the tests make
 
 
 @given(st.lists(st.tuples(st.sampled_from(["load_profile", "billing"]), st.integers(0, 40)),
@@ -157,15 +160,58 @@ def test_split_keeps_each_record_once_and_in_order(first: list[tuple[str, int]],
                                                    again: list[tuple[str, int]]) -> None:
     records = MeterRecords({})
     stored: list[tuple[str, int]] = []
+    expected: set[tuple[str, int]] = set()  # what is newer than its series' mark when read
     for read in (first, first + again):
+        marks = {s: max((i for t, i in expected if t == s), default=-1) for s, _ in read}
+        expected |= {(s, i) for s, i in read if i > marks[s]}
         live, kept = records.split("m", [Sample("voltage_l1", Decimal(1), "V"),
-                                         *(profile_sample(i, s) for s, i in read)], 0, 0)
+                                         *(profile_sample(i, s) for s, i in read)], NOW_MS, 0)
         assert live is not None and live.values[0].quantity == "voltage_l1"
         assert all(r.flags & FLAG_METER_RECORD and r.series for r in kept)
         assert [r.ts_ms for r in kept] == sorted(r.ts_ms for r in kept)
+        for record in kept:
+            records.accepted(record)
         stored += [(r.series, (r.ts_ms - BASE_MS) // STEP_MS) for r in kept]
-    assert len(stored) == len(set(stored))
+    assert len(stored) == len(set(stored))  # nothing twice
+    assert set(stored) == expected  # and nothing newer than the mark lost
     for series in ("load_profile", "billing"):
-        newest = max((i for s, i in first + again if s == series), default=None)
+        newest = max((i for s, i in expected if s == series), default=None)
         assert records.until("m", series) == (None if newest is None
                                               else BASE_MS + newest * STEP_MS)
+
+
+def test_records_without_a_series_or_dated_ahead_are_refused_not_marked(
+        caplog: pytest.LogCaptureFixture) -> None:
+    records = MeterRecords({})
+    ahead = Sample("volume", Decimal(1), "m3", NOW_MS + FUTURE_TOLERANCE_MS + 1, "load_profile")
+    nameless = Sample("volume", Decimal(1), "m3", BASE_MS, "")
+    for _ in range(2):
+        live, kept = records.split("m", [ahead, nameless, profile_sample(3)], NOW_MS, 0)
+        assert live is None and [r.ts_ms for r in kept] == [BASE_MS + 3 * STEP_MS]
+    assert records.refused == 4 and records.until("m", "load_profile") is None
+    warned = [r for r in caplog.records if r.message == "meter_record_refused"]
+    assert len(warned) == 2  # once per meter and problem
+
+
+def test_a_long_backfill_comes_over_several_reads_oldest_first() -> None:
+    records = MeterRecords({})
+    buffer = [profile_sample(i) for i in range(MAX_RECORDS_PER_READ + 500)]
+    _, first = records.split("m", buffer, NOW_MS + 10**10, 0)
+    assert [r.ts_ms for r in first] == [s.at_ms for s in buffer[:MAX_RECORDS_PER_READ]]
+    for record in first:
+        records.accepted(record)
+    _, rest = records.split("m", buffer, NOW_MS + 10**10, 0)
+    assert [r.ts_ms for r in rest] == [s.at_ms for s in buffer[MAX_RECORDS_PER_READ:]]
+
+
+def test_resync_goes_back_to_the_store_and_past_the_buffered_records() -> None:
+    records = MeterRecords({("m", "load_profile"): BASE_MS})
+    _, kept = records.split("m", [profile_sample(i) for i in range(1, 5)], NOW_MS, 0)
+    for record in kept:
+        records.accepted(record)
+    assert records.until("m", "load_profile") == BASE_MS + 4 * STEP_MS
+    # the commit of records 1..2 failed (store full) and 3..4 still wait in the buffer
+    records.resync({("m", "load_profile"): BASE_MS}, kept[2:])
+    assert records.until("m", "load_profile") == BASE_MS + 4 * STEP_MS
+    records.resync({("m", "load_profile"): BASE_MS}, [])  # and nothing buffered
+    assert records.until("m", "load_profile") == BASE_MS

@@ -10,7 +10,7 @@ from gateway.analytics.grid import Grid
 from gateway.analytics.settings import AnalyticsSettings
 from gateway.wiring.analytics import AnalyticsWiring
 from storage import analytics
-from storage.records import ReadingSet, StoredValue
+from storage.records import FLAG_METER_RECORD, ReadingSet, StoredValue
 from storage.store import Store
 
 START_MS = Grid("15min", "UTC").next_after(1_767_225_600_000)
@@ -90,17 +90,13 @@ def test_history_and_last_week_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_meter_record_of_a_past_instant_leaves_the_tracks_alone(tmp_path: Path) -> None:
-    from gateway.wiring.analytics import METER_RECORD_BIT
-
     store, wiring = store_at(tmp_path / "g.db")
     store.add_readings([reading(START_MS, "100")], in_transaction=wiring.on_readings)
     store.add_readings([reading(START_MS + 5 * MINUTE, "100.5")],
                        in_transaction=wiring.on_readings)
-    # a meter record names its series once the store keeps them (storage/meter_records.py)
-    series = {"series": "load_profile"} if "series" in ReadingSet.__dataclass_fields__ else {}
     past = ReadingSet("shop-1", START_MS - 60 * MINUTE, (
-        StoredValue("import_active_energy", Decimal("90"), "kWh"),), METER_RECORD_BIT,
-        **series)
+        StoredValue("import_active_energy", Decimal("90"), "kWh"),), FLAG_METER_RECORD,
+        series="load_profile")
     store.add_readings([past], in_transaction=wiring.on_readings)
     for n in (10, 15):
         store.add_readings([reading(START_MS + n * MINUTE, str(100 + Decimal(n) / 10))],
@@ -108,5 +104,22 @@ def test_a_meter_record_of_a_past_instant_leaves_the_tracks_alone(tmp_path: Path
     with store.transaction() as tx:
         rows = analytics.intervals_between(tx, "shop-1", 0, 2**62)
     assert [(r.value, r.flags) for r in rows] == [(Decimal("1.500000"), ())]
+    assert [rec.kind for rec in store.pending_outbox(100)].count("reading_flag") == 0
+    store.close()
+
+
+def test_after_a_restart_the_reading_before_is_a_live_one_not_a_record(tmp_path: Path) -> None:
+    store, wiring = store_at(tmp_path / "g.db")
+    store.add_readings([reading(START_MS, "100")], in_transaction=wiring.on_readings)
+    # the newest row the store holds is a record of a past instant, with a higher register
+    past = ReadingSet("shop-1", START_MS - 60 * MINUTE, (
+        StoredValue("import_active_energy", Decimal("200"), "kWh"),), FLAG_METER_RECORD,
+        series="load_profile")
+    store.add_readings([past], in_transaction=wiring.on_readings)
+    store.close()
+    store, wiring = store_at(tmp_path / "g.db")  # a restart: the tracks resume from the store
+    store.add_readings([reading(START_MS + 5 * MINUTE, "100.5")],
+                       in_transaction=wiring.on_readings)
+    # compared with the live 100, not the record's 200: no "went backwards" flag
     assert [rec.kind for rec in store.pending_outbox(100)].count("reading_flag") == 0
     store.close()
