@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from core.schema import Problems, one_of, opt
-from drivers.dlms.plugin import (
-    DEFAULT_COUNTER_FILE,
-    DEFAULT_KEY_FILE,
-    _system_title,
-)
-from drivers.dlms.plugin import _check_files as _dlms_check_files
-from drivers.dlms.plugin import _resolve_paths as _dlms_resolve_paths
+from drivers.dlms.plugin import DEFAULT_COUNTER_FILE, DEFAULT_KEY_FILE, _system_title
 from drivers.errors import DriverError, PortUnavailable
 from drivers.plugin import (
     Accept,
@@ -67,13 +62,13 @@ class DlmsPushSource:
 
         options = bus.options
         self.bus_id = bus.id
-        self.keys = DlmsKeyFile(options.get("dlms_key_file") or context.data_dir
+        self.keys = DlmsKeyFile(options.get("push_key_file") or context.data_dir
                                 / DEFAULT_KEY_FILE)
-        self._counters = shared_counter_file(options.get("dlms_counter_file")
+        self._counters = shared_counter_file(options.get("push_counter_file")
                                              or context.data_dir / DEFAULT_COUNTER_FILE)
         self.meter_keys = {m.id: str(m.options.get("key_id") or m.id) for m in meters}
         self.listener = PushListener(_meters(meters, self.keys), self._guard,
-                                     str(options.get("framing", "hdlc")), port=bus.port)
+                                     str(options.get("push_framing", "hdlc")), port=bus.port)
         self._params = SerialParams(bus.port, bus.baudrate, bytesize=bus.bytesize,
                                     parity=bus.parity, stopbits=bus.stopbits)
         self._context = context
@@ -148,6 +143,33 @@ def _check(bus: BusView, where: str, meters: Sequence[tuple[str, MeterView]],
         seen.setdefault(title, meter.id)
 
 
+FILE_KEYS: Final = (("push_key_file", DEFAULT_KEY_FILE), ("push_counter_file",
+                                                         DEFAULT_COUNTER_FILE))
+
+
+def _check_files(bus: BusView, where: str, problems: Problems) -> None:
+    """The key file may be absent (plain pushes), never unusable."""
+    from drivers.dlms.counters import CounterFile
+    from drivers.dlms.keys import DlmsKeyFile
+
+    for (key, _default), opener in zip(FILE_KEYS, (DlmsKeyFile, CounterFile), strict=True):
+        path = bus.options.get(key) or ""
+        if path and Path(path).exists():
+            try:
+                opener(path)
+            except (DriverError, OSError, UnicodeDecodeError) as exc:
+                problems.add(f"{where}.{key}", str(exc))
+
+
+def _resolve_paths(options: dict[str, Any], resolve: Callable[[str], Path],
+                   data_dir: Path) -> dict[str, Any]:
+    out = dict(options)
+    for key, default in FILE_KEYS:
+        value = options.get(key) or ""
+        out[key] = str(resolve(value)) if value else str(data_dir / default)
+    return out
+
+
 def _counters(source: Any, meter_id: str | None) -> Mapping[str, int]:
     return source.listener.count(meter_id)
 
@@ -161,9 +183,10 @@ PLUGIN = ProtocolPlugin(
     name="dlms_push",
     kind="pushed",
     bus_fields={
-        "framing": opt(str, "hdlc", one_of("hdlc", "mbus")),
-        "dlms_key_file": opt(str, ""),
-        "dlms_counter_file": opt(str, ""),
+        "push_framing": opt(str, "hdlc", one_of("hdlc", "mbus")),
+        # default: the dlms plugin's files beside the database (one key file for both)
+        "push_key_file": opt(str, ""),
+        "push_counter_file": opt(str, ""),
     },
     meter_fields={
         "address": opt(str, ""),
@@ -177,8 +200,8 @@ PLUGIN = ProtocolPlugin(
         checksum=frozenset({"checksum"}),
     ),
     check=_check,
-    check_files=_dlms_check_files,
-    resolve_paths=_dlms_resolve_paths,
+    check_files=_check_files,
+    resolve_paths=_resolve_paths,
     open_pushed=DlmsPushSource,
     pushed_counters=_counters,
     keys=_keys,

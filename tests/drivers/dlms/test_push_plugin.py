@@ -125,3 +125,18 @@ def test_several_meters_on_a_port_each_need_a_system_title_of_their_own() -> Non
     alone = Problems("site.toml")
     PLUGIN.check(Bus(), "bus[0]", [("meter[0]", Meter())], alone)
     assert not alone
+
+
+def test_the_key_and_counter_files_default_to_the_dlms_ones_and_are_checked(
+        tmp_path: Path) -> None:
+    assert PLUGIN.resolve_paths is not None and PLUGIN.check_files is not None
+    resolved = PLUGIN.resolve_paths({"push_counter_file": "c.json"}, lambda p: tmp_path / p,
+                                    tmp_path)
+    assert resolved["push_key_file"] == str(tmp_path / "dlms-keys")
+    assert resolved["push_counter_file"] == str(tmp_path / "c.json")
+    (tmp_path / "c.json").write_text("{}")
+    os.chmod(tmp_path / "c.json", 0o644)
+    problems = Problems("site.toml")
+    PLUGIN.check_files(Bus(options=resolved), "bus[0]", problems)
+    assert len(problems.lines) == 1 and "push_counter_file" in problems.lines[0]
+    assert "chmod 600" in problems.lines[0]
