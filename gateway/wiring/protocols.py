@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from board.interface import Board, BoardError, SerialSpec
 from core.clock import Clock
 from drivers.dlms.plugin import PLUGIN as DLMS
+from drivers.dlms.push_plugin import PLUGIN as DLMS_PUSH
 from drivers.errors import PortUnavailable
 from drivers.iec102.plugin import PLUGIN as IEC102
 from drivers.iec62056.p1_plugin import PLUGIN as DSMR
@@ -53,7 +54,8 @@ class Site(Protocol):
     def storage(self) -> Any: ...  # .path: the database, beside which default files live
 
 
-PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS, IEC102, DLMS, MBUS)
+PLUGINS: tuple[ProtocolPlugin, ...] = (MODBUS, IEC62056, DSMR, WMBUS, IEC102, DLMS, MBUS,
+                                       DLMS_PUSH)
 
 
 def plugins() -> tuple[ProtocolPlugin, ...]:
