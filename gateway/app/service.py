@@ -296,11 +296,12 @@ class Service:
         except DriverError as exc:
             self.health.failed(meter_id, exc, self._now_ms())
             raise
-        live, records = self._readings(meter.id, samples, self._now_ms())
-        self.health.ok(meter_id, self._now_ms())
+        now_ms = self._now_ms()  # one instant: the reading's and the meter's last good read
+        live, records = self._readings(meter.id, samples, now_ms)
+        self.health.ok(meter_id, now_ms)
         self._accept_records(records)
         if live is None:  # a read of the meter's records only: nothing was read as of now
-            return ReadingSet(meter.id, self._now_ms(), ())
+            return ReadingSet(meter.id, now_ms, ())
         self.accept(live)
         return live
 

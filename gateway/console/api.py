@@ -214,10 +214,11 @@ class ControlApi(Protocol):
     # the role each command needs is the plugin's (drivers/plugin.py ConsoleCommand): the
     # service checks it against the caller's role, which the socket fills in
     @operation(Role.VIEWER, "run a protocol's own command on one of its buses",
-               timeout_s=PROTOCOL_COMMAND_TIMEOUT_S, caller_role="role")
+               timeout_s=PROTOCOL_COMMAND_TIMEOUT_S, caller_role="role", caller="user")
     async def protocol_command(self, command: str, bus: str, args: list[str],
-                               role: str) -> list[str]:
-        """The lines the command printed. Over the socket `role` is the logged-in role."""
+                               role: str, user: str) -> list[str]:
+        """The lines the command printed. Over the socket `role` and `user` are the logged-in
+        ones; a command that changes the device is audited here, under `user`."""
         ...
 
     @operation(Role.TECHNICIAN, "switch a supply relay (asks to confirm)")

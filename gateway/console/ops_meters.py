@@ -116,16 +116,27 @@ class MeterOps(OpsBase):
         return await self.ports.buses.scan(bus, seconds)
 
     async def protocol_command(self, command: str, bus: str, args: list[str],
-                               role: str) -> list[str]:
-        needs = next((Role.parse(c.role) for p in plugins() for c in p.console_commands
-                      if c.name == command), None)
-        if needs is None:
+                               role: str, user: str) -> list[str]:
+        if not any(c.name == command for p in plugins() for c in p.console_commands):
             raise ControlError(f"no protocol has a command {command[:40]!r}; type 'help'")
+        declared = self.ports.buses.console_command(bus, command)  # the bus's own protocol's
         try:
-            caller = Role.parse(role)
+            caller, needs = Role.parse(role), Role.parse(declared.role)
         except ValueError as exc:
             raise ControlError(str(exc)) from None
         if caller < needs:
             raise ControlError(f"{command} needs the {needs.name.lower()} role; you are "
                                f"{caller.name.lower()}")
-        return await self.ports.buses.command(bus, command, args)
+        if not declared.changes:
+            return await self.ports.buses.command(bus, command, args)
+        try:  # it changes the device: audited here, whichever client asked
+            lines = await self.ports.buses.command(bus, command, args)
+        except ControlError as exc:
+            self._audit(user, command, [bus, *args], f"error: {exc}")
+            raise
+        self._audit(user, command, [bus, *args], "ok")
+        return lines
+
+    def _audit(self, user: str, command: str, args: list[str], outcome: str) -> None:
+        self.ports.events("audit", None, {"user": user, "command": command,
+                                          "arguments": args, "outcome": outcome})

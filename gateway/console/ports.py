@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.clock import Clock
+from drivers.plugin import ConsoleCommand
 from gateway.config.loader import GatewayConfig
 from gateway.console.api import KeyInfo, LogLine, ScanHit
 from storage.ledger import Account
@@ -49,6 +50,11 @@ class BusDirectory(Protocol):
     async def scan(self, bus_id: str, seconds: int) -> list[ScanHit]:
         """Look for devices on the bus (a capability: raises ControlError naming the bus when
         its protocol cannot scan, or the bus does not exist)."""
+        ...
+
+    def console_command(self, bus_id: str, name: str) -> ConsoleCommand:
+        """The command `name` of the bus's own protocol (its role, whether it changes the
+        device); ControlError naming the bus when there is no such bus or command."""
         ...
 
     async def command(self, bus_id: str, name: str, args: list[str]) -> list[str]:

@@ -6,16 +6,20 @@ keys where the plugin has them. Names no protocol: everything comes from the plu
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.errors import MeterGatewayError
 from drivers.errors import DriverError
 from drivers.plugin import SILENT_HINT, ConsoleCommand, MeterBus, ProtocolPlugin, PushSource
 from gateway.config.loader import BusConfig, GatewayConfig, MeterConfig
 from gateway.console.api import ControlError, KeyInfo, ScanHit
 from gateway.console.ports import BusInfo
 from gateway.wiring import protocols
+
+LOGGER = logging.getLogger(__name__)
 
 
 class RunningBuses(Protocol):
@@ -100,12 +104,16 @@ class OpenedBuses:
                                 meter.id if meter is not None else None))
         return hits
 
-    async def command(self, bus_id: str, name: str, args: list[str]) -> list[str]:
+    def console_command(self, bus_id: str, name: str) -> ConsoleCommand:
         entries = self._entries()
         entry = entries.get(bus_id)
         if entry is None:
             raise ControlError(f"no bus {bus_id!r}: one of {', '.join(entries)}")
-        command = _console_command(entry, name)
+        return _console_command(entry, name)
+
+    async def command(self, bus_id: str, name: str, args: list[str]) -> list[str]:
+        command = self.console_command(bus_id, name)
+        entry = self._entries()[bus_id]
         if entry.opened is None:
             raise ControlError(f"{bus_id} is not open yet; check 'status' and 'log'")
         try:
@@ -119,6 +127,12 @@ class OpenedBuses:
                                ) from None
         except DriverError as exc:
             raise ControlError(f"{name} {bus_id}: {exc}") from None
+        except MeterGatewayError as exc:
+            raise ControlError(f"{name} {bus_id}: {exc}") from None
+        except Exception:  # a plugin's bug must not leave the console waiting for an answer
+            LOGGER.exception("protocol_command_failed", extra={"bus": bus_id, "command": name})
+            raise ControlError(f"{name} {bus_id} failed unexpectedly (a bug): see 'log'"
+                               ) from None
 
     def key_ids(self) -> list[KeyInfo]:
         """The meter keys the opened buses hold (live: a key set over the uplink shows)."""

@@ -122,17 +122,20 @@ async def _as_viewer(path: Path) -> None:
     api = await RemoteApi.connect(path)
     try:
         assert await api.login("vic", "vic-pass-1") == Role.VIEWER
-        lines = await api.protocol_command("toymode", "toy-line", [], "viewer")
+        lines = await api.protocol_command("toymode", "toy-line", [], "viewer", "vic")
         assert lines[0] == "mode slow" and int(lines[1].split()[1]) >= 1
         # the server fills in the logged-in role: claiming admin changes nothing
         with pytest.raises(ControlError, match="toywake needs the technician role"):
-            await api.protocol_command("toywake", "toy-line", [], "admin")
+            await api.protocol_command("toywake", "toy-line", [], "admin", "root")
         with pytest.raises(ControlError, match=r"toymode takes no words.*Usage: toymode BUS"):
-            await api.protocol_command("toymode", "toy-line", ["x"], "viewer")
+            await api.protocol_command("toymode", "toy-line", ["x"], "viewer", "vic")
         with pytest.raises(ControlError, match="no bus 'nope'"):
-            await api.protocol_command("toymode", "nope", [], "viewer")
+            await api.protocol_command("toymode", "nope", [], "viewer", "vic")
         with pytest.raises(ControlError, match="no protocol has a command 'frob'"):
-            await api.protocol_command("frob", "toy-line", [], "viewer")
+            await api.protocol_command("frob", "toy-line", [], "viewer", "vic")
+        # a plugin's bug is an answer naming it, not a console left waiting
+        with pytest.raises(ControlError, match="toycrash toy-line failed unexpectedly"):
+            await api.protocol_command("toycrash", "toy-line", [], "viewer", "vic")
     finally:
         await api.close()
 
@@ -155,5 +158,12 @@ async def _as_technician(path: Path, service: Service) -> None:
                                         "the audit event of toywake")
         assert [(a.data["user"], a.data["command"], a.data["arguments"], a.data["outcome"])
                 for a in audits] == [("ana", "toywake", ["toy-line", "3"], "ok")]
+        # a client without the shell is audited too, under the logged-in name
+        assert await api.protocol_command("toywake", "toy-line", [], "technician",
+                                          "mallory") == ["woke all"]
+        audits = await eventually_async(lambda: len(_audits(service)) == 2 and _audits(service),
+                                        READ_DEADLINE_S, "the second audit event")
+        newest = audits[0]  # newest first
+        assert (newest.data["user"], newest.data["arguments"]) == ("ana", ["toy-line"])
     finally:
         await api.close()

@@ -142,3 +142,11 @@ def test_a_toy_plugins_command_line_and_refusals(tmp_path: Path, toy: object) ->
     with pytest.raises(CommandRefused, match="no_toy_bus"):
         run_checked(plugin_commands(service)["toy.ping"]({}, CommandContext(
             "gw-toy", "c1", "toy.ping", 0.0)))
+
+
+def test_the_shipped_plugins_console_commands_have_names_of_their_own() -> None:
+    from gateway.console.protocol_commands import all_commands
+
+    names = [c.name for p in PLUGINS for c in p.console_commands]
+    assert len(names) == len(set(names)) and set(names) <= set(all_commands())
+    assert "registers" in names  # the Modbus one: the check looks at something

@@ -73,6 +73,10 @@ async def _mode(opened, args):
     return [f"mode {opened.mode}", f"asked {sum(c['asked'] for c in opened.counts.values())}"]
 
 
+async def _crash(opened, args):
+    raise RuntimeError("the toy broke")
+
+
 async def _wake(opened, args):
     opened.mode = "fast"
     return [f"woke {' '.join(args) or 'all'}"]
@@ -92,6 +96,7 @@ PLUGIN = ProtocolPlugin(
     console_commands=(
         ConsoleCommand("toymode", "", "show the toy's mode", _mode, role="viewer"),
         ConsoleCommand("toywake", "[ADDRESS]", "wake the toy up", _wake, changes=True),
+        ConsoleCommand("toycrash", "", "a command with a bug", _crash, role="viewer"),
     ),
     cli=_register_cli,
 )
