@@ -29,8 +29,8 @@ LOGGER = logging.getLogger(__name__)
 class Transaction:
     """One open `BEGIN IMMEDIATE` transaction on the store's connection.
 
-    Other packages write their own tables with `tx.execute`. Do not call sqlite-utils write
-    helpers (insert, upsert, ...) here: they commit on their own and would end the transaction.
+    Other packages write their own tables with `tx.execute`; nothing called here may commit on
+    its own (that would end the transaction).
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
