@@ -81,9 +81,30 @@ def test_an_encrypted_han_push_is_stored_exactly_and_a_replay_refused(tmp_path: 
 
             eventually(script_stored, DEADLINE_S, "the script's pushes stored")
             assert gateway.stop() == 0, gateway.log_tail()
-    powers = _powers(tmp_path / "gw.db")
-    assert powers.count(Decimal("1320")) == 1  # the replayed push was not stored again
-    assert powers[-2:] == [Decimal("1320"), Decimal("601")]  # 1320 W; 0.601 kW = 601 W
-    assert set(powers) == {Decimal("1320"), Decimal("601")}
-    log = (tmp_path / "gw.log").read_text(errors="replace")
-    assert '"event":"dlms_push_refused"' in log and '"counter":"replays"' in log
+        powers = _powers(tmp_path / "gw.db")
+        assert powers.count(Decimal("1320")) == 1  # the replayed push was not stored again
+        assert powers[-2:] == [Decimal("1320"), Decimal("601")]  # 1320 W; 0.601 kW = 601 W
+        assert set(powers) == {Decimal("1320"), Decimal("601")}
+        log = (tmp_path / "gw.log").read_text(errors="replace")
+        assert '"event":"dlms_push_refused"' in log and '"counter":"replays"' in log
+        # a restart keeps refusing: the last push (LIST1) again, then a fresh README
+        with GatewayProcess(config, tmp_path / "gw2.log") as gateway:
+
+            def listening() -> bool:
+                gateway.assert_running()
+                return '"event":"dlms_push_listening"' in (tmp_path / "gw2.log").read_text(
+                    errors="replace")
+
+            eventually(listening, DEADLINE_S, "the gateway listening on the port")
+            sim.play(["replay", README])
+
+            def fresh_stored() -> bool:
+                gateway.assert_running()
+                return _powers(tmp_path / "gw.db").count(Decimal("1320")) == 2
+
+            eventually(fresh_stored, DEADLINE_S, "the push after the replay stored")
+            assert gateway.stop() == 0, gateway.log_tail()
+    after = _powers(tmp_path / "gw.db")
+    assert after == [*powers, Decimal("1320")]  # the replayed LIST1 was not stored
+    log = (tmp_path / "gw2.log").read_text(errors="replace")
+    assert '"counter":"replays"' in log

@@ -115,6 +115,7 @@ class DlmsPushSource:
 
         try:
             stream.push_to(on_data, on_lost)
+            LOGGER.info("dlms_push_listening", extra={"bus": self.bus_id, "port": params.port})
             reason = await lost
         finally:
             stream.close()

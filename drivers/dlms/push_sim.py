@@ -58,6 +58,13 @@ def mbus_frames(apdu: bytes, segment_bytes: int = 200) -> list[bytes]:
         MBUS_STSAP_DTSAP + part)) for n, part in enumerate(parts)]
 
 
+def _checked(script: Sequence[bytes | str]) -> list[bytes | str]:
+    unknown = [s for s in script if isinstance(s, str) and s not in FAULTS]
+    if unknown:
+        raise ValueError(f"unknown push faults {unknown}; known: {FAULTS}")
+    return list(script)
+
+
 class PushSim(DeviceThread):
     """Pushes `script` (plain APDUs and fault names) on a pty, one entry every interval."""
 
@@ -65,10 +72,7 @@ class PushSim(DeviceThread):
                  interval_s: float = 0.5, framing: str = "hdlc", segment_bytes: int = 128,
                  repeat: bool = False, lead: bytes | None = None) -> None:
         super().__init__("dlms-push-sim")
-        unknown = [s for s in script if isinstance(s, str) and s not in FAULTS]
-        if unknown:
-            raise ValueError(f"unknown push faults {unknown}; known: {FAULTS}")
-        self.script = list(script)
+        self.script = _checked(script)
         self.meter = meter or PushMeterSim()
         self.interval_s = interval_s
         self.framing = framing
@@ -80,11 +84,16 @@ class PushSim(DeviceThread):
         self._break_fcs = False
         self.lead = lead
         self._playing = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: list[bytes | str] | None = None
         if lead is None:
             self._playing.set()
 
-    def play(self) -> None:
-        """End the lead: the script's entries follow from the next interval."""
+    def play(self, script: Sequence[bytes | str] | None = None) -> None:
+        """End the lead: the script's entries follow from the next interval; a new `script`
+        replaces the old one from its start (the counter and the last push carry on)."""
+        with self._lock:
+            self._pending = None if script is None else _checked(script)
         self._playing.set()
 
     def wire(self, plain: bytes) -> bytes:
@@ -117,6 +126,9 @@ class PushSim(DeviceThread):
     def _serve(self) -> None:
         index = 0
         while not self._stop.wait(self.interval_s):
+            with self._lock:
+                if self._pending is not None:
+                    self.script, index, self._pending = self._pending, 0, None
             if not self._playing.is_set():
                 assert self.lead is not None
                 data = self._next(self.lead)
