@@ -36,7 +36,7 @@ from gateway.remote.update_trial import (
 )
 from storage.errors import SchemaTooNew
 from storage.migrations import MIGRATIONS_DIR, apply_migrations, discover
-from tests.gateway.remote.wheels import make_bundle
+from tests.gateway.remote.wheels import install_test_version, make_bundle
 from uplink.release import MANIFEST_FILE, BundleError, verify_manifest
 
 KEY = Ed25519PrivateKey.generate()
@@ -44,9 +44,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _install(prefix: Path, bundles: Path, version: str, crash: bool = False) -> None:
-    bundle = make_bundle(bundles / version, version, KEY, crash=crash)
-    manifest = verify_manifest((bundle / MANIFEST_FILE).read_bytes(), KEY.public_key())
-    install_version(prefix, bundle, manifest)
+    install_test_version(prefix, bundles, version, crash=crash, key=KEY)
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from gateway.remote.update_trial import (
     guard_start,
     read_update_trial,
 )
-from tests.gateway.remote.test_update_ab import _install
 from tests.gateway.remote.test_update_fetch import Link
+from tests.gateway.remote.wheels import install_test_version as _install
 from tests.gateway.remote.wheels import make_bundle
 from uplink.commands import CommandContext, CommandRefused
 

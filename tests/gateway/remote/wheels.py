@@ -60,3 +60,16 @@ def make_bundle(directory: Path, version: str, key: Ed25519PrivateKey, *,
     manifest = build_manifest(directory, version, min_version, now_ms=1_700_000_000_000)
     (directory / MANIFEST_FILE).write_bytes(sign_manifest(manifest, key))
     return directory
+
+
+def install_test_version(prefix: Path, bundles: Path, version: str, *, crash: bool = False,
+                         key: Ed25519PrivateKey | None = None) -> None:
+    """`version` built as a signed bundle of tiny wheels and installed under `prefix` as a real
+    venv (gateway.remote.update_ab.install_version), as an accepted update would be."""
+    from gateway.remote.update_ab import install_version
+    from uplink.release import verify_manifest
+
+    key = key or Ed25519PrivateKey.generate()
+    bundle = make_bundle(bundles / version, version, key, crash=crash)
+    manifest = verify_manifest((bundle / MANIFEST_FILE).read_bytes(), key.public_key())
+    install_version(prefix, bundle, manifest)
