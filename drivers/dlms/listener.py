@@ -207,7 +207,9 @@ class PushListener:
                           "reason": reason})
 
 
-class _Refused(Exception):
+class _Refused(DriverError):
+    """A push refused (counted under `counter`, logged once per meter and reason)."""
+
     def __init__(self, meter: str | None, counter: str, reason: str) -> None:
         super().__init__(reason)
         self.meter, self.counter, self.reason = meter, counter, reason

@@ -65,6 +65,8 @@ class Site:
     async def poll(self) -> list[Sample]:
         samples = await self.reader.read("m1", self.options, 0.1)
         _, records = self.marks.split("m1", samples, self.gateway_ms(), 0)
+        for record in records:  # as the service does once the writer took each
+            self.marks.accepted(record)
         self.stored += records
         return samples
 
